@@ -27,6 +27,7 @@ type TypeInfo struct {
 	createdBy      []reflect.Type
 	newPtr         func() any
 	deref          func(ptr any) any
+	replay         func(agg Root, events []Event) error
 	snapshotReason string
 }
 
@@ -86,6 +87,16 @@ func (t *TypeInfo) Upcast(state map[string]any, from int) error {
 		}
 	}
 	return nil
+}
+
+// Replay applies events to agg, an aggregate of this type, as [Replay]
+// does with the static type; it lets code that holds a [Root] rebuild
+// aggregates whose events apply themselves (the explicit style).
+func (t *TypeInfo) Replay(agg Root, events ...Event) error {
+	if t.replay == nil {
+		return fmt.Errorf("replay %s: not an aggregate type", t.goType)
+	}
+	return t.replay(agg, events)
 }
 
 // Snapshottable reports whether snapshots of the aggregate type keep its
@@ -227,6 +238,13 @@ func AggregateType[T any, PT interface {
 	info.newPtr = func() any { return PT(new(T)) }
 	info.deref = func(p any) any { return p }
 	info.snapshotReason = snapshotProblem(reflect.TypeFor[T](), reflect.TypeFor[PT]())
+	info.replay = func(agg Root, events []Event) error {
+		p, ok := agg.(PT)
+		if !ok {
+			return fmt.Errorf("replay %T as %s: %w", agg, info.goType, ErrUnregistered)
+		}
+		return Replay(p, events...)
+	}
 	return define(info, opts)
 }
 
@@ -524,3 +542,21 @@ func (r *Registry) CreatedTopics(agg *TypeInfo) []string {
 	}
 	return topics
 }
+
+// AggregateCreatedBy returns the aggregate type that lists the type of
+// event (a created event's value) in its [CreatedBy] option.
+func (r *Registry) AggregateCreatedBy(event any) (*TypeInfo, bool) {
+	et := reflect.TypeOf(event)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, t := range r.byType {
+		if t.aggregate && slices.Contains(t.createdBy, et) {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// CreatedByTypes returns the Go types of the events that create the
+// aggregate type, as declared with [CreatedBy].
+func (t *TypeInfo) CreatedByTypes() []reflect.Type { return slices.Clone(t.createdBy) }

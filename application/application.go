@@ -1,0 +1,320 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
+	_ "github.com/strata-go/strata/persistence/memory" // the default module
+)
+
+// Errors of the application layer; test with errors.Is.
+var (
+	// ErrAggregateNotFound means no events are recorded for the ID.
+	ErrAggregateNotFound = errors.New("aggregate not found")
+	// ErrAggregateType means the events of an ID are of another aggregate
+	// type than the one asked for.
+	ErrAggregateType = errors.New("aggregate is of another type")
+	// ErrConflict means another writer recorded a version first: nothing
+	// of the save was recorded. Load the aggregate again and retry (see
+	// [Retry]). It is persistence.ErrConflict, which integrity errors wrap.
+	ErrConflict = persistence.ErrConflict
+	// ErrSnapshotting means snapshotting is not enabled.
+	ErrSnapshotting = errors.New("snapshotting is not enabled")
+)
+
+// Recording is an event that a save recorded, with the notification ID it
+// got in the application's log.
+type Recording struct {
+	Event          domain.Event
+	NotificationID int64
+}
+
+// Listener is called after each save that recorded events, with what was
+// recorded, in order. It runs in the saving goroutine and must not block
+// for long; a system's leader uses it to prompt its followers.
+type Listener func(ctx context.Context, recorded []Recording)
+
+// Application is an event-sourced application: the event store of a
+// domain model, its snapshots, and its notification log, configured from
+// options and environment variables. User applications embed or wrap one
+// and add their commands and queries:
+//
+//	type Worlds struct{ *application.Application; worlds *application.Repository[*World] }
+//
+// An Application is safe for concurrent use.
+type Application struct {
+	name      string
+	env       persistence.Env
+	types     *domain.Registry
+	factory   persistence.Factory
+	ownsStore bool
+	mapper    *persistence.Mapper
+	recorder  persistence.ApplicationRecorder
+	events    *persistence.EventStore
+	snapshots *persistence.SnapshotStore
+	log       *LocalNotificationLog
+	logger    *slog.Logger
+	policy    *snapshotPolicy
+
+	mu        sync.RWMutex
+	listeners []Listener
+	closed    bool
+}
+
+// New builds the named application. The name scopes its tables or streams
+// in the datastore and prefixes its environment variables (WORLDS_ for
+// "Worlds"); by convention it is the name of the application's type (see
+// [TypeName]).
+//
+// Configuration comes, from lowest to highest precedence, from options
+// (settings in code), the process environment, and maps given with
+// [WithEnv]. With no configuration the application keeps its events in
+// memory.
+func New(ctx context.Context, name string, opts ...Option) (*Application, error) {
+	if name == "" {
+		return nil, fmt.Errorf("new application: %w: empty name", persistence.ErrConfig)
+	}
+	c := newConfig()
+	for _, o := range opts {
+		o(c)
+	}
+	if c.err != nil {
+		return nil, fmt.Errorf("new application %s: %w", name, c.err)
+	}
+	layers := []map[string]string{c.settings}
+	if c.processEnv {
+		layers = append(layers, persistence.ProcessEnv())
+	}
+	layers = append(layers, c.env...)
+	env := persistence.NewEnv(name, layers...)
+
+	types, err := domain.NewRegistry(c.types...)
+	if err != nil {
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
+	a := &Application{name: name, env: env, types: types, logger: c.logger}
+	if a.logger == nil {
+		a.logger = slog.Default()
+	}
+	a.logger = a.logger.With("application", name)
+
+	if a.policy, err = c.snapshotPolicy(env, types); err != nil {
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
+	transcoder, err := persistence.NewJSONTranscoder(c.transcodings...)
+	if err != nil {
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
+	if a.mapper, err = persistence.NewMapperFromEnv(env, types, append([]persistence.MapperOption{persistence.WithTranscoder(transcoder)}, c.mapperOpts...)...); err != nil {
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
+
+	a.factory = c.factory
+	if a.factory == nil {
+		if a.factory, err = persistence.OpenFactory(ctx, env); err != nil {
+			return nil, fmt.Errorf("new application %s: %w", name, err)
+		}
+		a.ownsStore = true
+	}
+	if err := a.openRecorders(ctx, c.tracking); err != nil {
+		if a.ownsStore {
+			a.factory.Close()
+		}
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
+	a.events = persistence.NewEventStore(a.mapper, a.recorder)
+	a.log = NewLocalNotificationLog(a.recorder, types)
+	return a, nil
+}
+
+func (a *Application) openRecorders(ctx context.Context, tracking bool) error {
+	var err error
+	if tracking {
+		a.recorder, err = a.factory.ProcessRecorder(ctx)
+	} else {
+		a.recorder, err = a.factory.ApplicationRecorder(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if a.policy.enabled {
+		rec, err := a.factory.AggregateRecorder(ctx, "snapshots")
+		if err != nil {
+			return err
+		}
+		a.snapshots = persistence.NewSnapshotStore(a.mapper, rec)
+	}
+	return nil
+}
+
+// TypeName returns the name of type T without its package, the
+// conventional name of an application of that type.
+func TypeName[T any]() string {
+	t := reflect.TypeFor[T]()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+// Name returns the application's name.
+func (a *Application) Name() string { return a.name }
+
+// Env returns the environment the application was configured from.
+func (a *Application) Env() persistence.Env { return a.env }
+
+// Types returns the registry of the application's persisted types.
+func (a *Application) Types() *domain.Registry { return a.types }
+
+// Mapper returns the application's mapper, which also decodes the state of
+// its notifications.
+func (a *Application) Mapper() *persistence.Mapper { return a.mapper }
+
+// Recorder returns the recorder of the application's events. It is a
+// persistence.ProcessRecorder if the application was built
+// [WithTracking].
+func (a *Application) Recorder() persistence.ApplicationRecorder { return a.recorder }
+
+// Events returns the application's event store.
+func (a *Application) Events() *persistence.EventStore { return a.events }
+
+// Snapshots returns the application's snapshot store, or nil if
+// snapshotting is not enabled.
+func (a *Application) Snapshots() *persistence.SnapshotStore { return a.snapshots }
+
+// Log returns the application's notification log.
+func (a *Application) Log() *LocalNotificationLog { return a.log }
+
+// Logger returns the application's logger.
+func (a *Application) Logger() *slog.Logger { return a.logger }
+
+// Factory returns the persistence factory the application's recorders
+// come from.
+func (a *Application) Factory() persistence.Factory { return a.factory }
+
+// AddListener registers a listener that is called after every save that
+// recorded events.
+func (a *Application) AddListener(l Listener) {
+	a.mu.Lock()
+	a.listeners = append(a.listeners, l)
+	a.mu.Unlock()
+}
+
+// Save records the pending events of the aggregates atomically, in the
+// order the aggregates are given, and returns what was recorded. If
+// another writer recorded one of the versions first, nothing is recorded,
+// the aggregates keep their pending events, and the error wraps
+// [ErrConflict] (and persistence.ErrIntegrity); other failures also keep
+// the pending events, so that nothing is lost.
+//
+// After a successful save, automatic snapshots are taken as configured
+// (a failure to snapshot is logged, never returned) and listeners are
+// called.
+func (a *Application) Save(ctx context.Context, aggregates ...domain.Root) ([]Recording, error) {
+	return a.save(ctx, nil, aggregates)
+}
+
+// SaveTracked is Save that also records the position of a processed
+// upstream notification, atomically with the events (which may be none).
+// If that position was recorded before, nothing is recorded and the error
+// wraps persistence.ErrIntegrity. The application must have been built
+// [WithTracking].
+func (a *Application) SaveTracked(ctx context.Context, t persistence.Tracking, aggregates ...domain.Root) ([]Recording, error) {
+	return a.save(ctx, &t, aggregates)
+}
+
+func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, aggregates []domain.Root) ([]Recording, error) {
+	var events []domain.Event
+	saved := aggregates[:0:0]
+	for _, agg := range aggregates {
+		if agg == nil || containsRoot(saved, agg) {
+			continue
+		}
+		saved = append(saved, agg)
+		events = append(events, agg.PendingEvents()...)
+	}
+	if len(events) == 0 && tracking == nil {
+		return nil, nil
+	}
+	var opts []persistence.InsertOption
+	if tracking != nil {
+		opts = append(opts, persistence.WithTracking(*tracking))
+	}
+	ids, err := a.events.Put(ctx, events, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("save %s: %w", describe(events), err)
+	}
+	for _, agg := range saved {
+		agg.CollectEvents()
+	}
+	recordings := make([]Recording, len(events))
+	for i, e := range events {
+		recordings[i].Event = e
+		if i < len(ids) {
+			recordings[i].NotificationID = ids[i]
+		}
+	}
+	a.autoSnapshot(ctx, saved, events)
+	if len(recordings) > 0 {
+		a.mu.RLock()
+		listeners := a.listeners
+		a.mu.RUnlock()
+		for _, l := range listeners {
+			l(ctx, recordings)
+		}
+	}
+	return recordings, nil
+}
+
+func containsRoot(aggs []domain.Root, agg domain.Root) bool {
+	for _, x := range aggs {
+		if x == agg {
+			return true
+		}
+	}
+	return false
+}
+
+// describe names the aggregates of a save for error messages.
+func describe(events []domain.Event) string {
+	if len(events) == 0 {
+		return "tracking record"
+	}
+	first := events[0]
+	s := fmt.Sprintf("%T %s version %d", first.Data, first.OriginatorID, first.OriginatorVersion)
+	if len(events) > 1 {
+		s += " and " + strconv.Itoa(len(events)-1) + " more events"
+	}
+	return s
+}
+
+// Get loads an aggregate of whatever registered type its events belong
+// to, which needs the type's created events declared with
+// domain.CreatedBy. Typed code should use a [Repository] instead.
+func (a *Application) Get(ctx context.Context, id uuid.UUID, opts ...GetOption) (domain.Root, error) {
+	return a.load(ctx, id, nil, newGetConfig(opts))
+}
+
+// Close releases the application's datastore resources, if the
+// application opened them.
+func (a *Application) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	if a.ownsStore {
+		return a.factory.Close()
+	}
+	return nil
+}

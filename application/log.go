@@ -1,0 +1,190 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
+)
+
+// Errors of notification log queries.
+var (
+	// ErrSectionID means a section ID that is not two notification IDs
+	// "first,last" with 1 <= first <= last and at most MaxLimit
+	// notifications between them.
+	ErrSectionID = errors.New("invalid section ID")
+	// ErrQuery means a select with a start below 0, a limit that is not
+	// between 1 and MaxLimit, or an unknown topic.
+	ErrQuery = errors.New("invalid notification query")
+)
+
+// MaxLimit is the largest number of notifications one section or select
+// may ask for.
+const MaxLimit = 1000
+
+// Section is a part of a notification log, as the reference design
+// presents it: its own ID (the IDs of its first and last notifications,
+// "1,10", or "" if it has none), its notifications, and the ID of the next
+// section ("" if this section has fewer notifications than were asked for,
+// so that a reader knows it has reached the end for now).
+type Section struct {
+	ID     string
+	Items  []persistence.Notification
+	NextID string
+}
+
+// NotificationLog presents an application's notifications in order, by
+// sections or by selects. The application's local log and the HTTP client
+// of a remote application's log both implement it, so that a follower does
+// not care where its leader runs.
+type NotificationLog interface {
+	// Section returns the section with the given ID ("1,10": notification
+	// IDs 1 to 10, which may have gaps).
+	Section(ctx context.Context, sectionID string) (Section, error)
+	// Select returns up to limit notifications from notification ID start.
+	Select(ctx context.Context, start int64, limit int, opts ...SelectOption) ([]persistence.Notification, error)
+}
+
+// SelectOption narrows a select.
+type SelectOption func(*SelectConfig)
+
+// SelectConfig is the result of applying SelectOptions; implementations
+// of NotificationLog read it with [NewSelectConfig].
+type SelectConfig struct {
+	Topics []string
+	Stop   int64
+}
+
+// NewSelectConfig applies opts.
+func NewSelectConfig(opts []SelectOption) SelectConfig {
+	var c SelectConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Topics selects only notifications of events with these topics (or the
+// aliases of their types).
+func Topics(topics ...string) SelectOption {
+	return func(c *SelectConfig) { c.Topics = append(c.Topics, topics...) }
+}
+
+// Stop selects only notifications with IDs up to and including id.
+func Stop(id int64) SelectOption {
+	return func(c *SelectConfig) { c.Stop = id }
+}
+
+// LocalNotificationLog is the notification log of an application in this
+// process, read from its recorder.
+type LocalNotificationLog struct {
+	recorder persistence.ApplicationRecorder
+	types    *domain.Registry
+}
+
+var _ NotificationLog = (*LocalNotificationLog)(nil)
+
+// NewLocalNotificationLog returns the log of the notifications in
+// recorder. If types is not nil, topic filters are checked against it and
+// widened to the aliases of their types.
+func NewLocalNotificationLog(recorder persistence.ApplicationRecorder, types *domain.Registry) *LocalNotificationLog {
+	return &LocalNotificationLog{recorder: recorder, types: types}
+}
+
+// ParseSectionID parses "first,last" into the first notification ID and
+// the number of notifications the section asks for.
+func ParseSectionID(id string) (start int64, limit int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(id), ",")
+	first, errA := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+	last, errB := strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+	switch {
+	case !ok || errA != nil || errB != nil:
+		return 0, 0, fmt.Errorf("%w %q: want two notification IDs, such as \"1,10\"", ErrSectionID, id)
+	case first < 1:
+		return 0, 0, fmt.Errorf("%w %q: notification IDs start at 1", ErrSectionID, id)
+	case last < first:
+		return 0, 0, fmt.Errorf("%w %q: the last ID is before the first", ErrSectionID, id)
+	case last-first >= MaxLimit:
+		return 0, 0, fmt.Errorf("%w %q: more than %d notifications", ErrSectionID, id, MaxLimit)
+	}
+	return first, int(last - first + 1), nil
+}
+
+// SectionOf builds the section that a select of limit notifications
+// returned: its ID from the items, and the next section's ID if it is full.
+func SectionOf(items []persistence.Notification, limit int) Section {
+	s := Section{Items: items}
+	if len(items) > 0 {
+		last := items[len(items)-1].ID
+		s.ID = fmt.Sprintf("%d,%d", items[0].ID, last)
+		if len(items) >= limit {
+			s.NextID = fmt.Sprintf("%d,%d", last+1, last+int64(limit))
+		}
+	}
+	if s.Items == nil {
+		s.Items = []persistence.Notification{}
+	}
+	return s
+}
+
+// Section returns the section with the given ID.
+func (l *LocalNotificationLog) Section(ctx context.Context, sectionID string) (Section, error) {
+	start, limit, err := ParseSectionID(sectionID)
+	if err != nil {
+		return Section{}, err
+	}
+	items, err := l.Select(ctx, start, limit)
+	if err != nil {
+		return Section{}, err
+	}
+	return SectionOf(items, limit), nil
+}
+
+// Select returns up to limit notifications from notification ID start,
+// filtered as the options say.
+func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit int, opts ...SelectOption) ([]persistence.Notification, error) {
+	c := NewSelectConfig(opts)
+	if err := CheckSelect(start, limit); err != nil {
+		return nil, err
+	}
+	topics, err := l.expandTopics(c.Topics)
+	if err != nil {
+		return nil, err
+	}
+	items, err := l.recorder.SelectNotifications(ctx, persistence.NotificationQuery{Start: max(start, 1), Limit: limit, Stop: c.Stop, Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("select notifications from %d: %w", start, err)
+	}
+	return items, nil
+}
+
+// CheckSelect checks the start and limit of a select.
+func CheckSelect(start int64, limit int) error {
+	if start < 0 {
+		return fmt.Errorf("%w: start %d is negative", ErrQuery, start)
+	}
+	if limit < 1 || limit > MaxLimit {
+		return fmt.Errorf("%w: limit %d is not between 1 and %d", ErrQuery, limit, MaxLimit)
+	}
+	return nil
+}
+
+func (l *LocalNotificationLog) expandTopics(topics []string) ([]string, error) {
+	if len(topics) == 0 || l.types == nil {
+		return topics, nil
+	}
+	var out []string
+	for _, t := range topics {
+		info, err := l.types.Resolve(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrQuery, err)
+		}
+		out = append(out, info.Topic())
+		out = append(out, info.Aliases()...)
+	}
+	return out, nil
+}

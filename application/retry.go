@@ -1,0 +1,72 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// RetryOption configures [Retry].
+type RetryOption func(*retryConfig)
+
+type retryConfig struct {
+	attempts int
+	min, max time.Duration
+	on       func(error) bool
+}
+
+// Attempts sets how many times the command runs at most (default 4: the
+// first try and 3 retries).
+func Attempts(n int) RetryOption { return func(c *retryConfig) { c.attempts = n } }
+
+// Backoff sets the wait before the first retry and the most any wait may
+// be (default 50ms and 1s). Waits double and are jittered.
+func Backoff(first, most time.Duration) RetryOption {
+	return func(c *retryConfig) { c.min, c.max = first, most }
+}
+
+// RetryOn sets which errors are retried (default: conflicts, errors
+// wrapping [ErrConflict]).
+func RetryOn(f func(error) bool) RetryOption { return func(c *retryConfig) { c.on = f } }
+
+// Retry runs command, and runs it again while it fails with a conflict
+// (another writer saved the same aggregate first), after a growing wait.
+// The command must load what it changes afresh on each run:
+//
+//	err := application.Retry(ctx, func(ctx context.Context) error {
+//		account, err := accounts.Get(ctx, id)
+//		if err != nil {
+//			return err
+//		}
+//		if err := account.Deposit(amount); err != nil {
+//			return err
+//		}
+//		_, err = app.Save(ctx, account)
+//		return err
+//	})
+//
+// It returns the command's last error, or the context's error if the
+// context ends while waiting.
+func Retry(ctx context.Context, command func(ctx context.Context) error, opts ...RetryOption) error {
+	c := retryConfig{attempts: 4, min: 50 * time.Millisecond, max: time.Second, on: func(err error) bool { return errors.Is(err, ErrConflict) }}
+	for _, o := range opts {
+		o(&c)
+	}
+	wait := c.min
+	for attempt := 1; ; attempt++ {
+		err := command(ctx)
+		if err == nil || attempt >= c.attempts || !c.on(err) {
+			return err
+		}
+		jittered := wait/2 + rand.N(wait/2+1)
+		t := time.NewTimer(jittered)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, c.max)
+	}
+}
