@@ -73,12 +73,12 @@ func TestSelectsOfTheNotificationLog(t *testing.T) {
 	}
 	incremented, _ := app.Types().Lookup(Incremented{})
 	for got, want := range map[string]string{
-		ids(1, 10): "[1 2 3 4]",
-		ids(0, 2):  "[1 2]",
-		ids(3, 10): "[3 4]",
-		ids(1, 10, application.Stop(2)):                                          "[1 2]",
+		ids(1, 10):                      "[1 2 3 4]",
+		ids(0, 2):                       "[1 2]",
+		ids(3, 10):                      "[3 4]",
+		ids(1, 10, application.Stop(2)): "[1 2]",
 		ids(1, 10, application.Topics(incremented.Topic())):                      "[2 3]",
-		ids(1, 10, application.Topics("Counter", incremented.Topic())):          "[2 3]",
+		ids(1, 10, application.Topics("Counter", incremented.Topic())):           "[2 3]",
 		ids(3, 10, application.Topics(incremented.Topic()), application.Stop(3)): "[3]",
 	} {
 		if got != want {
