@@ -239,6 +239,13 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 		if agg == nil || containsRoot(saved, agg) {
 			continue
 		}
+		for _, other := range saved {
+			if other.ID() == agg.ID() {
+				// Two copies of one aggregate would conflict with each
+				// other however often the save is retried.
+				return nil, fmt.Errorf("save: %w: two copies of aggregate %s (%T)", persistence.ErrProgramming, agg.ID(), agg)
+			}
+		}
 		saved = append(saved, agg)
 		events = append(events, agg.PendingEvents()...)
 	}

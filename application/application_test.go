@@ -37,7 +37,7 @@ func (c *Counter) Apply(event any) error {
 	case Incremented:
 		c.Count += e.By
 	default:
-		return fmt.Errorf("unknown event %T", event)
+		return fmt.Errorf("%w: %T", domain.ErrUnknownEvent, event)
 	}
 	return nil
 }
@@ -126,6 +126,11 @@ func TestSaveRecordsSeveralAggregatesAtomically(t *testing.T) {
 	got, _ := repo.Get(ctx, a.ID())
 	if got.Count != 11 || got.Version() != 3 {
 		t.Fatalf("counter after the conflict: %+v", got)
+	}
+	copyOfA, _ := repo.Get(ctx, a.ID())
+	_ = copyOfA.Increment(1)
+	if _, err := app.Save(ctx, copyOfA, a); !errors.Is(err, persistence.ErrProgramming) || errors.Is(err, application.ErrConflict) {
+		t.Fatalf("save two copies of one aggregate: %v", err)
 	}
 	if recs, err := app.Save(ctx); err != nil || recs != nil {
 		t.Fatalf("save nothing: %v %v", recs, err)

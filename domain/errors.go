@@ -16,6 +16,13 @@ var (
 	ErrCreated = errors.New("aggregate has already been created")
 	// ErrNilID means an aggregate or event has the nil UUID as its ID.
 	ErrNilID = errors.New("nil aggregate ID")
+	// ErrUnknownEvent is for an aggregate's Apply method to return for an
+	// event type it does not apply, so that replaying a stream with a
+	// foreign event fails loudly:
+	//
+	//	default:
+	//		return fmt.Errorf("%w: %T", domain.ErrUnknownEvent, event)
+	ErrUnknownEvent = errors.New("the aggregate does not apply this type of event")
 	// ErrNilEvent means an event without data was created or applied.
 	ErrNilEvent = errors.New("event has no data")
 	// ErrUnknownTopic means a topic that no registered type has.
