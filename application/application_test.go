@@ -376,7 +376,7 @@ func TestThresholdSnapshotting(t *testing.T) {
 // failingSnapshots fails every insert into the snapshot recorder.
 type failingSnapshots struct{ *memory.Factory }
 
-type failingRecorder struct{ *memory.Recorder }
+type failingRecorder struct{ memory.AggregateRecorder }
 
 func (failingRecorder) InsertEvents(context.Context, []persistence.StoredEvent, ...persistence.InsertOption) ([]int64, error) {
 	return nil, &persistence.Error{Op: "insert", Kind: persistence.ErrOperational, Err: errors.New("disk full")}
@@ -388,7 +388,7 @@ func (failingRecorder) ReplaceEvents(context.Context, []persistence.StoredEvent)
 
 func (f failingSnapshots) AggregateRecorder(ctx context.Context, purpose string) (persistence.AggregateRecorder, error) {
 	r, _ := f.Factory.AggregateRecorder(ctx, purpose)
-	return failingRecorder{r.(*memory.Recorder)}, nil
+	return failingRecorder{r.(memory.AggregateRecorder)}, nil
 }
 
 func TestASnapshotFailureDoesNotFailTheSave(t *testing.T) {

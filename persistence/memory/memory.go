@@ -43,10 +43,7 @@ type Recorder struct {
 	maxTracking   map[string]int64
 }
 
-var (
-	_ persistence.ProcessRecorder = (*Recorder)(nil)
-	_ persistence.Replacer        = (*Recorder)(nil)
-)
+var _ persistence.ProcessRecorder = (*Recorder)(nil)
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder {
@@ -133,10 +130,18 @@ func (r *Recorder) put(e persistence.StoredEvent) {
 	r.aggregates[e.OriginatorID] = slices.Insert(evs, i, e)
 }
 
+// AggregateRecorder is an in-memory aggregate recorder, for snapshots: its
+// events can be replaced, which events with notifications cannot.
+type AggregateRecorder struct{ *Recorder }
+
+var _ persistence.Replacer = AggregateRecorder{}
+
+// NewAggregateRecorder returns an empty aggregate recorder.
+func NewAggregateRecorder() AggregateRecorder { return AggregateRecorder{NewRecorder()} }
+
 // ReplaceEvents records the events, replacing events recorded at the same
-// versions. Replaced events keep their notifications; it is meant for
-// snapshots, which have none.
-func (r *Recorder) ReplaceEvents(_ context.Context, events []persistence.StoredEvent) error {
+// versions.
+func (r AggregateRecorder) ReplaceEvents(_ context.Context, events []persistence.StoredEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -256,21 +261,21 @@ func (r *Recorder) Close() error {
 type Factory struct {
 	mu        sync.Mutex
 	events    *Recorder
-	purposes  map[string]*Recorder
+	purposes  map[string]AggregateRecorder
 	closeOnce sync.Once
 }
 
 // NewFactory returns a factory with empty recorders.
 func NewFactory() *Factory {
-	return &Factory{events: NewRecorder(), purposes: map[string]*Recorder{}}
+	return &Factory{events: NewRecorder(), purposes: map[string]AggregateRecorder{}}
 }
 
 // AggregateRecorder returns the recorder for the purpose ("snapshots").
 func (f *Factory) AggregateRecorder(_ context.Context, purpose string) (persistence.AggregateRecorder, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.purposes[purpose] == nil {
-		f.purposes[purpose] = NewRecorder()
+	if f.purposes[purpose].Recorder == nil {
+		f.purposes[purpose] = NewAggregateRecorder()
 	}
 	return f.purposes[purpose], nil
 }

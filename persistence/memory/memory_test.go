@@ -16,6 +16,12 @@ func TestRecorderConforms(t *testing.T) {
 	})
 }
 
+func TestAggregateRecorderConforms(t *testing.T) {
+	recordertest.TestAggregateRecorder(t, func(t *testing.T) persistence.AggregateRecorder {
+		return memory.NewAggregateRecorder()
+	})
+}
+
 func TestStress(t *testing.T) {
 	res := recordertest.Stress(t, memory.NewRecorder(), recordertest.StressConfig{Writers: 16, SavesPerWriter: 200})
 	t.Logf("%d saves, %d events, %d conflicts in %v", res.Saves, res.Events, res.Conflicts, res.Elapsed)

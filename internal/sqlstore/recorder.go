@@ -1,0 +1,352 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/persistence"
+)
+
+// Dialect is what a database/sql engine contributes to [Recorder].
+type Dialect struct {
+	// Name names the engine in messages.
+	Name string
+	// Rebind rewrites ? placeholders, or is nil if the engine takes them.
+	Rebind func(string) string
+	// IDArg converts an aggregate ID to the form the engine stores.
+	IDArg func(uuid.UUID) any
+	// Returning is the suffix of an insert that returns notification_id,
+	// originator_id and originator_version of each inserted row.
+	Returning string
+	// Upsert is the suffix that makes an insert replace rows at existing
+	// (originator_id, originator_version) keys.
+	Upsert string
+	// BeginWrite begins a write transaction; nil means db.BeginTx.
+	BeginWrite func(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// Visible is a condition of notification selects that hides rows
+	// readers must not see yet, or "".
+	Visible string
+	// TopicsIn renders the topic filter; nil means [TopicsIn].
+	TopicsIn func([]string) (string, []any)
+	// Classify returns the kind of an engine error (a persistence kind
+	// such as persistence.ErrIntegrity), or nil if it does not know it.
+	Classify func(error) error
+}
+
+// DB is a database as the recorders use it: a pool for writes and one for
+// reads (which may be the same), and the engine's dialect.
+type DB struct {
+	Writer  *sql.DB
+	Reader  *sql.DB
+	Dialect Dialect
+}
+
+func (db *DB) rebind(q Query) Query {
+	if db.Dialect.Rebind != nil {
+		q.SQL = db.Dialect.Rebind(q.SQL)
+	}
+	return q
+}
+
+// Errorf wraps an engine error with its kind for operation op.
+func (db *DB) Errorf(op string, err error) error {
+	kind := ContextKind(err)
+	if kind == nil && db.Dialect.Classify != nil {
+		kind = db.Dialect.Classify(err)
+	}
+	if kind == nil {
+		switch {
+		case errors.Is(err, sql.ErrConnDone), errors.Is(err, sql.ErrTxDone):
+			kind = persistence.ErrOperational
+		default:
+			kind = persistence.ErrDatabase
+		}
+	}
+	return persistence.Errorf(kind, op, err)
+}
+
+// Recorder is a recorder over database/sql. Depending on its constructor
+// it is an aggregate, application or process recorder.
+type Recorder struct {
+	db            *DB
+	table         string
+	tracking      string
+	notifications bool
+}
+
+// AggregateRecorder is a recorder of events without notification IDs,
+// such as snapshots, which can also be replaced.
+type AggregateRecorder struct{ *Recorder }
+
+var (
+	_ persistence.ProcessRecorder   = (*Recorder)(nil)
+	_ persistence.AggregateRecorder = AggregateRecorder{}
+	_ persistence.Replacer          = AggregateRecorder{}
+)
+
+// NewAggregateRecorder returns an aggregate recorder of the events in
+// table, which has no notification IDs (snapshots, for example).
+func NewAggregateRecorder(db *DB, table string) AggregateRecorder {
+	return AggregateRecorder{&Recorder{db: db, table: table}}
+}
+
+// NewApplicationRecorder returns an application recorder of the events in
+// table.
+func NewApplicationRecorder(db *DB, table string) *Recorder {
+	return &Recorder{db: db, table: table, notifications: true}
+}
+
+// NewProcessRecorder returns a process recorder of the events in table
+// and the tracking records in tracking.
+func NewProcessRecorder(db *DB, table, tracking string) *Recorder {
+	return &Recorder{db: db, table: table, tracking: tracking, notifications: true}
+}
+
+// InsertEvents records the events (and the tracking record) in one write
+// transaction and returns their notification IDs.
+func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
+	op := "insert events into " + r.table
+	cfg := persistence.NewInsertConfig(opts)
+	if cfg.Tracking != nil && r.tracking == "" {
+		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
+	}
+	if len(events) == 0 && cfg.Tracking == nil {
+		return nil, nil
+	}
+	if err := CheckBatch(op, events); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err := r.write(ctx, op, func(tx *sql.Tx) error {
+		if t := cfg.Tracking; t != nil {
+			q := r.db.rebind(Query{"INSERT INTO " + r.tracking + " (application_name, notification_id) VALUES (?, ?)", []any{t.ApplicationName, t.NotificationID}})
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return err
+			}
+		}
+		var err error
+		ids, err = r.insert(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// write runs f in a write transaction and commits it.
+func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	var tx *sql.Tx
+	var err error
+	if r.db.Dialect.BeginWrite != nil {
+		tx, err = r.db.Dialect.BeginWrite(ctx, r.db.Writer)
+	} else {
+		tx, err = r.db.Writer.BeginTx(ctx, nil)
+	}
+	if err != nil {
+		return r.db.Errorf(op+": begin", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return r.db.Errorf(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r.db.Errorf(op+": commit", err)
+	}
+	return nil
+}
+
+// insert inserts events and returns their notification IDs in the order
+// of events.
+func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.StoredEvent) ([]int64, error) {
+	type key struct {
+		id uuid.UUID
+		v  int64
+	}
+	if !r.notifications {
+		for _, batch := range Batches(events) {
+			q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, ""))
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	ids := make([]int64, 0, len(events))
+	for _, batch := range Batches(events) {
+		q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning))
+		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
+		if err != nil {
+			return nil, err
+		}
+		// RETURNING gives no order guarantee: match rows to events.
+		got := make(map[key]int64, len(batch))
+		for rows.Next() {
+			var nid, v int64
+			var rawID []byte
+			if err := rows.Scan(&nid, &rawID, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			id, err := ParseID(rawID)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			got[key{id, v}] = nid
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, e := range batch {
+			nid, ok := got[key{e.OriginatorID, e.OriginatorVersion}]
+			if !ok {
+				return nil, fmt.Errorf("%w: insert returned no notification ID for %s version %d", persistence.ErrInternal, e.OriginatorID, e.OriginatorVersion)
+			}
+			ids = append(ids, nid)
+		}
+	}
+	return ids, nil
+}
+
+// ReplaceEvents records the events, replacing those at the same versions.
+// Only aggregate recorders offer it: an event with a notification changed
+// in place would never reach the readers who had read it.
+func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	op := "replace events in " + r.table
+	if len(events) == 0 {
+		return nil
+	}
+	if err := CheckBatch(op, events); err != nil {
+		return err
+	}
+	return r.write(ctx, op, func(tx *sql.Tx) error {
+		for _, batch := range Batches(events) {
+			q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, r.db.Dialect.Upsert))
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SelectEvents returns one aggregate's events as the query asks.
+func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistence.EventQuery) ([]persistence.StoredEvent, error) {
+	op := "select events from " + r.table
+	q := r.db.rebind(SelectEvents(r.table, r.db.Dialect.IDArg(id), eq))
+	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, r.db.Errorf(op, err)
+	}
+	defer rows.Close()
+	out := make([]persistence.StoredEvent, 0, max(eq.Limit, 0))
+	for rows.Next() {
+		e := persistence.StoredEvent{OriginatorID: id}
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return nil, r.db.Errorf(op, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.db.Errorf(op, err)
+	}
+	return out, nil
+}
+
+// SelectNotifications returns notifications in order from q.Start.
+func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.NotificationQuery) ([]persistence.Notification, error) {
+	op := "select notifications from " + r.table
+	if err := r.needNotifications(op); err != nil {
+		return nil, err
+	}
+	if err := CheckLimit(op, nq.Limit); err != nil {
+		return nil, err
+	}
+	topicsIn := r.db.Dialect.TopicsIn
+	if topicsIn == nil {
+		topicsIn = TopicsIn
+	}
+	q := r.db.rebind(SelectNotifications(r.table, nq, topicsIn, r.db.Dialect.Visible))
+	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, r.db.Errorf(op, err)
+	}
+	defer rows.Close()
+	out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
+	var rawID []byte
+	for rows.Next() {
+		var n persistence.Notification
+		if err := rows.Scan(&n.ID, &rawID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+			return nil, r.db.Errorf(op, err)
+		}
+		if n.OriginatorID, err = ParseID(rawID); err != nil {
+			return nil, r.db.Errorf(op, err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, r.db.Errorf(op, err)
+	}
+	return out, nil
+}
+
+// MaxNotificationID returns the highest notification ID, or 0.
+func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := r.needNotifications("max notification ID of " + r.table); err != nil {
+		return 0, err
+	}
+	sqlText := "SELECT COALESCE(MAX(notification_id), 0) FROM " + r.table
+	if v := r.db.Dialect.Visible; v != "" {
+		sqlText += " WHERE " + v
+	}
+	var n int64
+	if err := r.db.Reader.QueryRowContext(ctx, sqlText).Scan(&n); err != nil {
+		return 0, r.db.Errorf("max notification ID of "+r.table, err)
+	}
+	return n, nil
+}
+
+// MaxTrackingID returns the highest notification ID recorded for the
+// upstream application, or 0.
+func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
+	op := "max tracking ID in " + r.tracking
+	if r.tracking == "" {
+		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
+	}
+	q := r.db.rebind(Query{"SELECT COALESCE(MAX(notification_id), 0) FROM " + r.tracking + " WHERE application_name = ?", []any{app}})
+	var n int64
+	if err := r.db.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return 0, r.db.Errorf(op, err)
+	}
+	return n, nil
+}
+
+// HasTrackingID reports whether the notification ID was recorded for the
+// upstream application.
+func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (bool, error) {
+	op := "has tracking ID in " + r.tracking
+	if r.tracking == "" {
+		return false, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
+	}
+	q := r.db.rebind(Query{"SELECT COUNT(*) FROM " + r.tracking + " WHERE application_name = ? AND notification_id = ?", []any{app, id}})
+	var n int
+	if err := r.db.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return false, r.db.Errorf(op, err)
+	}
+	return n > 0, nil
+}
+
+func (r *Recorder) needNotifications(op string) error {
+	if !r.notifications {
+		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("an aggregate recorder has no notifications")}
+	}
+	return nil
+}
