@@ -1,9 +1,17 @@
 // Package storetest runs tests of applications against every datastore
-// Strata supports on this machine, each test with a fresh, empty store.
+// Strata supports, each test with a fresh, empty store: in memory, a SQLite
+// file, and a new schema in the PostgreSQL test database (see package
+// pgtest for when that is available).
 package storetest
 
 import (
+	"path/filepath"
 	"testing"
+
+	"github.com/strata-go/strata/internal/pgtest"
+	_ "github.com/strata-go/strata/persistence/memory"   // registers "memory"
+	_ "github.com/strata-go/strata/persistence/postgres" // registers "postgres"
+	_ "github.com/strata-go/strata/persistence/sqlite"   // registers "sqlite"
 )
 
 // Store is a datastore that tests can run against.
@@ -11,25 +19,29 @@ type Store struct {
 	// Name is the persistence module's name.
 	Name string
 	// Env returns the environment variables of a fresh, empty store for
-	// one test; the store is removed when the test ends.
+	// one test; the store is removed when the test ends. It calls
+	// t.Skip or t.Fatal if the store is not available.
 	Env func(t testing.TB) map[string]string
 }
 
-var stores = []Store{
-	{Name: "memory", Env: func(testing.TB) map[string]string { return map[string]string{"PERSISTENCE_MODULE": "memory"} }},
-}
-
-// Register adds a store. Adapter test helpers call it from init.
-func Register(s Store) { stores = append(stores, s) }
-
 // Stores returns the stores tests run against.
-func Stores() []Store { return stores }
+func Stores() []Store {
+	return []Store{
+		{Name: "memory", Env: func(testing.TB) map[string]string {
+			return map[string]string{"PERSISTENCE_MODULE": "memory"}
+		}},
+		{Name: "sqlite", Env: func(t testing.TB) map[string]string {
+			return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(t.TempDir(), "strata.db")}
+		}},
+		{Name: "postgres", Env: pgtest.Env},
+	}
+}
 
 // Run runs test once per store, as a subtest named after the store, with
 // the environment of a fresh store.
 func Run(t *testing.T, test func(t *testing.T, env map[string]string)) {
 	t.Helper()
-	for _, s := range stores {
+	for _, s := range Stores() {
 		t.Run(s.Name, func(t *testing.T) { test(t, s.Env(t)) })
 	}
 }
