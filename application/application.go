@@ -169,6 +169,10 @@ func TypeName[T any]() string {
 // Name returns the application's name.
 func (a *Application) Name() string { return a.name }
 
+// App returns a. Types that embed an *Application get it as a method, which
+// is how a system finds the application inside them.
+func (a *Application) App() *Application { return a }
+
 // Env returns the environment the application was configured from.
 func (a *Application) Env() persistence.Env { return a.env }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -121,7 +122,7 @@ func SectionOf(items []persistence.Notification, limit int) Section {
 	if len(items) > 0 {
 		last := items[len(items)-1].ID
 		s.ID = fmt.Sprintf("%d,%d", items[0].ID, last)
-		if len(items) >= limit {
+		if len(items) >= limit && last <= math.MaxInt64-int64(limit) {
 			s.NextID = fmt.Sprintf("%d,%d", last+1, last+int64(limit))
 		}
 	}
@@ -150,6 +151,9 @@ func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit in
 	c := NewSelectConfig(opts)
 	if err := CheckSelect(start, limit); err != nil {
 		return nil, err
+	}
+	if c.Stop < 0 {
+		return nil, fmt.Errorf("%w: stop %d is negative", ErrQuery, c.Stop)
 	}
 	topics, err := l.expandTopics(c.Topics)
 	if err != nil {

@@ -4,6 +4,7 @@
 package benchcmp
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -29,6 +30,42 @@ func Compare(b *testing.B, baseline, subject func(i int)) {
 		subject(i)
 	}
 	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "base-ns/op")
+	if base > 0 {
+		b.ReportMetric(float64(elapsed)/float64(base), "x-base")
+	}
+}
+
+// CompareParallel is Compare with the b.N iterations of each side shared
+// by writers goroutines.
+func CompareParallel(b *testing.B, writers int, baseline, subject func(i int)) {
+	b.Helper()
+	run := func(f func(int)) time.Duration {
+		next := make(chan int, b.N)
+		for i := range b.N {
+			next <- i
+		}
+		close(next)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range max(writers, 1) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					f(i)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	b.StopTimer()
+	base := run(baseline)
+	b.ResetTimer()
+	b.StartTimer()
+	elapsed := run(subject)
 	b.StopTimer()
 	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "base-ns/op")
 	if base > 0 {

@@ -1,0 +1,162 @@
+package benchsuite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/persistence"
+)
+
+// Raw is the baseline: the raw driver doing each operation on a table of
+// the same shape as Strata's.
+type Raw interface {
+	// Insert inserts the events of one save atomically and reads back
+	// their notification IDs.
+	Insert(ctx context.Context, events []persistence.StoredEvent) error
+	// Scan reads every notification in order with one query, scanning
+	// every column, and returns how many it read.
+	Scan(ctx context.Context) (int, error)
+	// SelectAggregate reads one aggregate's events in order and returns
+	// how many it read.
+	SelectAggregate(ctx context.Context, id uuid.UUID) (int, error)
+}
+
+// Sizes of the cases.
+const (
+	CatchUpEvents  = 100_000
+	CatchUpPage    = 1_000
+	AggregateSize  = 1_000
+	BatchSize      = 100
+	ManyWriters    = 16
+	catchUpPerSave = 1_000
+)
+
+// Pair is a Strata recorder and the raw baseline on tables of the same
+// shape.
+type Pair struct {
+	Recorder persistence.ApplicationRecorder
+	Raw      Raw
+}
+
+// RecorderCases are the cases that compare a recorder with the raw
+// driver: single-event saves with one and with 16 writers, 100-event
+// saves (on the writes pair), a catch-up read of the whole log and reading
+// an aggregate's history (on the reads pair, which holds exactly the
+// 100,000 events read). saveTarget and readTarget are the ratios aimed
+// at.
+func RecorderCases(writes, reads Pair, saveTarget, readTarget float64) []Case {
+	rec, raw := writes.Recorder, writes.Raw
+	save := func(n int) func(ctx context.Context) (Op, Op, error) {
+		return func(context.Context) (Op, Op, error) {
+			batch := func() []persistence.StoredEvent {
+				if n == 1 {
+					return Events(1, StateSize)
+				}
+				return History(n, StateSize)
+			}
+			strata := func(ctx context.Context, _ int) error {
+				ids, err := rec.InsertEvents(ctx, batch())
+				if err == nil && len(ids) != n {
+					err = fmt.Errorf("%d notification IDs for %d events", len(ids), n)
+				}
+				return err
+			}
+			base := func(ctx context.Context, _ int) error { return raw.Insert(ctx, batch()) }
+			return strata, base, nil
+		}
+	}
+	return []Case{
+		{Name: "save 1 event", Baseline: "raw INSERT", Writers: 1, Events: 1, Target: saveTarget, Setup: save(1)},
+		{Name: "save 1 event", Baseline: "raw INSERT", Writers: ManyWriters, Events: 1, Target: saveTarget, Setup: save(1)},
+		{Name: "save 100 events", Baseline: "raw INSERT", Writers: 1, Events: BatchSize, Target: saveTarget, Setup: save(BatchSize)},
+		{Name: "catch up 100,000 notifications", Baseline: "raw SELECT scan", Writers: 1, Events: CatchUpEvents, Target: readTarget,
+			Setup: func(ctx context.Context) (Op, Op, error) {
+				rec, raw := reads.Recorder, reads.Raw
+				if err := fill(ctx, rec, raw); err != nil {
+					return nil, nil, err
+				}
+				strata := func(ctx context.Context, _ int) error {
+					n, err := catchUp(ctx, rec)
+					if err == nil && n < CatchUpEvents {
+						err = fmt.Errorf("caught up %d notifications, want at least %d", n, CatchUpEvents)
+					}
+					return err
+				}
+				base := func(ctx context.Context, _ int) error {
+					n, err := raw.Scan(ctx)
+					if err == nil && n < CatchUpEvents {
+						err = fmt.Errorf("scanned %d rows, want at least %d", n, CatchUpEvents)
+					}
+					return err
+				}
+				return strata, base, nil
+			}},
+		{Name: "get aggregate of 1,000 events", Baseline: "raw SELECT", Writers: 1, Events: AggregateSize, Target: readTarget,
+			Setup: func(ctx context.Context) (Op, Op, error) {
+				rec, raw := writes.Recorder, writes.Raw
+				history := History(AggregateSize, StateSize)
+				if _, err := rec.InsertEvents(ctx, history); err != nil {
+					return nil, nil, err
+				}
+				if err := raw.Insert(ctx, history); err != nil {
+					return nil, nil, err
+				}
+				id := history[0].OriginatorID
+				strata := func(ctx context.Context, _ int) error {
+					events, err := rec.SelectEvents(ctx, id, persistence.EventQuery{})
+					if err == nil && len(events) != AggregateSize {
+						err = fmt.Errorf("%d events", len(events))
+					}
+					return err
+				}
+				base := func(ctx context.Context, _ int) error {
+					n, err := raw.SelectAggregate(ctx, id)
+					if err == nil && n != AggregateSize {
+						err = fmt.Errorf("%d rows", n)
+					}
+					return err
+				}
+				return strata, base, nil
+			}},
+	}
+}
+
+// fill puts the same 100,000 events in Strata's table and the raw one.
+func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw) error {
+	have, err := rec.MaxNotificationID(ctx)
+	if err != nil {
+		return err
+	}
+	if have > 0 {
+		return nil // filled by an earlier case of this run
+	}
+	for range CatchUpEvents / catchUpPerSave {
+		batch := Events(catchUpPerSave, StateSize)
+		if _, err := rec.InsertEvents(ctx, batch); err != nil {
+			return err
+		}
+		if err := raw.Insert(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp reads the whole log as a follower does, page by page.
+func catchUp(ctx context.Context, rec persistence.ApplicationRecorder) (int, error) {
+	var last int64
+	n := 0
+	for {
+		page, err := rec.SelectNotifications(ctx, persistence.NotificationQuery{Start: last + 1, Limit: CatchUpPage})
+		if err != nil {
+			return n, err
+		}
+		if len(page) == 0 {
+			return n, nil
+		}
+		n += len(page)
+		last = page[len(page)-1].ID
+	}
+}

@@ -1,0 +1,197 @@
+package benchsuite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/persistence/postgres"
+)
+
+// Postgres returns the cases of the PostgreSQL adapter in a new schema of
+// the database at url, and a function that drops it. Strata's recorders
+// and the baselines share one pool of 16 connections and identical tables;
+// the baselines are raw inserts (notification IDs from an identity column,
+// no ordering guarantee) and the reference design's table lock.
+func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
+	schema := "bench_" + uuid.NewString()[:8]
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	pair := func(app string) (Pair, *rawPostgres, error) {
+		f, err := postgres.Open(ctx, postgres.Config{URL: url, AppName: app, Schema: schema, PoolSize: ManyWriters, CreateTables: true, ConnMaxAge: -1})
+		if err != nil {
+			return Pair{}, nil, err
+		}
+		closers = append(closers, func() { f.Close() })
+		rec, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			return Pair{}, nil, err
+		}
+		raw := &rawPostgres{pool: f.Pool(), table: schema + ".raw_" + app, index: "raw_" + app + "_nid"}
+		if err := raw.create(ctx); err != nil {
+			return Pair{}, nil, err
+		}
+		return Pair{rec, raw}, raw, nil
+	}
+	writes, raw, err := pair("writes")
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	closers = append([]func(){func() { raw.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") }}, closers...)
+	reads, _, err := pair("reads")
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	cases := RecorderCases(writes, reads, 1/0.80, 1/0.80)
+	locked := &lockedPostgres{raw}
+	cases = append(cases, Case{Name: "save 1 event", Baseline: "table lock", Writers: ManyWriters, Events: 1, Target: 1.0 / 3,
+		Setup: func(context.Context) (Op, Op, error) {
+			strata := func(ctx context.Context, _ int) error {
+				_, err := writes.Recorder.InsertEvents(ctx, Events(1, StateSize))
+				return err
+			}
+			base := func(ctx context.Context, _ int) error { return locked.Insert(ctx, Events(1, StateSize)) }
+			return strata, base, nil
+		}})
+	return cases, closeAll, nil
+}
+
+// rawPostgres is the baseline on PostgreSQL: pgx with the same pool, a
+// table of the same shape whose notification IDs come from an identity
+// column, and the same one-statement insert.
+type rawPostgres struct {
+	pool         *pgxpool.Pool
+	table, index string
+}
+
+func (r *rawPostgres) create(ctx context.Context) error {
+	_, err := r.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+r.table+` (
+  notification_id bigint GENERATED ALWAYS AS IDENTITY,
+  originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL,
+  topic text NOT NULL,
+  state bytea NOT NULL,
+  PRIMARY KEY (originator_id, originator_version));
+CREATE UNIQUE INDEX IF NOT EXISTS `+r.index+" ON "+r.table+" (notification_id)")
+	return err
+}
+
+func columns(events []persistence.StoredEvent) []any {
+	ids := make([]uuid.UUID, len(events))
+	versions := make([]int64, len(events))
+	topics := make([]string, len(events))
+	states := make([][]byte, len(events))
+	for i, e := range events {
+		ids[i], versions[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
+	}
+	return []any{ids, versions, topics, states}
+}
+
+func (r *rawPostgres) insertSQL() string {
+	return "INSERT INTO " + r.table + ` (originator_id, originator_version, topic, state)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) RETURNING notification_id`
+}
+
+func (r *rawPostgres) Insert(ctx context.Context, events []persistence.StoredEvent) error {
+	return countRows(r.pool.Query(ctx, r.insertSQL(), columns(events)...))(len(events))
+}
+
+func countRows(rows pgx.Rows, err error) func(want int) error {
+	return func(want int) error {
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("%d IDs for %d rows", n, want)
+		}
+		return nil
+	}
+}
+
+func (r *rawPostgres) Scan(ctx context.Context) (int, error) {
+	rows, err := r.pool.Query(ctx, "SELECT notification_id, originator_id, originator_version, topic, state FROM "+r.table+" ORDER BY notification_id")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	// Like a reader of the log, hand out every row as a value of its own,
+	// a page at a time.
+	page := make([]persistence.Notification, 0, CatchUpPage)
+	n := 0
+	for rows.Next() {
+		var row persistence.Notification
+		if err := rows.Scan(&row.ID, &row.OriginatorID, &row.OriginatorVersion, &row.Topic, &row.State); err != nil {
+			return n, err
+		}
+		if page = append(page, row); len(page) == CatchUpPage {
+			page = make([]persistence.Notification, 0, CatchUpPage)
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+func (r *rawPostgres) SelectAggregate(ctx context.Context, id uuid.UUID) (int, error) {
+	rows, err := r.pool.Query(ctx, "SELECT originator_version, topic, state FROM "+r.table+" WHERE originator_id = $1 ORDER BY originator_version", id)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var v int64
+	var topic string
+	var state []byte
+	for rows.Next() {
+		if err := rows.Scan(&v, &topic, &state); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// lockedPostgres is the reference design's scheme: every save locks the
+// table in EXCLUSIVE mode, which serialises writers.
+type lockedPostgres struct{ *rawPostgres }
+
+func (r *lockedPostgres) Insert(ctx context.Context, events []persistence.StoredEvent) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	batch := &pgx.Batch{}
+	batch.Queue("LOCK TABLE " + r.table + " IN EXCLUSIVE MODE")
+	batch.Queue(r.insertSQL(), columns(events)...)
+	br := tx.SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	if err := countRows(br.Query())(len(events)); err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

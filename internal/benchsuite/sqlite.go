@@ -1,0 +1,152 @@
+package benchsuite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/internal/sqlstore"
+	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/persistence/sqlite"
+)
+
+// SQLite returns the cases of the SQLite adapter on files in dir, and a
+// function that closes them. Strata's recorders and the raw baseline use
+// the same file, the same connection settings and identical tables.
+func SQLite(ctx context.Context, dir string) ([]Case, func(), error) {
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	pair := func(name string) (Pair, error) {
+		f, err := sqlite.Open(ctx, sqlite.Config{DBName: filepath.Join(dir, name+".db"), AppName: "Bench", CreateTables: true})
+		if err != nil {
+			return Pair{}, err
+		}
+		closers = append(closers, func() { f.Close() })
+		rec, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			return Pair{}, err
+		}
+		writer, reader := f.DB()
+		raw := &rawSQLite{writer: writer, reader: reader, table: "raw_events"}
+		if err := raw.create(ctx); err != nil {
+			return Pair{}, err
+		}
+		return Pair{rec, raw}, nil
+	}
+	writes, err := pair("writes")
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	reads, err := pair("reads")
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	// Targets: within 85% of raw, as throughput: time at most 1/0.85.
+	return RecorderCases(writes, reads, 1/0.85, 1/0.85), closeAll, nil
+}
+
+// rawSQLite is the baseline on SQLite: database/sql with the driver,
+// nothing else.
+type rawSQLite struct {
+	writer, reader *sql.DB
+	table          string
+}
+
+func (r *rawSQLite) create(ctx context.Context) error {
+	for _, stmt := range []string{
+		"CREATE TABLE IF NOT EXISTS " + r.table + ` (
+  notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  originator_id BLOB NOT NULL,
+  originator_version INTEGER NOT NULL,
+  topic TEXT NOT NULL,
+  state BLOB NOT NULL)`,
+		"CREATE UNIQUE INDEX IF NOT EXISTS " + r.table + "_aggregate ON " + r.table + " (originator_id, originator_version)",
+	} {
+		if _, err := r.writer.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rawSQLite) Insert(ctx context.Context, events []persistence.StoredEvent) error {
+	tx, err := r.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, batch := range sqlstore.Batches(events) {
+		q := sqlstore.InsertEvents(r.table, batch, func(id uuid.UUID) any { return id[:] }, "RETURNING notification_id")
+		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+		}
+		rows.Close()
+		if n != len(batch) {
+			return fmt.Errorf("%d IDs for %d rows", n, len(batch))
+		}
+	}
+	return tx.Commit()
+}
+
+func (r *rawSQLite) Scan(ctx context.Context) (int, error) {
+	rows, err := r.reader.QueryContext(ctx, "SELECT notification_id, originator_id, originator_version, topic, state FROM "+r.table+" ORDER BY notification_id")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	// Like a reader of the log, hand out every row as a value of its own,
+	// a page at a time.
+	page := make([]persistence.Notification, 0, CatchUpPage)
+	n := 0
+	var id []byte
+	for rows.Next() {
+		var row persistence.Notification
+		if err := rows.Scan(&row.ID, &id, &row.OriginatorVersion, &row.Topic, &row.State); err != nil {
+			return n, err
+		}
+		row.OriginatorID = uuid.UUID(id)
+		if page = append(page, row); len(page) == CatchUpPage {
+			page = make([]persistence.Notification, 0, CatchUpPage)
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+func (r *rawSQLite) SelectAggregate(ctx context.Context, id uuid.UUID) (int, error) {
+	rows, err := r.reader.QueryContext(ctx, "SELECT originator_version, topic, state FROM "+r.table+" WHERE originator_id = ? ORDER BY originator_version", id[:])
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var v int64
+	var topic string
+	var state []byte
+	for rows.Next() {
+		if err := rows.Scan(&v, &topic, &state); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}

@@ -1,0 +1,20 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/strata-go/strata/internal/benchsuite"
+)
+
+// BenchmarkRecorder compares the recorders with the raw driver on the
+// same file and identical tables (x-base is Strata's time over the raw
+// driver's). strata bench prints the same cases as a table.
+func BenchmarkRecorder(b *testing.B) {
+	cases, closeAll, err := benchsuite.SQLite(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeAll()
+	benchsuite.Bench(b, cases)
+}

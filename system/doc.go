@@ -1,0 +1,28 @@
+// Package system runs event-driven systems of applications: process
+// applications follow other applications' notification logs and react to
+// their events, each upstream event exactly once.
+//
+// A [System] is defined by application definitions ([Define]) and pipes:
+// {"Worlds", "Counters"} makes Counters follow Worlds. A follower is a
+// [Processor]: its Policy receives each upstream event and hands the
+// aggregates it changed to [Processing.Save]; their new events are recorded
+// atomically with a tracking record of the upstream notification, in the
+// follower's process recorder. A notification already tracked is never
+// processed again, and a follower resumes after its last tracked
+// notification, so a crash at any point neither loses nor repeats an
+// event's effects.
+//
+// Runners build and run a system:
+//
+//   - [SingleThreadedRunner] processes in the goroutine that saves:
+//     deterministic, the runner for tests.
+//   - [ConcurrentRunner] runs a goroutine per follower, prompted by its
+//     leaders' saves and by a poll interval. Given [Hosting], it runs only
+//     some followers, so that a system can be spread over processes that
+//     share a database; with PostgreSQL, followers are prompted by
+//     LISTEN/NOTIFY from the other processes' saves. [WithRemoteLog] makes
+//     followers read a leader in another process over HTTP.
+//
+// A [NotificationLogReader] reads any notification log, local or remote,
+// from a position, a page at a time.
+package system

@@ -1,0 +1,141 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/persistence"
+)
+
+// ProcessingError is the error of processing one upstream notification:
+// decoding it, running the policy, or saving the result. The notification
+// is not tracked, so it is processed again when processing resumes.
+type ProcessingError struct {
+	Follower       string
+	Upstream       string
+	NotificationID int64
+	Err            error
+}
+
+func (e *ProcessingError) Error() string {
+	return fmt.Sprintf("%s processing notification %d of %s: %v", e.Follower, e.NotificationID, e.Upstream, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *ProcessingError) Unwrap() error { return e.Err }
+
+// upstream is a leader as one follower sees it.
+type upstream struct {
+	name   string
+	reader *NotificationLogReader
+	mapper *persistence.Mapper
+}
+
+// follower processes the notifications of a process application's
+// leaders. One pull runs at a time per follower.
+type follower struct {
+	name      string
+	node      Processor
+	app       *application.Application
+	recorder  persistence.ProcessRecorder
+	upstreams []*upstream
+	logger    *slog.Logger
+	mu        sync.Mutex
+}
+
+func newFollower(name string, node Node, logger *slog.Logger) (*follower, error) {
+	p, ok := node.(Processor)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (%T) follows other applications but has no Policy method", ErrSystem, name, node)
+	}
+	rec, ok := node.App().Recorder().(persistence.ProcessRecorder)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s has no process recorder", ErrSystem, name)
+	}
+	return &follower{name: name, node: p, app: node.App(), recorder: rec, logger: logger.With("follower", name)}, nil
+}
+
+func (f *follower) follow(name string, log application.NotificationLog, mapper *persistence.Mapper, opts []ReaderOption) {
+	f.upstreams = append(f.upstreams, &upstream{name: name, reader: NewNotificationLogReader(log, opts...), mapper: mapper})
+}
+
+// pullAll pulls from every upstream and returns how many notifications it
+// processed and the errors.
+func (f *follower) pullAll(ctx context.Context, stopping func() bool) (int, error) {
+	total := 0
+	var errs []error
+	for _, up := range f.upstreams {
+		n, err := f.pull(ctx, up, stopping)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// pull processes the notifications of up after the last one tracked, in
+// order, stopping at the first failure or when stopping says so (between
+// notifications: the one in hand is finished).
+func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last, err := f.recorder.MaxTrackingID(ctx, up.name)
+	if err != nil {
+		return 0, fmt.Errorf("%s: position in %s: %w", f.name, up.name, err)
+	}
+	n := 0
+	for note, err := range up.reader.Select(ctx, last+1) {
+		if err != nil {
+			return n, fmt.Errorf("%s: read %s from notification %d: %w", f.name, up.name, last+1, err)
+		}
+		if stopping != nil && stopping() {
+			return n, nil
+		}
+		if err := f.process(ctx, up, note); err != nil {
+			f.logger.ErrorContext(ctx, "processing failed; the notification will be processed again",
+				"upstream", up.name, "notification_id", note.ID, "error", err)
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// process runs the policy on one notification and records the result with
+// its tracking record.
+func (f *follower) process(ctx context.Context, up *upstream, note persistence.Notification) error {
+	fail := func(err error) error {
+		return &ProcessingError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Err: err}
+	}
+	event, err := up.mapper.ToEvent(note.StoredEvent)
+	if err != nil {
+		return fail(err)
+	}
+	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note}
+		if err := f.node.Policy(ctx, event, p); err != nil {
+			return fail(fmt.Errorf("policy: %w", err))
+		}
+		_, err := f.app.SaveTracked(ctx, tracking, p.aggregates...)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, persistence.ErrIntegrity) {
+			done, herr := f.recorder.HasTrackingID(ctx, up.name, note.ID)
+			if herr == nil && done {
+				return nil // another instance processed it first
+			}
+			if attempt < attempts {
+				continue // an aggregate changed under the policy: run it again
+			}
+		}
+		return fail(err)
+	}
+}

@@ -1,0 +1,537 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
+)
+
+// Runner runs a system: it builds the applications, makes followers
+// follow their leaders, and processes notifications until stopped.
+type Runner interface {
+	// Start builds the applications and starts processing, beginning with
+	// whatever the followers have not processed yet.
+	Start(ctx context.Context) error
+	// Stop stops processing gracefully: the notification in hand is
+	// finished (its result saved, or not at all), then the applications
+	// are closed. If ctx ends first, the work in hand is cancelled, which
+	// records nothing of it.
+	Stop(ctx context.Context) error
+	// Get returns the named application.
+	Get(name string) (Node, error)
+	// Err returns the processing errors since the last call, joined, or
+	// nil.
+	Err() error
+}
+
+// Errors of runners.
+var (
+	// ErrStarted means Start was called on a runner already started.
+	ErrStarted = errors.New("runner is already started")
+	// ErrNotStarted means the runner was not started (or was stopped).
+	ErrNotStarted = errors.New("runner is not started")
+	// ErrUnknownApplication means a name that is not in the system.
+	ErrUnknownApplication = errors.New("unknown application")
+)
+
+// Get returns the application named name as type T.
+func Get[T Node](r Runner, name string) (T, error) {
+	var zero T
+	n, err := r.Get(name)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := n.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s is a %T, not a %T", name, n, zero)
+	}
+	return t, nil
+}
+
+// Option configures a runner.
+type Option func(*config)
+
+type config struct {
+	env        []map[string]string
+	appOpts    map[string][]application.Option
+	logger     *slog.Logger
+	poll       time.Duration
+	hosting    []string
+	remote     map[string]application.NotificationLog
+	readerOpts []ReaderOption
+	listen     bool
+	processEnv bool
+}
+
+func newRunnerConfig(opts []Option) *config {
+	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{},
+		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// WithEnv gives every application these environment variables (see
+// application.WithEnv).
+func WithEnv(vars map[string]string) Option {
+	return func(c *config) { c.env = append(c.env, vars) }
+}
+
+// WithAppOptions gives the named application more options.
+func WithAppOptions(name string, opts ...application.Option) Option {
+	return func(c *config) { c.appOpts[name] = append(c.appOpts[name], opts...) }
+}
+
+// WithLogger sets the logger of processing errors (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// PollInterval sets how often a concurrent runner's followers look for
+// new notifications without being prompted (default 500ms), so that a lost
+// prompt delays processing but never stalls it.
+func PollInterval(d time.Duration) Option { return func(c *config) { c.poll = d } }
+
+// Hosting makes a concurrent runner process only the named followers. The
+// other applications are built only so that their logs can be read (from
+// the shared database), or come from [WithRemoteLog]. Each process of a
+// system spread over processes hosts its own share.
+func Hosting(names ...string) Option {
+	return func(c *config) { c.hosting = append(c.hosting, names...) }
+}
+
+// WithRemoteLog makes followers read the named leader's notifications from
+// log, such as an httpapi.Client, instead of building the leader. Its
+// events are decoded with a mapper configured by the environment under the
+// leader's name (its CIPHER_KEY, COMPRESSOR_TOPIC) and its system types.
+func WithRemoteLog(name string, log application.NotificationLog) Option {
+	return func(c *config) { c.remote[name] = log }
+}
+
+// WithReaderOptions configures the followers' notification log readers.
+func WithReaderOptions(opts ...ReaderOption) Option {
+	return func(c *config) { c.readerOpts = append(c.readerOpts, opts...) }
+}
+
+// WithoutListening stops a concurrent runner from subscribing to
+// notifications of saves in other processes (PostgreSQL LISTEN).
+func WithoutListening() Option { return func(c *config) { c.listen = false } }
+
+// Listener is implemented by persistence factories that can announce saves
+// made by other processes, such as PostgreSQL's with LISTEN/NOTIFY.
+type Listener interface {
+	Listen(ctx context.Context) (<-chan struct{}, error)
+}
+
+// base is what both runners share.
+type base struct {
+	sys       *System
+	cfg       *config
+	mu        sync.Mutex
+	nodes     map[string]Node
+	followers map[string]*follower
+	order     []string // followers in system order
+	started   bool
+	errs      []error
+}
+
+func (b *base) Get(name string) (Node, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started {
+		return nil, ErrNotStarted
+	}
+	n, ok := b.nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownApplication, name)
+	}
+	return n, nil
+}
+
+func (b *base) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := errors.Join(b.errs...)
+	b.errs = nil
+	return err
+}
+
+func (b *base) fail(err error) {
+	if err == nil {
+		return
+	}
+	b.mu.Lock()
+	b.errs = append(b.errs, err)
+	b.mu.Unlock()
+}
+
+func (b *base) hosted(name string) bool {
+	return len(b.cfg.hosting) == 0 || slices.Contains(b.cfg.hosting, name)
+}
+
+// build constructs the applications and followers. Applications that are
+// remote are not built; others are built if they are hosted or lead a
+// hosted follower.
+func (b *base) build(ctx context.Context) error {
+	for _, h := range b.cfg.hosting {
+		if _, ok := b.sys.defs[h]; !ok {
+			return fmt.Errorf("hosting: %w %q", ErrUnknownApplication, h)
+		}
+	}
+	needed := map[string]bool{}
+	for _, name := range b.sys.order {
+		if b.hosted(name) {
+			needed[name] = true
+			for _, l := range b.sys.leaders[name] {
+				needed[l] = true
+			}
+		}
+	}
+	b.nodes = map[string]Node{}
+	b.followers = map[string]*follower{}
+	for _, name := range b.sys.order {
+		if !needed[name] || b.cfg.remote[name] != nil {
+			continue
+		}
+		opts := []application.Option{}
+		for _, e := range b.cfg.env {
+			opts = append(opts, application.WithEnv(e))
+		}
+		if b.cfg.logger != nil {
+			opts = append(opts, application.WithLogger(b.cfg.logger))
+		}
+		opts = append(opts, b.cfg.appOpts[name]...)
+		n, err := b.sys.build(ctx, name, opts)
+		if err != nil {
+			b.closeNodes()
+			return err
+		}
+		b.nodes[name] = n
+	}
+	for _, name := range b.sys.order {
+		if !b.hosted(name) || !b.sys.IsFollower(name) {
+			continue
+		}
+		f, err := newFollower(name, b.nodes[name], b.cfg.logger)
+		if err != nil {
+			b.closeNodes()
+			return err
+		}
+		for _, l := range b.sys.leaders[name] {
+			log, mapper, err := b.upstreamOf(l, f.app)
+			if err != nil {
+				b.closeNodes()
+				return err
+			}
+			f.follow(l, log, mapper, b.cfg.readerOpts)
+		}
+		b.followers[name] = f
+		b.order = append(b.order, name)
+	}
+	return nil
+}
+
+// upstreamOf returns the log of leader and the mapper that decodes its
+// events for the follower app.
+func (b *base) upstreamOf(leader string, app *application.Application) (application.NotificationLog, *persistence.Mapper, error) {
+	if log := b.cfg.remote[leader]; log != nil {
+		types, err := domain.NewRegistry(b.sys.defs[leader].Types)
+		if err != nil {
+			return nil, nil, fmt.Errorf("types of %s: %w", leader, err)
+		}
+		layers := []map[string]string{}
+		if b.cfg.processEnv {
+			layers = append(layers, persistence.ProcessEnv())
+		}
+		layers = append(layers, b.cfg.env...)
+		mapper, err := persistence.NewMapperFromEnv(persistence.NewEnv(leader, layers...), types)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mapper of %s: %w", leader, err)
+		}
+		return log, mapper, nil
+	}
+	l := b.nodes[leader].App()
+	return l.Log(), l.Mapper(), nil
+}
+
+func (b *base) closeNodes() {
+	for _, n := range b.nodes {
+		n.App().Close()
+	}
+}
+
+// SingleThreadedRunner runs a system in the goroutine that saves: when a
+// leader saves, its followers process the new notifications before the
+// save returns, then their followers, and so on. It is deterministic,
+// which makes it the runner for tests.
+type SingleThreadedRunner struct {
+	base
+	queue      []string
+	processing bool
+	ctx        context.Context
+}
+
+// NewSingleThreadedRunner returns a runner of sys.
+func NewSingleThreadedRunner(sys *System, opts ...Option) *SingleThreadedRunner {
+	return &SingleThreadedRunner{base: base{sys: sys, cfg: newRunnerConfig(opts)}}
+}
+
+// Start builds the applications and processes what followers have not.
+func (r *SingleThreadedRunner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	if r.started {
+		r.mu.Unlock()
+		return ErrStarted
+	}
+	if err := r.build(ctx); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.started = true
+	r.ctx = context.WithoutCancel(ctx)
+	r.mu.Unlock()
+	for name, n := range r.nodes {
+		if len(r.sys.follows[name]) > 0 {
+			name := name
+			n.App().AddListener(func(ctx context.Context, _ []application.Recording) { r.prompt(ctx, name) })
+		}
+	}
+	// What the followers could not process is reported by Err and logged;
+	// the runner is started all the same.
+	_ = r.Process(ctx)
+	return nil
+}
+
+// Process makes every follower process what it has not processed yet, and
+// returns the errors. Call it to resume after fixing what made a policy
+// fail.
+func (r *SingleThreadedRunner) Process(ctx context.Context) error {
+	var errs []error
+	for _, name := range r.order {
+		if _, err := r.followers[name].pullAll(ctx, nil); err != nil {
+			errs = append(errs, err)
+			r.fail(err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prompt queues the followers of leader and, unless a prompt is already
+// being handled further up the stack, handles the queue.
+func (r *SingleThreadedRunner) prompt(ctx context.Context, leader string) {
+	r.mu.Lock()
+	r.queue = append(r.queue, leader)
+	if r.processing || !r.started {
+		r.mu.Unlock()
+		return
+	}
+	r.processing = true
+	r.mu.Unlock()
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.processing = false
+			r.mu.Unlock()
+			return
+		}
+		next := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		for _, name := range r.sys.follows[next] {
+			f := r.followers[name]
+			if f == nil {
+				continue
+			}
+			for _, up := range f.upstreams {
+				if up.name == next {
+					if _, err := f.pull(ctx, up, nil); err != nil {
+						r.fail(err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Stop closes the applications.
+func (r *SingleThreadedRunner) Stop(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return ErrNotStarted
+	}
+	r.started = false
+	r.closeNodes()
+	return nil
+}
+
+// ConcurrentRunner runs each hosted follower in a goroutine of its own.
+// Followers are prompted when a leader in this process saves, when a
+// leader in another process saves (if the leader's store can announce
+// saves, as PostgreSQL's does with LISTEN/NOTIFY), and on a poll interval,
+// so that a lost prompt never stalls them.
+type ConcurrentRunner struct {
+	base
+	wakes    map[string]chan struct{}
+	stopping atomic.Bool
+	loop     context.CancelFunc
+	work     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// NewConcurrentRunner returns a runner of sys.
+func NewConcurrentRunner(sys *System, opts ...Option) *ConcurrentRunner {
+	return &ConcurrentRunner{base: base{sys: sys, cfg: newRunnerConfig(opts)}}
+}
+
+// Start builds the applications and starts a goroutine per hosted
+// follower.
+func (r *ConcurrentRunner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return ErrStarted
+	}
+	if err := r.build(ctx); err != nil {
+		return err
+	}
+	loopCtx, loop := context.WithCancel(context.WithoutCancel(ctx))
+	workCtx, work := context.WithCancel(context.WithoutCancel(ctx))
+	r.loop, r.work = loop, work
+	r.stopping.Store(false)
+	r.wakes = map[string]chan struct{}{}
+	for _, name := range r.order {
+		r.wakes[name] = make(chan struct{}, 1)
+	}
+	// Prompts from leaders in this process.
+	for name, n := range r.nodes {
+		followers := r.localFollowers(name)
+		if len(followers) > 0 {
+			n.App().AddListener(func(context.Context, []application.Recording) { r.wake(followers) })
+		}
+	}
+	// Prompts from other processes.
+	if r.cfg.listen {
+		for leader, n := range r.nodes {
+			followers := r.localFollowers(leader)
+			l, ok := n.App().Factory().(Listener)
+			if len(followers) == 0 || !ok {
+				continue
+			}
+			prompts, err := l.Listen(loopCtx)
+			if err != nil {
+				r.cfg.logger.WarnContext(ctx, "cannot listen for saves; polling instead", "leader", leader, "error", err)
+				continue
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				for range prompts {
+					r.wake(followers)
+				}
+			}()
+		}
+	}
+	for _, name := range r.order {
+		r.wg.Add(1)
+		go r.run(loopCtx, workCtx, r.followers[name], r.wakes[name])
+	}
+	r.started = true
+	return nil
+}
+
+func (r *ConcurrentRunner) localFollowers(leader string) []string {
+	var out []string
+	for _, f := range r.sys.follows[leader] {
+		if r.followers[f] != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *ConcurrentRunner) wake(followers []string) {
+	for _, f := range followers {
+		select {
+		case r.wakes[f] <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run is a follower's goroutine. After a prompt that found nothing new it
+// looks again a few times at growing intervals: in PostgreSQL a new event
+// becomes visible to readers only when older transactions have ended, which
+// may be just after the prompt.
+func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wake <-chan struct{}) {
+	defer r.wg.Done()
+	poll := time.NewTimer(0) // catch up at once
+	defer poll.Stop()
+	recheck := time.Duration(0)
+	for {
+		select {
+		case <-loopCtx.Done():
+			return
+		case <-wake:
+			recheck = time.Millisecond
+		case <-poll.C:
+		}
+		n, err := f.pullAll(workCtx, r.stopping.Load)
+		r.fail(err)
+		if r.stopping.Load() {
+			return
+		}
+		next := r.cfg.poll
+		switch {
+		case err != nil:
+			recheck = 0 // retry at the poll interval, not in a tight loop
+		case n == 0 && recheck > 0 && recheck < r.cfg.poll:
+			next = recheck
+			recheck *= 4
+		default:
+			recheck = 0
+		}
+		if !poll.Stop() {
+			select {
+			case <-poll.C:
+			default:
+			}
+		}
+		poll.Reset(next)
+	}
+}
+
+// Stop stops the followers after the notifications in hand and closes the
+// applications.
+func (r *ConcurrentRunner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.started {
+		r.mu.Unlock()
+		return ErrNotStarted
+	}
+	r.started = false
+	r.mu.Unlock()
+	r.stopping.Store(true)
+	r.loop()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.work() // give up the work in hand: it records nothing
+		<-done
+		err = ctx.Err()
+	}
+	r.work()
+	r.closeNodes()
+	return err
+}
