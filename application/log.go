@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -164,6 +165,31 @@ func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit in
 		return nil, fmt.Errorf("select notifications from %d: %w", start, err)
 	}
 	return items, nil
+}
+
+// NotificationStream is implemented by notification logs that can yield
+// all notifications from a position without a round trip per page, such as
+// the local log of an application on PostgreSQL. Readers use it when it is
+// there.
+type NotificationStream interface {
+	Notifications(ctx context.Context, start int64, opts ...SelectOption) iter.Seq2[persistence.Notification, error]
+}
+
+var _ NotificationStream = (*LocalNotificationLog)(nil)
+
+// Notifications yields the notifications from start on, filtered as the
+// options say, streaming if the recorder can and a page at a time
+// otherwise. It stops at the first error, which it yields.
+func (l *LocalNotificationLog) Notifications(ctx context.Context, start int64, opts ...SelectOption) iter.Seq2[persistence.Notification, error] {
+	c := NewSelectConfig(opts)
+	topics, err := l.expandTopics(c.Topics)
+	if err == nil && (start < 0 || c.Stop < 0) {
+		err = fmt.Errorf("%w: start %d or stop %d is negative", ErrQuery, start, c.Stop)
+	}
+	if err != nil {
+		return func(yield func(persistence.Notification, error) bool) { yield(persistence.Notification{}, err) }
+	}
+	return persistence.ReadNotifications(ctx, l.recorder, persistence.NotificationQuery{Start: max(start, 1), Stop: c.Stop, Topics: topics}, MaxLimit)
 }
 
 // CheckSelect checks the start and limit of a select.

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"iter"
 
 	"github.com/google/uuid"
 )
@@ -140,4 +141,51 @@ type Replacer interface {
 // Closer is implemented by recorders and factories that hold resources.
 type Closer interface {
 	Close() error
+}
+
+// NotificationStreamer is implemented by application recorders that can
+// stream notifications from one query, without a round trip per page.
+// Notifications selects all matching notifications when q.Limit is 0.
+type NotificationStreamer interface {
+	Notifications(ctx context.Context, q NotificationQuery) iter.Seq2[Notification, error]
+}
+
+// ReadNotifications yields the notifications that q selects (all of them
+// from q.Start if q.Limit is 0), in order, holding one page in memory. It
+// streams from one query if the recorder is a [NotificationStreamer], and
+// selects pages of pageSize otherwise. It stops at the first error, which
+// it yields.
+func ReadNotifications(ctx context.Context, r ApplicationRecorder, q NotificationQuery, pageSize int) iter.Seq2[Notification, error] {
+	if s, ok := r.(NotificationStreamer); ok {
+		return s.Notifications(ctx, q)
+	}
+	return func(yield func(Notification, error) bool) {
+		left := q.Limit
+		page := q
+		for {
+			page.Limit = pageSize
+			if left > 0 && left < pageSize {
+				page.Limit = left
+			}
+			ns, err := r.SelectNotifications(ctx, page)
+			if err != nil {
+				yield(Notification{}, err)
+				return
+			}
+			for _, n := range ns {
+				if !yield(n, nil) {
+					return
+				}
+			}
+			if left > 0 {
+				if left -= len(ns); left <= 0 {
+					return
+				}
+			}
+			if len(ns) < page.Limit {
+				return
+			}
+			page.Start = ns[len(ns)-1].ID + 1
+		}
+	}
 }

@@ -144,19 +144,15 @@ func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw) err
 	return nil
 }
 
-// catchUp reads the whole log as a follower does, page by page.
+// catchUp reads the whole log as a follower catching up does: streaming
+// if the recorder can, page by page otherwise.
 func catchUp(ctx context.Context, rec persistence.ApplicationRecorder) (int, error) {
-	var last int64
 	n := 0
-	for {
-		page, err := rec.SelectNotifications(ctx, persistence.NotificationQuery{Start: last + 1, Limit: CatchUpPage})
+	for _, err := range persistence.ReadNotifications(ctx, rec, persistence.NotificationQuery{Start: 1}, CatchUpPage) {
 		if err != nil {
 			return n, err
 		}
-		if len(page) == 0 {
-			return n, nil
-		}
-		n += len(page)
-		last = page[len(page)-1].ID
+		n++
 	}
+	return n, nil
 }

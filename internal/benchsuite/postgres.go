@@ -87,7 +87,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS `+r.index+" ON "+r.table+" (notification_id)")
 }
 
 func columns(events []persistence.StoredEvent) []any {
-	ids := make([]uuid.UUID, len(events))
+	ids := make([][16]byte, len(events))
 	versions := make([]int64, len(events))
 	topics := make([]string, len(events))
 	states := make([][]byte, len(events))
@@ -138,7 +138,7 @@ func (r *rawPostgres) Scan(ctx context.Context) (int, error) {
 	n := 0
 	for rows.Next() {
 		var row persistence.Notification
-		if err := rows.Scan(&row.ID, &row.OriginatorID, &row.OriginatorVersion, &row.Topic, &row.State); err != nil {
+		if err := rows.Scan(&row.ID, (*[16]byte)(&row.OriginatorID), &row.OriginatorVersion, &row.Topic, &row.State); err != nil {
 			return n, err
 		}
 		if page = append(page, row); len(page) == CatchUpPage {
@@ -150,7 +150,7 @@ func (r *rawPostgres) Scan(ctx context.Context) (int, error) {
 }
 
 func (r *rawPostgres) SelectAggregate(ctx context.Context, id uuid.UUID) (int, error) {
-	rows, err := r.pool.Query(ctx, "SELECT originator_version, topic, state FROM "+r.table+" WHERE originator_id = $1 ORDER BY originator_version", id)
+	rows, err := r.pool.Query(ctx, "SELECT originator_version, topic, state FROM "+r.table+" WHERE originator_id = $1 ORDER BY originator_version", [16]byte(id))
 	if err != nil {
 		return 0, err
 	}

@@ -39,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"sync"
 
@@ -260,9 +261,10 @@ type Recorder struct {
 }
 
 var (
-	_ persistence.ProcessRecorder   = (*Recorder)(nil)
-	_ persistence.AggregateRecorder = (*AggregateRecorder)(nil)
-	_ persistence.Replacer          = (*AggregateRecorder)(nil)
+	_ persistence.ProcessRecorder      = (*Recorder)(nil)
+	_ persistence.NotificationStreamer = (*Recorder)(nil)
+	_ persistence.AggregateRecorder    = (*AggregateRecorder)(nil)
+	_ persistence.Replacer             = (*AggregateRecorder)(nil)
 )
 
 // errorf classifies a pgx error.
@@ -329,18 +331,8 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := sqlstore.CheckBatch(op, events); err != nil {
 		return nil, err
 	}
-	ids := make([]uuid.UUID, len(events))
-	versions := make([]int64, len(events))
-	topics := make([]string, len(events))
-	states := make([][]byte, len(events))
-	for i, e := range events {
-		ids[i], versions[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		if states[i] == nil {
-			states[i] = []byte{}
-		}
-	}
 	var sql string
-	args := []any{ids, versions, topics, states}
+	args := columns(events)
 	insert := `INSERT INTO ` + r.table + ` (notification_id, originator_id, originator_version, topic, state)
 SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), o, v, tp, s
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, i)
@@ -373,7 +365,7 @@ RETURNING notification_id, originator_id, originator_version`
 	for rows.Next() {
 		var k key
 		var nid int64
-		if err := rows.Scan(&nid, &k.id, &k.v); err != nil {
+		if err := rows.Scan(&nid, (*[16]byte)(&k.id), &k.v); err != nil {
 			rows.Close()
 			return nil, errorf(op, err)
 		}
@@ -399,7 +391,7 @@ RETURNING notification_id, originator_id, originator_version`
 
 // SelectEvents returns one aggregate's events as the query asks.
 func (r *recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistence.EventQuery) ([]persistence.StoredEvent, error) {
-	q := sqlstore.SelectEvents(r.table, id, eq)
+	q := sqlstore.SelectEvents(r.table, [16]byte(id), eq)
 	q.SQL = sqlstore.Rebind(q.SQL)
 	return retry(ctx, "select events from "+r.table, func() ([]persistence.StoredEvent, error) {
 		rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
@@ -439,13 +431,75 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 		out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
 		for rows.Next() {
 			var n persistence.Notification
-			if err := rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+			if err := rows.Scan(&n.ID, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
 				return nil, err
 			}
 			out = append(out, n)
 		}
 		return out, rows.Err()
 	})
+}
+
+// streamPage is how many rows one query of a stream asks for. A LIMIT
+// keeps the planner on the notification ID index; without one, reading
+// from the start looks like reading the whole table, which it would rather
+// scan and sort.
+const streamPage = 10_000
+
+// Notifications streams the notifications readers can see (all of them
+// from q.Start if q.Limit is 0), a row at a time as they arrive, in
+// queries of 10,000 rows: a round trip per 10,000 notifications instead of
+// per page. Each query's snapshot bounds what it sees.
+func (r *Recorder) Notifications(ctx context.Context, nq persistence.NotificationQuery) iter.Seq2[persistence.Notification, error] {
+	return func(yield func(persistence.Notification, error) bool) {
+		op := "stream notifications from " + r.table
+		left := nq.Limit
+		for {
+			page := nq
+			page.Limit = streamPage
+			if left > 0 && left < streamPage {
+				page.Limit = left
+			}
+			q := sqlstore.SelectNotifications(r.table, page, topicsAny, visible)
+			q.SQL = sqlstore.Rebind(q.SQL)
+			rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
+			if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
+				rows, err = r.pool.Query(ctx, q.SQL, q.Args...)
+			}
+			if err != nil {
+				yield(persistence.Notification{}, errorf(op, err))
+				return
+			}
+			n := 0
+			for rows.Next() {
+				var note persistence.Notification
+				if err := rows.Scan(&note.ID, (*[16]byte)(&note.OriginatorID), &note.OriginatorVersion, &note.Topic, &note.State); err != nil {
+					rows.Close()
+					yield(persistence.Notification{}, errorf(op, err))
+					return
+				}
+				n++
+				nq.Start = note.ID + 1
+				if !yield(note, nil) {
+					rows.Close()
+					return
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				yield(persistence.Notification{}, errorf(op, err))
+				return
+			}
+			if left > 0 {
+				if left -= n; left <= 0 {
+					return
+				}
+			}
+			if n < page.Limit {
+				return
+			}
+		}
+	}
 }
 
 // MaxNotificationID returns the highest notification ID readers can see,
@@ -538,7 +592,19 @@ func (r *AggregateRecorder) write(ctx context.Context, op string, events []persi
 	if err := sqlstore.CheckBatch(op, events); err != nil {
 		return err
 	}
-	ids := make([]uuid.UUID, len(events))
+	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (originator_id, originator_version, topic, state)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[])`+suffix, columns(events)...)
+	if err != nil {
+		return errorf(op, err)
+	}
+	return nil
+}
+
+// columns turns events into the four arrays of the insert statements. IDs
+// go as [16]byte: as uuid.UUID, pgx would convert each through its
+// driver.Valuer, a string.
+func columns(events []persistence.StoredEvent) []any {
+	ids := make([][16]byte, len(events))
 	versions := make([]int64, len(events))
 	topics := make([]string, len(events))
 	states := make([][]byte, len(events))
@@ -548,12 +614,7 @@ func (r *AggregateRecorder) write(ctx context.Context, op string, events []persi
 			states[i] = []byte{}
 		}
 	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (originator_id, originator_version, topic, state)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[])`+suffix, ids, versions, topics, states)
-	if err != nil {
-		return errorf(op, err)
-	}
-	return nil
+	return []any{ids, versions, topics, states}
 }
 
 // sharedPool is a pool shared by the factories of one database, so that a
