@@ -72,17 +72,22 @@ func sectionID(start int64, limit int) string {
 	return strconv.FormatInt(start, 10) + "," + strconv.FormatInt(start+int64(limit)-1, 10)
 }
 
-// Select yields the notifications from ID start on, selecting a page at a
-// time (filtered by topic if the reader has topics), until a page is not
-// full. It stops at the first error, which it yields.
+// Select yields the notifications from ID start on (filtered by topic if
+// the reader has topics): streamed if the log is an
+// application.NotificationStream, else selected a page at a time until a
+// page is not full. It stops at the first error, which it yields.
 func (r *NotificationLogReader) Select(ctx context.Context, start int64) iter.Seq2[persistence.Notification, error] {
+	var opts []application.SelectOption
+	if len(r.topics) > 0 {
+		opts = append(opts, application.Topics(r.topics...))
+	}
+	if s, ok := r.log.(application.NotificationStream); ok {
+		return s.Notifications(ctx, max(start, 1), opts...)
+	}
 	return func(yield func(persistence.Notification, error) bool) {
-		var opts []application.SelectOption
-		if len(r.topics) > 0 {
-			opts = append(opts, application.Topics(r.topics...))
-		}
+		from := max(start, 1) // not start: the sequence may be ranged over again
 		for {
-			page, err := r.log.Select(ctx, max(start, 1), r.limit, opts...)
+			page, err := r.log.Select(ctx, from, r.limit, opts...)
 			if err != nil {
 				yield(persistence.Notification{}, err)
 				return
@@ -91,7 +96,7 @@ func (r *NotificationLogReader) Select(ctx context.Context, start int64) iter.Se
 				if !yield(n, nil) {
 					return
 				}
-				start = n.ID + 1
+				from = n.ID + 1
 			}
 			if len(page) < r.limit {
 				return
