@@ -74,6 +74,11 @@ func (c *transcoding[T, R]) encodeTo(enc *jsontext.Encoder, v any) error {
 		return fmt.Errorf("transcoding %q: %w", c.name, err)
 	}
 	if c.name == "" {
+		if str, ok := any(r).(string); ok {
+			// The built-in transcodings are strings: write the token
+			// directly rather than through a nested marshal.
+			return enc.WriteToken(jsontext.String(str))
+		}
 		return json.MarshalEncode(enc, r)
 	}
 	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
@@ -96,7 +101,13 @@ func (c *transcoding[T, R]) encodeTo(enc *jsontext.Encoder, v any) error {
 
 func (c *transcoding[T, R]) decodeFrom(dec *jsontext.Decoder) (any, error) {
 	var r R
-	if err := json.UnmarshalDecode(dec, &r); err != nil {
+	if str, ok := any(&r).(*string); ok && dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		*str = tok.String()
+	} else if err := json.UnmarshalDecode(dec, &r); err != nil {
 		return nil, err
 	}
 	return c.finish(r)
