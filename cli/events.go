@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/persistence"
+)
+
+// record is an event as the commands print it.
+type record struct {
+	ID                int64           `json:"id,omitempty"` // notification ID, in logs
+	OriginatorID      uuid.UUID       `json:"originator_id"`
+	OriginatorVersion int64           `json:"originator_version"`
+	Timestamp         time.Time       `json:"timestamp"`
+	Topic             string          `json:"topic"`
+	Data              json.RawMessage `json:"data"`
+}
+
+// decode decodes a stored event with the application's mapper (which
+// decrypts and decompresses as configured) into a record whose data is
+// the event's fields as JSON.
+func decode(app *application.Application, id int64, s persistence.StoredEvent) (record, error) {
+	e, err := app.Mapper().ToEvent(s)
+	if err != nil {
+		return record{}, err
+	}
+	data, err := app.Mapper().Transcoder().Marshal(e.Data)
+	if err != nil {
+		return record{}, fmt.Errorf("encode event %s version %d (%s) as JSON: %w", s.OriginatorID, s.OriginatorVersion, s.Topic, err)
+	}
+	return record{ID: id, OriginatorID: s.OriginatorID, OriginatorVersion: s.OriginatorVersion,
+		Timestamp: e.Timestamp.UTC(), Topic: s.Topic, Data: data}, nil
+}
+
+// printer writes records as text or as JSON lines.
+type printer struct {
+	w    io.Writer
+	json *json.Encoder
+	log  bool // text lines of a log start with the notification ID and the originator
+}
+
+func newPrinter(w io.Writer, format string, log bool) (*printer, error) {
+	p := &printer{w: w, log: log}
+	switch format {
+	case "text":
+	case "json":
+		p.json = json.NewEncoder(w)
+		p.json.SetEscapeHTML(false)
+	default:
+		return nil, usageError{fmt.Errorf("--format %q: want text or json", format)}
+	}
+	return p, nil
+}
+
+func (p *printer) print(r record) error {
+	if p.json != nil {
+		return p.json.Encode(r)
+	}
+	ts := r.Timestamp.Format(time.RFC3339Nano)
+	var err error
+	if p.log {
+		_, err = fmt.Fprintf(p.w, "%d %s %s v%d %s %s\n", r.ID, ts, r.OriginatorID, r.OriginatorVersion, r.Topic, r.Data)
+	} else {
+		_, err = fmt.Fprintf(p.w, "v%d %s %s %s\n", r.OriginatorVersion, ts, r.Topic, r.Data)
+	}
+	return err
+}
+
+// eventsPage is how many events of one aggregate the events command reads
+// at a time.
+const eventsPage = 500
+
+// events calls f with each event of the aggregate, in order of version, a
+// page at a time.
+func (a *Admin) events(ctx context.Context, aggregate string, id uuid.UUID, f func(record) error) error {
+	_, app, err := a.instance(ctx, aggregate, id)
+	if err != nil {
+		return err
+	}
+	var after *int64
+	for {
+		page, err := app.Recorder().SelectEvents(ctx, id, persistence.EventQuery{Gt: after, Limit: eventsPage})
+		if err != nil {
+			return fmt.Errorf("events of %s %s: %w", aggregate, id, err)
+		}
+		for _, s := range page {
+			r, err := decode(app, 0, s)
+			if err != nil {
+				return err
+			}
+			if err := f(r); err != nil {
+				return err
+			}
+			v := s.OriginatorVersion
+			after = &v
+		}
+		if len(page) < eventsPage {
+			return nil
+		}
+	}
+}
+
+func (r *root) eventsCommand() *cobra.Command {
+	var aggregate, identifier, format string
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Print the events of one aggregate, decoded",
+		Long: `Print the events of one aggregate, oldest first, decoded with its
+application's types (and cipher key and compressor, as the environment
+configures them).
+
+As text, one line per event: the version, the time (UTC), the topic and the
+event's fields as JSON:
+
+  v2 2026-03-01T10:00:00.000001Z World.SomethingHappened {"what":"dinosaurs"}
+
+As JSON, one object per line with originator_id, originator_version,
+timestamp, topic and data.`,
+		Example: r.examples("events --aggregate " + r.aggregate + " --identifier " + sampleID + " --format json"),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := newPrinter(cmd.OutOrStdout(), format, false)
+			if err != nil {
+				return err
+			}
+			admin, err := r.load()
+			if err != nil {
+				return err
+			}
+			defer admin.Close()
+			if _, err := admin.aggregate(aggregate); err != nil {
+				return err
+			}
+			id, err := uuid.Parse(identifier)
+			if err != nil {
+				return fmt.Errorf("%s with identifier %s %w (identifiers are UUIDs)", aggregate, identifier, ErrInstanceNotFound)
+			}
+			return admin.events(cmd.Context(), aggregate, id, p.print)
+		},
+	}
+	cmd.Flags().StringVar(&aggregate, "aggregate", "", "the aggregate type, such as World (required)")
+	cmd.Flags().StringVar(&identifier, "identifier", "", identifierFlag+" (required)")
+	cmd.Flags().StringVar(&format, "format", "text", "the output format: text or json")
+	_ = cmd.MarkFlagRequired("aggregate")
+	_ = cmd.MarkFlagRequired("identifier")
+	return cmd
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-go/strata/httpapi"
+)
+
+func (r *root) serveCommand() *cobra.Command {
+	var application, addr, token, certFile, keyFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve an application's notification log over HTTP until Ctrl-C",
+		Long: `Serve an application's notification log over HTTP as JSON, read-only, until
+Ctrl-C or SIGTERM (exit status 0), so that followers in other processes can
+read it (httpapi.Client, system.WithRemoteLog):
+
+  GET /sections/{first,last}                                 a section, such as 1,10
+  GET /notifications?start=N&limit=M[&topics=a,b][&stop=K]   a select
+
+With a bearer token (--token, else STRATA_TOKEN), requests must send
+"Authorization: Bearer TOKEN". Serve with TLS (--tls-cert and --tls-key) if
+the network is not trusted. The first line of output gives the address
+(useful with --addr 127.0.0.1:0, which picks a free port).`,
+		Example: r.examples("serve", "serve --application "+r.application+" --addr :8443 --tls-cert cert.pem --tls-key key.pem"),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (certFile == "") != (keyFile == "") {
+				return usageError{errors.New("--tls-cert and --tls-key go together")}
+			}
+			if !cmd.Flags().Changed("token") {
+				token = os.Getenv("STRATA_TOKEN")
+			}
+			admin, err := r.load()
+			if err != nil {
+				return err
+			}
+			defer admin.Close()
+			ctx := cmd.Context()
+			app, err := admin.Application(ctx, application)
+			if err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			opts := []httpapi.Option{httpapi.WithLogger(logger)}
+			if token != "" {
+				opts = append(opts, httpapi.WithBearerToken(token))
+			}
+			srv := httpapi.NewServer(addr, httpapi.NewHandler(app.Log(), opts...), httpapi.WithServerLogger(logger))
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("serve the notification log of %s: %w", app.Name(), err)
+			}
+			scheme := "http"
+			if certFile != "" {
+				scheme = "https"
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Serving the notification log of %s at %s://%s (%s).\n", app.Name(), scheme, ln.Addr(), describeStore(app.Env()))
+			if token == "" && !isLoopback(ln.Addr()) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Warning: anyone who can reach this address can read the log: set --token or STRATA_TOKEN.")
+			}
+			if err := httpapi.Serve(ctx, srv, ln, certFile, keyFile); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "Stopped.")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&application, "application", "", "the application whose log to serve (default: the domain's first)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8000", "the address to listen on, host:port")
+	f.StringVar(&token, "token", "", "the bearer token requests must send (default $STRATA_TOKEN, which keeps it\nout of process listings; none if empty)")
+	f.StringVar(&certFile, "tls-cert", "", "a PEM certificate (chain) file, to serve HTTPS")
+	f.StringVar(&keyFile, "tls-key", "", "the PEM key file of --tls-cert")
+	return cmd
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-go/strata/cli"
+	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/pgtest"
+)
+
+// benchEnvironment documents bench's variable in the root's help.
+var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
+
+// benchPostgresURL returns the database that bench measures PostgreSQL
+// on: STRATA_BENCH_POSTGRES_URL, else the test database.
+func benchPostgresURL() string {
+	if u := os.Getenv("STRATA_BENCH_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return pgtest.DefaultURL
+}
+
+func benchCommand() *cobra.Command {
+	var store, filter string
+	var cfg benchsuite.Config
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Strata's recorders against the raw database drivers",
+		Long: `Measure Strata's recorders against the raw database drivers doing the same
+work on tables of the same shape, in the same run: rounds alternate between
+Strata and the baseline, and the medians are compared. The table gives each
+case's time per operation, the ratio (below 1 is faster than the baseline)
+and the project's target; a last line describes the machine (CPU, cores, Go).
+A line per finished case goes to stderr.
+
+SQLite runs on files in a temporary directory. PostgreSQL runs in a new
+schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
+` + pgtest.DefaultURL + `).`,
+		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var stores []string
+			switch store {
+			case "sqlite", "postgres":
+				stores = []string{store}
+			case "all":
+				stores = []string{"sqlite", "postgres"}
+			default:
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+			}
+			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
+				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
+			}
+			ctx := cmd.Context()
+			cfg.Filter, cfg.Progress = filter, cmd.ErrOrStderr()
+			var results []benchsuite.Result
+			for _, s := range stores {
+				var cases []benchsuite.Case
+				var done func()
+				var err error
+				switch s {
+				case "sqlite":
+					dir, derr := os.MkdirTemp("", "strata-bench-")
+					if derr != nil {
+						return derr
+					}
+					defer os.RemoveAll(dir)
+					cases, done, err = benchsuite.SQLite(ctx, dir)
+				case "postgres":
+					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				}
+				if err != nil {
+					return fmt.Errorf("bench %s: %w", s, err)
+				}
+				r, err := benchsuite.Run(ctx, s, cases, cfg)
+				done()
+				if err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
+				results = append(results, r...)
+			}
+			if len(results) == 0 {
+				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
+			}
+			out := cmd.OutOrStdout()
+			benchsuite.Print(out, results)
+			fmt.Fprintln(out, machine())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds of each side; the medians are compared")
+	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
+	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
+	return cmd
+}
+
+// machine describes the machine: "machine: <CPU model>, 2 cores, go1.26 linux/amd64".
+func machine() string {
+	cpu := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("machine: %s, %d cores, %s %s/%s", cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
