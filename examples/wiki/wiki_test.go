@@ -150,6 +150,7 @@ func TestEncryptionAndCompressionBySettingsAlone(t *testing.T) {
 		if _, err := w.CreatePage(ctx, "Secret", "secret", "the plans"); err != nil {
 			t.Fatal(err)
 		}
+		storetest.WaitForLog(t, w.Recorder(), 2)
 		ns, err := w.Log().Select(ctx, 1, 10)
 		if err != nil || len(ns) != 2 {
 			t.Fatalf("notifications %d %v", len(ns), err)

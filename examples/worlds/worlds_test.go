@@ -62,6 +62,7 @@ func TestTutorial(t *testing.T) {
 		// The notification log has the four events. Notification IDs
 		// increase; in memory and SQLite they are 1 to 4, in PostgreSQL
 		// they are derived from transaction IDs (docs/postgres.md).
+		storetest.WaitForLog(t, app.Recorder(), 4)
 		section, err := app.Log().Section(ctx, "1,10")
 		if err != nil {
 			t.Fatal(err)

@@ -5,10 +5,13 @@
 package storetest
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/strata-go/strata/internal/pgtest"
+	"github.com/strata-go/strata/persistence"
 	_ "github.com/strata-go/strata/persistence/memory"   // registers "memory"
 	_ "github.com/strata-go/strata/persistence/postgres" // registers "postgres"
 	_ "github.com/strata-go/strata/persistence/sqlite"   // registers "sqlite"
@@ -43,5 +46,26 @@ func Run(t *testing.T, test func(t *testing.T, env map[string]string)) {
 	t.Helper()
 	for _, s := range Stores() {
 		t.Run(s.Name, func(t *testing.T) { test(t, s.Env(t)) })
+	}
+}
+
+// WaitForLog waits until the log of a fresh store shows n notifications.
+// In PostgreSQL a commit reaches readers once older transactions of any
+// program have ended, which other tests running at the same time delay.
+func WaitForLog(t testing.TB, rec persistence.ApplicationRecorder, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ns, err := rec.SelectNotifications(context.Background(), persistence.NotificationQuery{Start: 1, Limit: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ns) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications are visible after a minute", len(ns), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

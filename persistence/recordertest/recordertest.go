@@ -53,6 +53,28 @@ func mustInsert(t *testing.T, r persistence.AggregateRecorder, events []persiste
 	return ids
 }
 
+// waitVisible waits until readers can see notification id. A store may
+// show a committed notification to readers a little later than its
+// writer (PostgreSQL holds it back while an older transaction runs, even
+// another program's), but never out of order.
+func waitVisible(t *testing.T, r persistence.ApplicationRecorder, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := r.MaxNotificationID(ctxFor(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= id {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notification %d is still not visible to readers after a minute (max visible %d)", id, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func mustSelect(t *testing.T, r persistence.AggregateRecorder, id uuid.UUID, q persistence.EventQuery) []persistence.StoredEvent {
 	t.Helper()
 	got, err := r.SelectEvents(ctxFor(t), id, q)
@@ -279,6 +301,7 @@ func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) persis
 			returned = append(returned, ids...)
 			inserted = append(inserted, batch...)
 		}
+		waitVisible(t, r, returned[len(returned)-1])
 		got := selectN(t, r, persistence.NotificationQuery{Start: 1, Limit: 100})
 		if len(got) != len(inserted) {
 			t.Fatalf("%d notifications, want %d", len(got), len(inserted))
@@ -310,6 +333,7 @@ func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) persis
 			events = append(events, ev(uuid.New(), v, topics[(v-1)%3], fmt.Sprint(v)))
 		}
 		ids := mustInsert(t, r, events)
+		waitVisible(t, r, ids[len(ids)-1])
 		states := func(ns []persistence.Notification) string {
 			var b []byte
 			for _, n := range ns {
@@ -359,12 +383,14 @@ func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) persis
 		r := newRecorder(t)
 		id := uuid.New()
 		first := mustInsert(t, r, []persistence.StoredEvent{ev(id, 1, "t", "a")})
+		waitVisible(t, r, first[0])
 		_, err := r.InsertEvents(ctxFor(t), []persistence.StoredEvent{ev(uuid.New(), 1, "t", "lost"), ev(id, 1, "t", "conflict")})
 		wantIntegrity(t, err, "insert a conflicting save")
 		if n := maxID(t, r); n != first[0] {
 			t.Fatalf("max notification ID %d after a failed save, want %d", n, first[0])
 		}
 		next := mustInsert(t, r, []persistence.StoredEvent{ev(id, 2, "t", "b")})
+		waitVisible(t, r, next[0])
 		got := selectN(t, r, persistence.NotificationQuery{Start: 1, Limit: 10})
 		if len(got) != 2 || string(got[1].State) != "b" || next[0] <= first[0] {
 			t.Fatalf("notifications after a failed save: %+v", got)

@@ -179,13 +179,18 @@ func Stress(t testing.TB, r persistence.ApplicationRecorder, cfg StressConfig) S
 	}
 
 	// The reader tails the log like a follower: always from the position
-	// after the last notification it saw.
+	// after the last notification it saw. When the writers are done it
+	// reads on until it has seen the highest notification ID they were
+	// given: a store may show commits to readers a little later (in
+	// PostgreSQL, while an older transaction of any program runs), but it
+	// must show them, in order.
 	done := make(chan struct{})
+	var target int64
 	var read []persistence.Notification
 	readErr := make(chan error, 1)
 	go func() {
 		var last int64
-		finalPass := false
+		var deadline time.Time
 		for {
 			batch, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: last + 1, Limit: cfg.ReadLimit})
 			if err != nil {
@@ -203,18 +208,30 @@ func Stress(t testing.TB, r persistence.ApplicationRecorder, cfg StressConfig) S
 			if len(batch) > 0 {
 				continue
 			}
-			if finalPass {
-				readErr <- nil
-				return
-			}
 			select {
 			case <-done:
-				finalPass = true // one more pass after the writers stopped
+				if last >= target {
+					readErr <- nil
+					return
+				}
+				if deadline.IsZero() {
+					deadline = time.Now().Add(time.Minute)
+				}
+				if time.Now().After(deadline) {
+					readErr <- nil // the check below reports what was missed
+					return
+				}
+				time.Sleep(time.Millisecond)
 			case <-time.After(time.Millisecond):
 			}
 		}
 	}()
 	writers.Wait()
+	mu.Lock()
+	for _, c := range commits {
+		target = max(target, c.nid)
+	}
+	mu.Unlock()
 	close(done)
 	if err := <-readErr; err != nil {
 		fail(err)
