@@ -63,6 +63,7 @@ type Application struct {
 	snapshots *persistence.SnapshotStore
 	log       *LocalNotificationLog
 	logger    *slog.Logger
+	tracking  bool
 	policy    *snapshotPolicy
 
 	mu        sync.RWMutex
@@ -101,7 +102,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 	if err != nil {
 		return nil, fmt.Errorf("new application %s: %w", name, err)
 	}
-	a := &Application{name: name, env: env, types: types, logger: c.logger}
+	a := &Application{name: name, env: env, types: types, logger: c.logger, tracking: c.tracking}
 	if a.logger == nil {
 		a.logger = slog.Default()
 	}
@@ -187,6 +188,10 @@ func (a *Application) Mapper() *persistence.Mapper { return a.mapper }
 // persistence.ProcessRecorder if the application was built
 // [WithTracking].
 func (a *Application) Recorder() persistence.ApplicationRecorder { return a.recorder }
+
+// Tracks reports whether the application was built [WithTracking], so
+// that it can record tracking records with its events.
+func (a *Application) Tracks() bool { return a.tracking }
 
 // Events returns the application's event store.
 func (a *Application) Events() *persistence.EventStore { return a.events }

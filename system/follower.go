@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/persistence"
@@ -33,6 +34,39 @@ type upstream struct {
 	name   string
 	reader *NotificationLogReader
 	mapper *persistence.Mapper
+}
+
+// visibilityTimeout bounds how long the single-threaded runner waits for a
+// save to become visible to readers (see [upstream.awaitVisible]).
+const visibilityTimeout = 10 * time.Second
+
+// awaitVisible waits until notification id of up's log is visible to
+// readers. It is at once, except on PostgreSQL, where a save becomes
+// visible only when the transactions older than it, in any database of the
+// cluster, have ended: perhaps just after it returned. Past
+// visibilityTimeout it gives up, leaving the notification to be processed
+// later.
+func (up *upstream) awaitVisible(ctx context.Context, id int64) error {
+	wait := time.Millisecond
+	deadline := time.Now().Add(visibilityTimeout)
+	for {
+		// A notification at or after id is visible only if id is.
+		items, err := up.reader.log.Select(ctx, id, 1)
+		if err != nil {
+			return fmt.Errorf("wait for notification %d of %s: %w", id, up.name, err)
+		}
+		if len(items) > 0 || time.Now().After(deadline) {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
 
 // follower processes the notifications of a process application's

@@ -197,6 +197,7 @@ func (b *base) build(ctx context.Context) error {
 	}
 	b.nodes = map[string]Node{}
 	b.followers = map[string]*follower{}
+	b.order = nil // a runner started again builds its followers afresh
 	for _, name := range b.sys.order {
 		if !needed[name] || b.cfg.remote[name] != nil {
 			continue
@@ -274,9 +275,16 @@ func (b *base) closeNodes() {
 // which makes it the runner for tests.
 type SingleThreadedRunner struct {
 	base
-	queue      []string
+	queue      []prompt
 	processing bool
 	ctx        context.Context
+}
+
+// prompt is a save of a leader: its followers are to process up to the
+// last notification it recorded.
+type prompt struct {
+	leader string
+	last   int64
 }
 
 // NewSingleThreadedRunner returns a runner of sys.
@@ -301,7 +309,9 @@ func (r *SingleThreadedRunner) Start(ctx context.Context) error {
 	for name, n := range r.nodes {
 		if len(r.sys.follows[name]) > 0 {
 			name := name
-			n.App().AddListener(func(ctx context.Context, _ []application.Recording) { r.prompt(ctx, name) })
+			n.App().AddListener(func(ctx context.Context, recorded []application.Recording) {
+				r.prompt(ctx, prompt{name, recorded[len(recorded)-1].NotificationID})
+			})
 		}
 	}
 	// What the followers could not process is reported by Err and logged;
@@ -324,11 +334,11 @@ func (r *SingleThreadedRunner) Process(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// prompt queues the followers of leader and, unless a prompt is already
-// being handled further up the stack, handles the queue.
-func (r *SingleThreadedRunner) prompt(ctx context.Context, leader string) {
+// prompt queues the followers of the prompting leader and, unless a prompt
+// is already being handled further up the stack, handles the queue.
+func (r *SingleThreadedRunner) prompt(ctx context.Context, p prompt) {
 	r.mu.Lock()
-	r.queue = append(r.queue, leader)
+	r.queue = append(r.queue, p)
 	if r.processing || !r.started {
 		r.mu.Unlock()
 		return
@@ -345,13 +355,16 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leader string) {
 		next := r.queue[0]
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
-		for _, name := range r.sys.follows[next] {
+		for _, name := range r.sys.follows[next.leader] {
 			f := r.followers[name]
 			if f == nil {
 				continue
 			}
 			for _, up := range f.upstreams {
-				if up.name == next {
+				if up.name == next.leader {
+					if err := up.awaitVisible(ctx, next.last); err != nil {
+						r.fail(fmt.Errorf("%s: %w", f.name, err))
+					}
 					if _, err := f.pull(ctx, up, nil); err != nil {
 						r.fail(err)
 					}
@@ -361,14 +374,22 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leader string) {
 	}
 }
 
-// Stop closes the applications.
+// Stop waits for the notifications being processed in other goroutines,
+// then closes the applications.
 func (r *SingleThreadedRunner) Stop(context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.started {
+		r.mu.Unlock()
 		return ErrNotStarted
 	}
 	r.started = false
+	r.mu.Unlock()
+	for _, name := range r.order {
+		// A follower's lock is held while it pulls: taking it waits for
+		// the pull in hand, and keeping it stops new ones.
+		r.followers[name].mu.Lock()
+		defer r.followers[name].mu.Unlock()
+	}
 	r.closeNodes()
 	return nil
 }
@@ -467,10 +488,10 @@ func (r *ConcurrentRunner) wake(followers []string) {
 	}
 }
 
-// run is a follower's goroutine. After a prompt that found nothing new it
-// looks again a few times at growing intervals: in PostgreSQL a new event
-// becomes visible to readers only when older transactions have ended, which
-// may be just after the prompt.
+// run is a follower's goroutine. After a prompt it looks again a few times
+// at growing intervals: in PostgreSQL a new event becomes visible to
+// readers only when older transactions have ended, which may be just after
+// the prompt.
 func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wake <-chan struct{}) {
 	defer r.wg.Done()
 	poll := time.NewTimer(0) // catch up at once
@@ -484,7 +505,7 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wa
 			recheck = time.Millisecond
 		case <-poll.C:
 		}
-		n, err := f.pullAll(workCtx, r.stopping.Load)
+		_, err := f.pullAll(workCtx, r.stopping.Load)
 		r.fail(err)
 		if r.stopping.Load() {
 			return
@@ -493,7 +514,9 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wa
 		switch {
 		case err != nil:
 			recheck = 0 // retry at the poll interval, not in a tight loop
-		case n == 0 && recheck > 0 && recheck < r.cfg.poll:
+		case recheck > 0 && recheck < r.cfg.poll:
+			// Even after a pull that processed something: the prompting
+			// save itself may not have been visible yet.
 			next = recheck
 			recheck *= 4
 		default:

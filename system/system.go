@@ -190,10 +190,9 @@ func (s *System) build(ctx context.Context, name string, opts []application.Opti
 	if n == nil || n.App() == nil {
 		return nil, fmt.Errorf("start %s: %w: the constructor returned no application", name, ErrSystem)
 	}
-	if s.IsFollower(name) {
-		if _, ok := n.App().Recorder().(persistence.ProcessRecorder); !ok {
-			return nil, fmt.Errorf("start %s: %w: it follows other applications but was not built with the runner's options (pass them to application.New)", name, ErrSystem)
-		}
+	if s.IsFollower(name) && !n.App().Tracks() {
+		n.App().Close()
+		return nil, fmt.Errorf("start %s: %w: it follows other applications but was not built with the runner's options (pass them to application.New)", name, ErrSystem)
 	}
 	return n, nil
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/cli"
@@ -30,6 +34,7 @@ func benchPostgresURL() string {
 
 func benchCommand() *cobra.Command {
 	var store, filter string
+	var systemEvents int
 	var cfg benchsuite.Config
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -41,10 +46,16 @@ case's time per operation, the ratio (below 1 is faster than the baseline)
 and the project's target; a last line describes the machine (CPU, cores, Go).
 A line per finished case goes to stderr.
 
+With --system N, it also measures a system: the worlds example's leader saves
+N events while the concurrent runner's Counters follows them, and a second
+table gives the follower's events/s, the end-to-end lag (p50, p99, max), and
+the ratio of the follower's throughput to the leader's saving alone, measured
+in the same run.
+
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 ` + pgtest.DefaultURL + `).`,
-		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch",
+		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
@@ -92,6 +103,19 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 			}
 			out := cmd.OutOrStdout()
 			benchsuite.Print(out, results)
+			if systemEvents > 0 {
+				var sys []benchsuite.SystemResult
+				for _, s := range stores {
+					r, err := systemBench(ctx, s, systemEvents)
+					if err != nil {
+						return fmt.Errorf("bench %s system: %w", s, err)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s system: follower %.0f events/s, %.2fx the leader alone\n", s, r.Follower, r.Ratio)
+					sys = append(sys, r)
+				}
+				fmt.Fprintln(out)
+				benchsuite.PrintSystem(out, sys)
+			}
 			fmt.Fprintln(out, machine())
 			return nil
 		},
@@ -101,7 +125,34 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds of each side; the medians are compared")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
+	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")
 	return cmd
+}
+
+// systemBench measures the worlds system on a fresh store.
+func systemBench(ctx context.Context, store string, events int) (benchsuite.SystemResult, error) {
+	var env map[string]string
+	switch store {
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "strata-bench-")
+		if err != nil {
+			return benchsuite.SystemResult{}, err
+		}
+		defer os.RemoveAll(dir)
+		env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "system.db")}
+	case "postgres":
+		schema := "bench_system_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+		conn, err := pgx.Connect(ctx, benchPostgresURL())
+		if err != nil {
+			return benchsuite.SystemResult{}, err
+		}
+		defer func() {
+			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			conn.Close(context.Background())
+		}()
+		env = map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+	}
+	return benchsuite.SystemThroughput(ctx, store, env, events)
 }
 
 // machine describes the machine: "machine: <CPU model>, 2 cores, go1.26 linux/amd64".

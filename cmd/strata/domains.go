@@ -38,10 +38,14 @@ func domains() []cli.Domain {
 			Demo:         wikiDemo,
 		},
 		{
-			Name:         "bank",
-			Description:  "bank accounts: deposits, withdrawals, transfers, overdrafts",
-			Applications: []system.Def{system.Define(bankaccounts.Name, bankaccounts.Types, bankaccounts.New)},
-			Demo:         bankDemo,
+			Name:        "bank",
+			Description: "bank accounts: deposits, withdrawals, transfers, overdrafts; Ledger follows them with statements",
+			Applications: []system.Def{
+				system.Define(bankaccounts.Name, bankaccounts.Types, bankaccounts.New),
+				system.Define(bankaccounts.LedgerName, bankaccounts.LedgerTypes, bankaccounts.NewLedger),
+			},
+			Pipes: [][]string{{bankaccounts.Name, bankaccounts.LedgerName}},
+			Demo:  bankDemo,
 		},
 		{
 			Name:         "cargo",
@@ -180,6 +184,20 @@ func bankDemo(ctx context.Context, apps system.Runner, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "Account %s (%s): balance %s.\n", a.id, a.name, balance.StringFixed(2))
+	}
+	ledger, err := system.Get[*bankaccounts.Ledger](apps, bankaccounts.LedgerName)
+	if err != nil {
+		return err
+	}
+	for _, a := range []struct {
+		name string
+		id   uuid.UUID
+	}{{"Alice", alice}, {"Bob", bob}} {
+		st, err := ledger.Statement(ctx, a.id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Ledger statement of %s: %d lines, in %s, out %s.\n", a.name, len(st.Lines), st.TotalIn.StringFixed(2), st.TotalOut.StringFixed(2))
 	}
 	return nil
 }

@@ -462,7 +462,7 @@ func TestTheOtherDomains(t *testing.T) {
 	expect(t, s.runWith(t, map[string]string{"STRATA_DOMAIN": "wiki"}, "snapshot", "create"), 0,
 		"Index: 8 snapshot(s)\nPage: 6 snapshot(s)\nCreated 14 snapshot(s) across 2 aggregate(s).\n", "")
 	expect(t, s.run(t, "snapshot", "create", "--domain", "bank"), 0,
-		"BankAccount: 2 snapshot(s)\nCreated 2 snapshot(s) across 1 aggregate(s).\n", "")
+		"BankAccount: 2 snapshot(s)\nStatement: 2 snapshot(s)\nCreated 4 snapshot(s) across 2 aggregate(s).\n", "")
 	expect(t, s.run(t, "snapshot", "create", "--domain", "cargo", "--aggregate", "Cargo"), 0, "Created 1 snapshot(s) for Cargo.\n", "")
 	expect(t, s.run(t, "snapshot", "create", "--domain", "worlds"), 0,
 		"World: 0 snapshot(s)\nCounter: 0 snapshot(s)\nCreated 0 snapshot(s) across 2 aggregate(s).\n", "")

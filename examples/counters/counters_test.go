@@ -129,8 +129,10 @@ func eventually(c *counters.Counters) func(t *testing.T, want map[string]int) {
 
 func TestConcurrentRunner(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, env map[string]string) {
-		// A long poll interval: processing is prompted by the saves.
-		r := system.NewConcurrentRunner(mustSystem(t), system.WithEnv(env), system.PollInterval(time.Hour))
+		// A long poll interval: processing is prompted by the saves (the
+		// poll only guards against a transaction elsewhere holding back
+		// PostgreSQL's readers for longer than the runner's re-checks).
+		r := system.NewConcurrentRunner(mustSystem(t), system.WithEnv(env), system.PollInterval(5*time.Second))
 		w, c := start(t, r)
 		scenario(t, w, eventually(c))
 		if err := r.Err(); err != nil {

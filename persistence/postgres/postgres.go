@@ -299,15 +299,39 @@ func classify(err error) error {
 	return persistence.ErrOperational
 }
 
+// brokenConnection reports whether err means the connection is gone: the
+// server restarted or ended the session, or the network failed.
+func brokenConnection(err error) bool {
+	if err == nil || sqlstore.ContextKind(err) != nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return true
+}
+
+// recover resets the pool after a broken connection: when the server
+// restarts, every idle connection in the pool is as dead as the one that
+// failed, and the next operations should not find that out one by one.
+func (r *recorder) recover(err error) {
+	if brokenConnection(err) {
+		r.pool.Reset()
+	}
+}
+
 // retry runs a read, and runs it once more on a fresh connection if it
-// failed before anything reached the server or on a broken connection:
-// reads are idempotent, so a server restart costs one retry, not an error.
-func retry[T any](ctx context.Context, op string, read func() (T, error)) (T, error) {
+// failed on a broken connection: reads are idempotent, so a server restart
+// costs one retry, not an error.
+func retry[T any](ctx context.Context, r *recorder, op string, read func() (T, error)) (T, error) {
 	v, err := read()
-	if err != nil && ctx.Err() == nil && classify(err) == persistence.ErrOperational {
+	if err != nil && ctx.Err() == nil && brokenConnection(err) {
+		r.recover(err)
 		v, err = read()
 	}
 	if err != nil {
+		r.recover(err)
 		var zero T
 		return zero, errorf(op, err)
 	}
@@ -352,9 +376,11 @@ RETURNING notification_id, originator_id, originator_version`
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
 		// Nothing reached the server (a connection it had closed, say):
 		// trying again on another connection cannot write twice.
+		r.recover(err)
 		rows, err = r.pool.Query(ctx, sql, args...)
 	}
 	if err != nil {
+		r.recover(err)
 		return nil, errorf(op, err)
 	}
 	type key struct {
@@ -373,6 +399,7 @@ RETURNING notification_id, originator_id, originator_version`
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		r.recover(err)
 		return nil, errorf(op, err)
 	}
 	out := make([]int64, len(events))
@@ -393,7 +420,7 @@ RETURNING notification_id, originator_id, originator_version`
 func (r *recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistence.EventQuery) ([]persistence.StoredEvent, error) {
 	q := sqlstore.SelectEvents(r.table, [16]byte(id), eq)
 	q.SQL = sqlstore.Rebind(q.SQL)
-	return retry(ctx, "select events from "+r.table, func() ([]persistence.StoredEvent, error) {
+	return retry(ctx, r, "select events from "+r.table, func() ([]persistence.StoredEvent, error) {
 		rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
 		if err != nil {
 			return nil, err
@@ -422,7 +449,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	}
 	q := sqlstore.SelectNotifications(r.table, nq, topicsAny, visible)
 	q.SQL = sqlstore.Rebind(q.SQL)
-	return retry(ctx, op, func() ([]persistence.Notification, error) {
+	return retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
 		rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
 		if err != nil {
 			return nil, err
@@ -453,6 +480,7 @@ const streamPage = 10_000
 func (r *Recorder) Notifications(ctx context.Context, nq persistence.NotificationQuery) iter.Seq2[persistence.Notification, error] {
 	return func(yield func(persistence.Notification, error) bool) {
 		op := "stream notifications from " + r.table
+		nq := nq // each range over the sequence starts afresh
 		left := nq.Limit
 		for {
 			page := nq
@@ -505,7 +533,7 @@ func (r *Recorder) Notifications(ctx context.Context, nq persistence.Notificatio
 // MaxNotificationID returns the highest notification ID readers can see,
 // or 0.
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	return retry(ctx, "max notification ID of "+r.table, func() (int64, error) {
+	return retry(ctx, &r.recorder, "max notification ID of "+r.table, func() (int64, error) {
 		var n int64
 		err := r.pool.QueryRow(ctx, "SELECT COALESCE(MAX(notification_id), 0) FROM "+r.table+" WHERE "+visible).Scan(&n)
 		return n, err
@@ -519,7 +547,7 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 	if r.tracking == "" {
 		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
 	}
-	return retry(ctx, op, func() (int64, error) {
+	return retry(ctx, &r.recorder, op, func() (int64, error) {
 		var n int64
 		err := r.pool.QueryRow(ctx, "SELECT COALESCE(MAX(notification_id), 0) FROM "+r.tracking+" WHERE application_name = $1", app).Scan(&n)
 		return n, err
@@ -533,7 +561,7 @@ func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (boo
 	if r.tracking == "" {
 		return false, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
 	}
-	return retry(ctx, op, func() (bool, error) {
+	return retry(ctx, &r.recorder, op, func() (bool, error) {
 		var ok bool
 		err := r.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+r.tracking+" WHERE application_name = $1 AND notification_id = $2)", app, id).Scan(&ok)
 		return ok, err
