@@ -155,17 +155,16 @@ func (r *rawPostgres) SelectAggregate(ctx context.Context, id uuid.UUID) (int, e
 		return 0, err
 	}
 	defer rows.Close()
-	n := 0
-	var v int64
-	var topic string
-	var state []byte
+	// Like a repository, hand out the events as values of their own.
+	var events []persistence.StoredEvent
 	for rows.Next() {
-		if err := rows.Scan(&v, &topic, &state); err != nil {
-			return n, err
+		e := persistence.StoredEvent{OriginatorID: id}
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return len(events), err
 		}
-		n++
+		events = append(events, e)
 	}
-	return n, rows.Err()
+	return len(events), rows.Err()
 }
 
 // lockedPostgres is the reference design's scheme: every save locks the

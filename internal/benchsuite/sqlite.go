@@ -138,15 +138,14 @@ func (r *rawSQLite) SelectAggregate(ctx context.Context, id uuid.UUID) (int, err
 		return 0, err
 	}
 	defer rows.Close()
-	n := 0
-	var v int64
-	var topic string
-	var state []byte
+	// Like a repository, hand out the events as values of their own.
+	var events []persistence.StoredEvent
 	for rows.Next() {
-		if err := rows.Scan(&v, &topic, &state); err != nil {
-			return n, err
+		e := persistence.StoredEvent{OriginatorID: id}
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return len(events), err
 		}
-		n++
+		events = append(events, e)
 	}
-	return n, rows.Err()
+	return len(events), rows.Err()
 }
