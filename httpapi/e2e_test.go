@@ -1,20 +1,15 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,14 +20,11 @@ import (
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/httpapi"
+	"github.com/strata-go/strata/internal/childtest"
 	"github.com/strata-go/strata/persistence"
 	_ "github.com/strata-go/strata/persistence/sqlite" // registers "sqlite"
 	"github.com/strata-go/strata/system"
 )
-
-// e2eChildEnv carries the child's configuration, as JSON, to the test
-// binary run again as the follower process.
-const e2eChildEnv = "STRATA_TEST_E2E_FOLLOWER"
 
 type e2eConfig struct {
 	URL   string            `json:"url"`
@@ -54,14 +46,8 @@ func (s slowCounters) Policy(ctx context.Context, e domain.Event, p *system.Proc
 // file, following Worlds over HTTP, until its standard input is closed
 // (then it stops gracefully) or it is killed.
 func TestE2EFollowerProcess(t *testing.T) {
-	vars := os.Getenv(e2eChildEnv)
-	if vars == "" {
-		t.Skip("run by TestFollowerInAnotherProcessOverHTTP")
-	}
 	var cfg e2eConfig
-	if err := json.Unmarshal([]byte(vars), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	childtest.Config(t, &cfg)
 	client, err := httpapi.NewClient(cfg.URL, httpapi.WithClientBearerToken(cfg.Token))
 	if err != nil {
 		t.Fatal(err)
@@ -98,51 +84,9 @@ func TestE2EFollowerProcess(t *testing.T) {
 	os.Stdout.WriteString("follower stopped cleanly\n")
 }
 
-// follower is a running follower process.
-type follower struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func startFollower(t *testing.T, cfg e2eConfig) *follower {
+func startFollower(t *testing.T, cfg e2eConfig) *childtest.Child {
 	t.Helper()
-	vars, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EFollowerProcess$", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), e2eChildEnv+"="+string(vars))
-	f := &follower{cmd: cmd, stdout: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = f.stdout, os.Stderr
-	if f.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	return f
+	return childtest.Start(t, "TestE2EFollowerProcess", cfg)
 }
 
 // A follower in another process reads its leader's log over HTTP, with a
@@ -150,9 +94,7 @@ func startFollower(t *testing.T, cfg e2eConfig) *follower {
 // killed mid-way and started again, and the leader saves while it runs and
 // while it is down.
 func TestFollowerInAnotherProcessOverHTTP(t *testing.T) {
-	if os.Getenv(e2eChildEnv) != "" {
-		t.Skip("in the follower process")
-	}
+	childtest.SkipInChild(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 
@@ -249,10 +191,7 @@ func TestFollowerInAnotherProcessOverHTTP(t *testing.T) {
 	save(200)
 	f := startFollower(t, cfg)
 	waitFor(40)
-	if err := f.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	f.cmd.Wait()
+	f.Kill()
 	atKill := processed()
 	if atKill >= saved {
 		t.Fatalf("all %d events were processed before the kill: the test did not kill mid-processing", atKill)
@@ -262,12 +201,12 @@ func TestFollowerInAnotherProcessOverHTTP(t *testing.T) {
 	f = startFollower(t, cfg)
 	save(50) // while it catches up
 	waitFor(saved)
-	f.stdin.Close()
-	if err := f.cmd.Wait(); err != nil {
-		t.Fatalf("the follower process: %v\n%s", err, f.stdout)
+	f.Stdin.Close()
+	if err := f.Cmd.Wait(); err != nil {
+		t.Fatalf("the follower process: %v\n%s", err, f.Output())
 	}
-	if !strings.Contains(f.stdout.String(), "follower stopped cleanly") {
-		t.Fatalf("the follower process did not stop cleanly:\n%s", f.stdout)
+	if !strings.Contains(f.Output(), "follower stopped cleanly") {
+		t.Fatalf("the follower process did not stop cleanly:\n%s", f.Output())
 	}
 
 	// Exactly once: the counts, the counters' versions (one Incremented

@@ -1,12 +1,10 @@
 package system_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -247,24 +245,6 @@ func get[T system.Node](t testing.TB, r system.Runner, name string) T {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// logBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkNoLeaks returns a function that waits until there are no more

@@ -19,6 +19,7 @@ import (
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/internal/childtest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/internal/storetest"
 	"github.com/strata-go/strata/system"
@@ -245,7 +246,7 @@ func checkPoisoned(t testing.TB, err error, id int64) {
 	}
 }
 
-func checkLogged(t testing.TB, logs *logBuffer, id int64) {
+func checkLogged(t testing.TB, logs *childtest.Buffer, id int64) {
 	t.Helper()
 	for _, want := range []string{"level=ERROR", "follower=Scribe", "upstream=Worlds", fmt.Sprintf("notification_id=%d", id), "poisoned"} {
 		if !strings.Contains(logs.String(), want) {
@@ -264,7 +265,7 @@ func TestPolicyErrorsWithTheSingleThreadedRunner(t *testing.T) {
 		faulty.Store(true)
 		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty))},
 			[]string{worlds.Name, counters.Name}, []string{worlds.Name, "Scribe"})
-		logs := &logBuffer{}
+		logs := &childtest.Buffer{}
 		r := system.NewSingleThreadedRunner(sys, system.WithEnv(env), system.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		startRunner(t, r)
 		w, c, scribe := get[*worlds.Worlds](t, r, worlds.Name), get[*counters.Counters](t, r, counters.Name), get[*Journal](t, r, "Scribe")
@@ -314,7 +315,7 @@ func TestPolicyErrorsWithTheConcurrentRunner(t *testing.T) {
 		faulty.Store(true)
 		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty))},
 			[]string{worlds.Name, counters.Name}, []string{worlds.Name, "Scribe"})
-		logs := &logBuffer{}
+		logs := &childtest.Buffer{}
 		r := system.NewConcurrentRunner(sys, system.WithEnv(env), system.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
 			system.PollInterval(5*time.Millisecond))
 		startRunner(t, r)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/childtest"
 	"github.com/strata-go/strata/internal/pgtest"
 )
 
@@ -20,9 +21,7 @@ const systemEvents = 2000
 //
 //	go test -run '^$' -bench SystemThroughput -benchtime 1x ./examples/counters/
 func BenchmarkSystemThroughput(b *testing.B) {
-	if os.Getenv(childEnv) != "" {
-		b.Skip("in the child")
-	}
+	childtest.SkipInChild(b)
 	stores := []struct {
 		name string
 		env  func(b *testing.B, run int) map[string]string

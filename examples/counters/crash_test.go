@@ -2,10 +2,6 @@ package counters_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/internal/childtest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -29,22 +26,18 @@ func (s slowCounters) Policy(ctx context.Context, e domain.Event, p *system.Proc
 	return s.Counters.Policy(ctx, e, p)
 }
 
-const (
-	childEnv     = "STRATA_TEST_CRASH_CHILD"
-	childPollEnv = "STRATA_TEST_CRASH_CHILD_POLL"
-)
+// childConfig is what the follower process is given.
+type childConfig struct {
+	Env  map[string]string `json:"env"`
+	Poll string            `json:"poll"` // its poll interval; empty for 50ms
+}
 
 // TestCrashChild is the follower process of TestFollowerKilledMidProcessing:
 // it runs Counters until it is killed.
 func TestCrashChild(t *testing.T) {
-	vars := os.Getenv(childEnv)
-	if vars == "" {
-		t.Skip("run by TestFollowerKilledMidProcessing")
-	}
-	var env map[string]string
-	if err := json.Unmarshal([]byte(vars), &env); err != nil {
-		t.Fatal(err)
-	}
+	var cfg childConfig
+	childtest.Config(t, &cfg)
+	env := cfg.Env
 	sys, err := system.New([]system.Def{
 		system.Define(worlds.Name, worlds.Types, worlds.New),
 		system.Define(counters.Name, counters.Types, func(ctx context.Context, opts ...application.Option) (slowCounters, error) {
@@ -56,8 +49,8 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll := 50 * time.Millisecond
-	if os.Getenv(childPollEnv) != "" {
-		poll, _ = time.ParseDuration(os.Getenv(childPollEnv))
+	if cfg.Poll != "" {
+		poll, _ = time.ParseDuration(cfg.Poll)
 	}
 	r := system.NewConcurrentRunner(sys, system.WithEnv(env), system.Hosting(counters.Name), system.PollInterval(poll))
 	if err := r.Start(context.Background()); err != nil {
@@ -69,9 +62,7 @@ func TestCrashChild(t *testing.T) {
 // A follower process killed with SIGKILL while processing, and restarted,
 // processes every upstream event exactly once.
 func TestFollowerKilledMidProcessing(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
-		t.Skip("in the child")
-	}
+	childtest.SkipInChild(t)
 	stores := map[string]func(t *testing.T) map[string]string{
 		"sqlite": func(t *testing.T) map[string]string {
 			return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": t.TempDir() + "/crash.db"}
@@ -126,7 +117,7 @@ func crashTest(t *testing.T, env map[string]string) {
 		}
 		return n
 	}
-	run := func() *exec.Cmd { return startChild(t, env, "") }
+	run := func() *childtest.Child { return startChild(t, env, "") }
 	waitFor := func(n int) {
 		deadline := time.Now().Add(90 * time.Second)
 		for processed() < n {
@@ -138,21 +129,17 @@ func crashTest(t *testing.T, env map[string]string) {
 	}
 	kills := 0
 	for _, at := range []int{40, 120} {
-		cmd := run()
+		child := run()
 		waitFor(at)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
+		child.Kill()
 		kills++
 		if n := processed(); n >= events {
 			t.Fatalf("all %d events were processed before kill %d: the test did not kill mid-processing", n, kills)
 		}
 	}
-	cmd := run()
+	child := run()
 	waitFor(events)
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	child.Kill()
 
 	for _, what := range whats {
 		got, _ := observer.Count(ctx, what)
@@ -178,29 +165,16 @@ func crashTest(t *testing.T, env map[string]string) {
 
 // startChild starts a follower process running Counters; poll, if not
 // empty, is its poll interval.
-func startChild(t *testing.T, env map[string]string, poll string) *exec.Cmd {
+func startChild(t *testing.T, env map[string]string, poll string) *childtest.Child {
 	t.Helper()
-	vars, _ := json.Marshal(env)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(vars), childPollEnv+"="+poll)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	return cmd
+	return childtest.Start(t, "TestCrashChild", childConfig{Env: env, Poll: poll})
 }
 
 // A follower in another process, sharing PostgreSQL, is prompted by
 // LISTEN/NOTIFY: with an hour between polls it still processes each event
 // as soon as it is saved.
 func TestProcessesPromptedByPostgresNotifications(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
-		t.Skip("in the child")
-	}
+	childtest.SkipInChild(t)
 	ctx := context.Background()
 	env := pgtest.Env(t)
 	leader, err := worlds.New(ctx, application.WithEnv(env))
