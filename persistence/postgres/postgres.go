@@ -85,9 +85,7 @@ type Factory struct {
 	tables sqlstore.Tables
 	schema string
 
-	mu       sync.Mutex
-	created  map[string]bool
-	closed   bool
+	creator  sqlstore.Creator
 	notifier *notifier
 }
 
@@ -110,7 +108,15 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Factory{cfg: c, pool: pool, tables: tables, schema: c.Schema, created: map[string]bool{}}
+	f := &Factory{cfg: c, pool: pool, tables: tables, schema: c.Schema}
+	f.creator = sqlstore.Creator{Enabled: c.CreateTables, Exec: func(ctx context.Context, table, stmt string) error {
+		if _, err := pool.Exec(ctx, stmt); err != nil && !isDuplicateObject(err) {
+			// Concurrent creators of one table race in the catalog; the
+			// loser's error is harmless: the table exists afterwards.
+			return errorf("create table "+table, err)
+		}
+		return nil
+	}}
 	if c.Notify {
 		f.notifier = newNotifier(pool.Pool, f.qualified(tables.Events))
 	}
@@ -126,28 +132,10 @@ func (f *Factory) Pool() *pgxpool.Pool { return f.pool.Pool }
 // are announced (see [Factory.Listen]).
 func (f *Factory) Channel() string { return f.qualified(f.tables.Events) }
 
-// ensure creates a table once per factory if CREATE_TABLE allows.
+// ensure creates the schema and a table once per factory if CREATE_TABLE
+// allows.
 func (f *Factory) ensure(ctx context.Context, table string, ddl ...string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &persistence.Error{Op: "open recorder", Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
-	}
-	if !f.cfg.CreateTables || f.created[table] {
-		return nil
-	}
-	stmts := append([]string{"CREATE SCHEMA IF NOT EXISTS " + f.schema}, ddl...)
-	for _, stmt := range stmts {
-		if _, err := f.pool.Exec(ctx, stmt); err != nil {
-			// Concurrent creators of one table race in the catalog; the
-			// loser's error is harmless if the table exists afterwards.
-			if !isDuplicateObject(err) {
-				return errorf("create table "+table, err)
-			}
-		}
-	}
-	f.created[table] = true
-	return nil
+	return f.creator.Ensure(ctx, table, append([]string{"CREATE SCHEMA IF NOT EXISTS " + f.schema}, ddl...)...)
 }
 
 func isDuplicateObject(err error) bool {
@@ -230,12 +218,9 @@ func (f *Factory) processRecorder(ctx context.Context, tracking bool) (*Recorder
 // Close stops the notifier and releases the pool; the last factory of a
 // database closes it.
 func (f *Factory) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
+	if !f.creator.Close() {
 		return nil
 	}
-	f.closed = true
 	if f.notifier != nil {
 		f.notifier.stop()
 	}

@@ -101,9 +101,7 @@ type Factory struct {
 	db     *sqlstore.DB
 	tables sqlstore.Tables
 
-	mu      sync.Mutex
-	created map[string]bool
-	closed  bool
+	creator sqlstore.Creator
 }
 
 // Open opens the database and returns the application's factory.
@@ -122,7 +120,14 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Factory{cfg: c, h: h, db: &sqlstore.DB{Writer: h.writer, Reader: h.reader, Dialect: dialect}, tables: tables, created: map[string]bool{}}, nil
+	f := &Factory{cfg: c, h: h, db: &sqlstore.DB{Writer: h.writer, Reader: h.reader, Dialect: dialect}, tables: tables}
+	f.creator = sqlstore.Creator{Enabled: c.CreateTables, Exec: func(ctx context.Context, table, stmt string) error {
+		if _, err := h.writer.ExecContext(ctx, stmt); err != nil {
+			return f.db.Errorf("create table "+table, err)
+		}
+		return nil
+	}}
+	return f, nil
 }
 
 var dialect = sqlstore.Dialect{
@@ -155,21 +160,7 @@ func classify(err error) error {
 }
 
 func (f *Factory) ensure(ctx context.Context, table string, ddl ...string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &persistence.Error{Op: "open recorder", Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
-	}
-	if !f.cfg.CreateTables || f.created[table] {
-		return nil
-	}
-	for _, stmt := range ddl {
-		if _, err := f.h.writer.ExecContext(ctx, stmt); err != nil {
-			return f.db.Errorf("create table "+table, err)
-		}
-	}
-	f.created[table] = true
-	return nil
+	return f.creator.Ensure(ctx, table, ddl...)
 }
 
 func eventsDDL(table string) []string {
@@ -244,12 +235,9 @@ func (f *Factory) DB() (writer, reader *sql.DB) { return f.h.writer, f.h.reader 
 
 // Close releases the database; the last factory of a file closes it.
 func (f *Factory) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
+	if !f.creator.Close() {
 		return nil
 	}
-	f.closed = true
 	return release(f.h)
 }
 
