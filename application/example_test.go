@@ -7,6 +7,7 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
 )
 
 func Example() {
@@ -105,4 +106,53 @@ func ExampleLocalNotificationLog_Select() {
 	// Output:
 	// 2 {1}
 	// 3 {1}
+}
+
+func ExampleApplication_AddListener() {
+	ctx := context.Background()
+	app, _ := application.New(ctx, "Counters", application.WithTypes(counterTypes), application.WithoutProcessEnv())
+	app.AddListener(func(_ context.Context, recorded []application.Recording) {
+		for _, r := range recorded {
+			fmt.Printf("recorded %T as notification %d\n", r.Event.Data, r.NotificationID)
+		}
+	})
+	c, _ := domain.New[Counter](domain.NewID(), CounterStarted{Name: "c"})
+	_ = c.Increment(1)
+	_, _ = app.Save(ctx, c)
+	// Output:
+	// recorded application_test.CounterStarted as notification 1
+	// recorded application_test.Incremented as notification 2
+}
+
+func ExampleWithSnapshotThreshold() {
+	ctx := context.Background()
+	// Snapshot an aggregate when it has 3 events since its last snapshot.
+	app, _ := application.New(ctx, "Counters", application.WithTypes(counterTypes), application.WithoutProcessEnv(),
+		application.WithSnapshotThreshold(3))
+	c, _ := domain.New[Counter](domain.NewID(), CounterStarted{Name: "c"})
+	for range 4 {
+		_ = c.Increment(1)
+		_, _ = app.Save(ctx, c)
+	}
+	snap, ok, _ := app.Snapshots().Latest(ctx, c.ID(), nil)
+	fmt.Println(ok, snap.OriginatorVersion)
+	// Output: true 3
+}
+
+func ExampleSnapshotInterval() {
+	ctx := context.Background()
+	// Snapshot counters every 2 versions.
+	app, _ := application.New(ctx, "Counters", application.WithTypes(counterTypes), application.WithoutProcessEnv(),
+		application.SnapshotInterval[Counter](2))
+	c, _ := domain.New[Counter](domain.NewID(), CounterStarted{Name: "c"})
+	for range 4 {
+		_ = c.Increment(1)
+		_, _ = app.Save(ctx, c)
+	}
+	snaps, _ := app.Snapshots().Get(ctx, c.ID(), persistence.EventQuery{})
+	for _, s := range snaps {
+		fmt.Print(s.OriginatorVersion, " ")
+	}
+	fmt.Println()
+	// Output: 2 4
 }
