@@ -342,10 +342,15 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	}
 	var sql string
 	args := columns(events)
+	// Notification IDs follow the events' order in the save, but rows go
+	// in by aggregate and version: two saves of the same aggregates (a
+	// transfer each way between two accounts) then take the unique index's
+	// row locks in the same order, and one waits for the other instead of
+	// both deadlocking.
 	insert := `INSERT INTO ` + r.table + ` (notification_id, originator_id, originator_version, topic, state)
 SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), o, v, tp, s
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, i)
-ORDER BY i
+ORDER BY o, v
 RETURNING notification_id, originator_id, originator_version`
 	if t := cfg.Tracking; t != nil {
 		// The tracking record and the events go in one statement, so that
@@ -606,7 +611,7 @@ func (r *AggregateRecorder) write(ctx context.Context, op string, events []persi
 		return err
 	}
 	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (originator_id, originator_version, topic, state)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[])`+suffix, columns(events)...)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) AS u(o, v, tp, s) ORDER BY o, v`+suffix, columns(events)...)
 	if err != nil {
 		return errorf(op, err)
 	}

@@ -234,6 +234,32 @@ func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) persiste
 		wantIntegrity(t, err, "insert a large save again")
 	})
 
+	t.Run("saves of the same aggregates in opposite orders conflict rather than deadlock", func(t *testing.T) {
+		r := newRecorder(t)
+		a, b := uuid.New(), uuid.New()
+		for v := int64(1); v <= 20; v++ {
+			errs := make(chan error, 2)
+			for _, order := range [][]uuid.UUID{{a, b}, {b, a}} {
+				go func() {
+					_, err := r.InsertEvents(ctxFor(t), []persistence.StoredEvent{ev(order[0], v, "t", ""), ev(order[1], v, "t", "")})
+					errs <- err
+				}()
+			}
+			won := 0
+			for range 2 {
+				switch err := <-errs; {
+				case err == nil:
+					won++
+				case !errors.Is(err, persistence.ErrIntegrity):
+					t.Fatalf("version %d: %v, want success or an integrity error", v, err)
+				}
+			}
+			if won != 1 {
+				t.Fatalf("version %d: %d saves won", v, won)
+			}
+		}
+	})
+
 	t.Run("replacing events overwrites the state at existing versions", func(t *testing.T) {
 		r := newRecorder(t)
 		rep, ok := r.(persistence.Replacer)
