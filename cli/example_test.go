@@ -21,6 +21,8 @@ type Cart struct {
 
 type CartCreated struct{}
 
+func (CartCreated) ApplyTo(*Cart) {}
+
 type ItemAdded struct {
 	Item string `json:"item"`
 }

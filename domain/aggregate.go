@@ -2,7 +2,9 @@ package domain
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,7 +155,11 @@ func Create[A Root](agg A, id uuid.UUID, created any) error {
 
 // Trigger records a new decision of agg: the event gets the next version and
 // the current time, is applied, and stays pending. If the event cannot be
-// applied, agg is left as it was and no event is pending.
+// applied, agg is left as it was and no event is pending. An event that
+// neither applies itself to agg (ApplyTo) nor is applied by agg's Apply
+// method is refused with an error wrapping [ErrUnknownEvent]: it would move
+// the version and change nothing. agg may be held as a [Root]: the event's
+// ApplyTo for agg's concrete type runs all the same.
 func Trigger[A Root](agg A, data any) error {
 	b := agg.aggregate()
 	if b.id == uuid.Nil {
@@ -221,6 +227,11 @@ func apply[A Root](agg A, b *Aggregate, e Event) error {
 			ap.ApplyTo(agg)
 		} else if m, ok := any(agg).(Mutator); ok {
 			err = m.Apply(e.Data)
+		} else if !applyDynamic(e.Data, agg) {
+			// Nothing would change the aggregate's state: accepting the
+			// event would move its version and record a decision that no
+			// replay can reproduce.
+			err = fmt.Errorf("%w: %T has no ApplyTo(%T) and %T has no Apply method", ErrUnknownEvent, e.Data, agg, agg)
 		}
 	}
 	if err != nil {
@@ -228,4 +239,37 @@ func apply[A Root](agg A, b *Aggregate, e Event) error {
 		return fmt.Errorf("apply %T version %d to %T %s: %w", e.Data, e.OriginatorVersion, agg, e.OriginatorID, err)
 	}
 	return nil
+}
+
+// appliers caches, per pair of event and aggregate types, how an event
+// applies itself when the aggregate's static type is an interface such as
+// Root, where Applier[A] cannot name the concrete type.
+var appliers sync.Map // appliersKey → func(event, agg reflect.Value) (nil if none)
+
+type appliersKey struct{ event, agg reflect.Type }
+
+// applyDynamic applies data to agg with data's ApplyTo method for agg's
+// dynamic type, and reports whether it had one. Generic callers with a
+// concrete aggregate type never get here for events that apply
+// themselves; code that holds a Root (tools, the registry's callers) does.
+func applyDynamic(data any, agg any) bool {
+	key := appliersKey{reflect.TypeOf(data), reflect.TypeOf(agg)}
+	f, ok := appliers.Load(key)
+	if !ok {
+		f, _ = appliers.LoadOrStore(key, applierFor(key))
+	}
+	call := f.(func(event, agg reflect.Value))
+	if call == nil {
+		return false
+	}
+	call(reflect.ValueOf(data), reflect.ValueOf(agg))
+	return true
+}
+
+func applierFor(k appliersKey) func(event, agg reflect.Value) {
+	m, ok := k.event.MethodByName("ApplyTo")
+	if !ok || m.Type.NumIn() != 2 || m.Type.NumOut() != 0 || m.Type.In(1) != k.agg {
+		return nil
+	}
+	return func(event, agg reflect.Value) { m.Func.Call([]reflect.Value{event, agg}) }
 }

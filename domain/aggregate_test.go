@@ -19,6 +19,8 @@ type World struct {
 
 type WorldCreated struct{}
 
+func (WorldCreated) ApplyTo(*World) {}
+
 type SomethingHappened struct{ What string }
 
 func (SomethingHappened) isWorldEvent() {}
@@ -280,5 +282,68 @@ func TestSnapshotRebuildsTheAggregate(t *testing.T) {
 	}
 	if _, err := domain.TakeSnapshot(new(World)); !errors.Is(err, domain.ErrNotCreated) {
 		t.Fatalf("snapshot of uncreated: %v", err)
+	}
+}
+
+// Unapplied is an event that neither World nor Order applies.
+type Unapplied struct{ Note string }
+
+func TestAnEventNothingAppliesIsRefused(t *testing.T) {
+	t.Run("when it is triggered", func(t *testing.T) {
+		w, _ := NewWorld()
+		w.CollectEvents()
+		err := domain.Trigger(w, Unapplied{Note: "lost"})
+		if !errors.Is(err, domain.ErrUnknownEvent) {
+			t.Fatalf("trigger an event nothing applies: %v, want ErrUnknownEvent", err)
+		}
+		if w.Version() != 1 || len(w.PendingEvents()) != 0 {
+			t.Fatalf("after the refusal: version %d, %d pending", w.Version(), len(w.PendingEvents()))
+		}
+	})
+	t.Run("when it creates the aggregate", func(t *testing.T) {
+		if _, err := domain.New[World](domain.NewID(), Unapplied{}); !errors.Is(err, domain.ErrUnknownEvent) {
+			t.Fatalf("create with an event nothing applies: %v", err)
+		}
+	})
+	t.Run("when it is registered for the aggregate", func(t *testing.T) {
+		for name, def := range map[string]domain.Def{
+			"as a created event": domain.AggregateType[World](domain.CreatedBy(Unapplied{})),
+			"as an event":        domain.AggregateType[World](domain.Events(SomethingHappened{}, Unapplied{})),
+		} {
+			_, err := domain.NewRegistry(def)
+			if !errors.Is(err, domain.ErrRegistration) || !errors.Is(err, domain.ErrUnknownEvent) || !strings.Contains(err.Error(), "Unapplied") {
+				t.Errorf("register Unapplied %s: %v", name, err)
+			}
+		}
+		// An aggregate with an Apply method decides itself.
+		if _, err := domain.NewRegistry(domain.AggregateType[Order](domain.Events(Unapplied{}))); err != nil {
+			t.Errorf("register an event of an aggregate with Apply: %v", err)
+		}
+	})
+}
+
+func TestTriggerAndReplayThroughARootApplyTheConcreteType(t *testing.T) {
+	w, _ := NewWorld()
+	var root domain.Root = w
+	if err := domain.Trigger(root, SomethingHappened{What: "via root"}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Version() != 2 || len(w.History) != 1 || w.History[0] != "via root" {
+		t.Fatalf("after Trigger through a Root: version %d, history %v", w.Version(), w.History)
+	}
+	var copy domain.Root = new(World)
+	if err := domain.Replay(copy, w.CollectEvents()...); err != nil {
+		t.Fatal(err)
+	}
+	if got := copy.(*World); got.Version() != 2 || len(got.History) != 1 || got.History[0] != "via root" {
+		t.Fatalf("after Replay through a Root: version %d, history %v", got.Version(), got.History)
+	}
+	if err := domain.Trigger(root, Unapplied{}); !errors.Is(err, domain.ErrUnknownEvent) {
+		t.Fatalf("an event nothing applies, through a Root: %v", err)
+	}
+	o := new(Order)
+	var orderRoot domain.Root = o
+	if err := domain.Create(orderRoot, domain.NewID(), OrderStarted{Name: "declarative"}); err != nil || o.Name != "declarative" {
+		t.Fatalf("create an Order through a Root: %v %+v", err, o)
 	}
 }

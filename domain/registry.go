@@ -28,6 +28,7 @@ type TypeInfo struct {
 	newPtr         func() any
 	deref          func(ptr any) any
 	replay         func(agg Root, events []Event) error
+	applies        func(event reflect.Type) bool
 	snapshotReason string
 }
 
@@ -193,6 +194,9 @@ func CreatedBy(events ...any) Option {
 			if e == nil {
 				return errors.New("CreatedBy: nil event")
 			}
+			if err := t.checkApplies(e); err != nil {
+				return err
+			}
 			t.createdBy = append(t.createdBy, reflect.TypeOf(e))
 			d.items = append(d.items, weakEvent(e))
 		}
@@ -208,10 +212,27 @@ func Events(events ...any) Option {
 			if e == nil {
 				return errors.New("Events: nil event")
 			}
+			if _, isRoot := e.(Root); isRoot {
+				return fmt.Errorf("%T is an aggregate, not an event", e)
+			}
+			if err := t.checkApplies(e); err != nil {
+				return err
+			}
 			d.items = append(d.items, weakEvent(e))
 		}
 		return nil
 	}
+}
+
+// checkApplies refuses an event type listed for an aggregate type that
+// nothing would apply: triggering it would move the aggregate's version
+// and change none of its state.
+func (t *TypeInfo) checkApplies(event any) error {
+	if t.applies == nil || t.applies(reflect.TypeOf(event)) {
+		return nil
+	}
+	return fmt.Errorf("%w: %T has no ApplyTo(%s) method and %s has no Apply(event any) error method",
+		ErrUnknownEvent, event, t.goType, t.goType)
 }
 
 // EventType defines the event type T. Its values are stored as they are
@@ -238,6 +259,9 @@ func AggregateType[T any, PT interface {
 	info.newPtr = func() any { return PT(new(T)) }
 	info.deref = func(p any) any { return p }
 	info.snapshotReason = snapshotProblem(reflect.TypeFor[T](), reflect.TypeFor[PT]())
+	_, mutates := any(PT(nil)).(Mutator)
+	applier := reflect.TypeFor[Applier[PT]]()
+	info.applies = func(event reflect.Type) bool { return mutates || event.Implements(applier) }
 	info.replay = func(agg Root, events []Event) error {
 		p, ok := agg.(PT)
 		if !ok {

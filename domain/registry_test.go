@@ -11,6 +11,8 @@ import (
 
 type Renamed struct{ A, B string }
 
+func (Renamed) ApplyTo(*World) {}
+
 type hidden struct {
 	domain.Aggregate
 	secret string

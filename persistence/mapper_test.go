@@ -38,6 +38,10 @@ type secretive struct {
 	hidden int
 }
 
+type secretiveOpened struct{}
+
+func (secretiveOpened) ApplyTo(s *secretive) { s.hidden = 1 }
+
 func accountTypes(t testing.TB, extra ...domain.Def) *domain.Registry {
 	r, err := domain.NewRegistry(append([]domain.Def{
 		domain.AggregateType[Account](domain.Named("Account"), domain.CreatedBy(AccountOpened{})),
@@ -254,12 +258,15 @@ func TestAliasesReadEventsStoredUnderOldTopics(t *testing.T) {
 
 func TestSnapshotsThatWouldLoseStateAreRefused(t *testing.T) {
 	m := persistence.NewMapper(accountTypes(t))
-	agg, _ := domain.New[secretive](domain.NewID(), AccountOpened{})
+	agg, err := domain.New[secretive](domain.NewID(), secretiveOpened{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	snap, _ := domain.TakeSnapshot(agg)
 	if _, err := m.SnapshotToStored(snap); !errors.Is(err, persistence.ErrProgramming) || !strings.Contains(err.Error(), "hidden") {
 		t.Fatalf("snapshot of an aggregate with unexported state: %v", err)
 	}
-	_, err := m.ToStored(domain.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Data: struct{ X int }{1}})
+	_, err = m.ToStored(domain.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Data: struct{ X int }{1}})
 	if !errors.Is(err, domain.ErrUnregistered) {
 		t.Fatalf("unregistered event: %v", err)
 	}

@@ -27,6 +27,10 @@ type World struct {
 // Created is the event that creates a world.
 type Created struct{}
 
+// ApplyTo does nothing: a new world has no history yet. Every event an
+// aggregate lists must be applied by it, even one that changes nothing.
+func (Created) ApplyTo(*World) {}
+
 // SomethingHappened records that something happened in a world.
 type SomethingHappened struct {
 	What string `json:"what"`
