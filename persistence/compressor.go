@@ -24,14 +24,21 @@ type ZlibCompressor struct {
 	// event-sized state it compresses about as well as the default level in
 	// half the time.
 	Level int
+	// MaxSize bounds the bytes one state may decompress to, so that a
+	// damaged or hostile row cannot exhaust memory; a larger state fails to
+	// decode with an error wrapping ErrData. Zero means
+	// [DefaultMaxDecompressed]. COMPRESSOR_MAX_SIZE sets it.
+	MaxSize int
 
 	writers sync.Pool
 	readers sync.Pool
 }
 
-// maxDecompressed bounds the state one event may expand to, so that a
-// damaged or hostile row cannot exhaust memory.
-const maxDecompressed = 1 << 30
+// DefaultMaxDecompressed is the most bytes a [ZlibCompressor] decompresses
+// one state to unless its MaxSize says otherwise: far more than an event
+// or a snapshot of a sensible aggregate holds, far less than a process can
+// spare many times over.
+const DefaultMaxDecompressed = 16 << 20
 
 // Compress returns data compressed with zlib.
 func (z *ZlibCompressor) Compress(data []byte) ([]byte, error) {
@@ -75,14 +82,18 @@ func (z *ZlibCompressor) Decompress(data []byte) ([]byte, error) {
 		}
 	}
 	defer z.readers.Put(r)
+	limit := z.MaxSize
+	if limit <= 0 {
+		limit = DefaultMaxDecompressed
+	}
 	var out bytes.Buffer
-	out.Grow(len(data) * 3)
-	n, err := out.ReadFrom(io.LimitReader(r, maxDecompressed+1))
+	out.Grow(min(len(data)*3, limit))
+	n, err := out.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("decompress: %w: %v", ErrCorrupt, err)
 	}
-	if n > maxDecompressed {
-		return nil, fmt.Errorf("decompress: %w: more than %d bytes", ErrCorrupt, maxDecompressed)
+	if n > int64(limit) {
+		return nil, fmt.Errorf("decompress: %w: the state decompresses to more than %d bytes, the limit (COMPRESSOR_MAX_SIZE)", ErrData, limit)
 	}
 	return out.Bytes(), nil
 }

@@ -3,6 +3,7 @@ package persistence
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -157,6 +158,9 @@ func (e Env) Seconds(key string, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("%w: %s=%q: not a number of seconds", ErrConfig, name, v)
+		}
 		if f < 0 || f > float64(1<<62)/float64(time.Second) {
 			return 0, fmt.Errorf("%w: %s=%q: seconds out of range", ErrConfig, name, v)
 		}

@@ -74,6 +74,12 @@ func TestEnvParsesValuesAndNamesTheVariableOfABadOne(t *testing.T) {
 	if _, err := env.Seconds("BAD", 0); !errors.Is(err, persistence.ErrConfig) || !strings.Contains(err.Error(), "BAD") {
 		t.Fatalf("bad seconds: %v", err)
 	}
+	for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "-1", "1e300"} {
+		e := persistence.NewEnv("", map[string]string{"T": v})
+		if d, err := e.Seconds("T", 0); !errors.Is(err, persistence.ErrConfig) || !strings.Contains(err.Error(), "T=") {
+			t.Errorf("seconds %q: %v %v, want an error naming T", v, d, err)
+		}
+	}
 }
 
 func TestFactoryIsChosenByPersistenceModule(t *testing.T) {

@@ -38,8 +38,21 @@ var (
 	ErrData = newKind("data error", ErrDatabase)
 	// ErrOperational means the database could not do the operation for
 	// reasons outside the program's control: a lost connection, a timeout,
-	// a busy database. Retrying may succeed.
+	// a busy database. Retrying may succeed. Unless the error also wraps
+	// [ErrUnknownOutcome], a write that failed with it recorded nothing.
 	ErrOperational = newKind("operational error", ErrDatabase)
+	// ErrUnknownOutcome means a write whose outcome is unknown: the request
+	// reached the database, then the connection failed before its answer
+	// came back (the server restarted, the network dropped), so the write
+	// may have been recorded or not. It is also an [ErrOperational].
+	//
+	// The safe reaction is to save again the same way: a save of the same
+	// aggregate objects (still holding their pending events) either records
+	// them or, if the first attempt was recorded, fails with an integrity
+	// error at the same versions; a save with a commit ID is reported as
+	// already committed. Never re-run the command on a reloaded aggregate
+	// without a commit ID: that could record its decision twice.
+	ErrUnknownOutcome = newKind("outcome unknown: the write may have been recorded", ErrOperational)
 	// ErrIntegrity means a save was refused because it would break the
 	// store's integrity: an event at a version that is already recorded
 	// (another writer got there first) or a tracking record that is
@@ -51,6 +64,14 @@ var (
 	// table, bad arguments, a tracking record given to a recorder that
 	// cannot store it.
 	ErrProgramming = newKind("programming error", ErrDatabase)
+	// ErrNoTable means a table (or stream, or collection) that the store
+	// does not have and may not create: the application has no data there,
+	// or its name, the database or the schema is wrong. It is an
+	// [ErrProgramming].
+	ErrNoTable = newKind("no such table", ErrProgramming)
+	// ErrReadOnly means a write to a store opened read-only (READ_ONLY).
+	// It is an [ErrProgramming].
+	ErrReadOnly = newKind("store is read-only", ErrProgramming)
 	// ErrNotSupported means the store does not support what was asked.
 	ErrNotSupported = newKind("not supported", ErrDatabase)
 

@@ -151,8 +151,12 @@ type CipherFunc func(key string, env Env) (Cipher, error)
 var codecs struct {
 	sync.RWMutex
 	ciphers     map[string]CipherFunc
-	compressors map[string]func() Compressor
+	compressors map[string]CompressorFunc
 }
+
+// CompressorFunc makes a compressor that decompresses a state to at most
+// maxSize bytes (COMPRESSOR_MAX_SIZE; 0 for the compressor's default).
+type CompressorFunc func(maxSize int) Compressor
 
 // RegisterCipher makes a cipher selectable by CIPHER_TOPIC.
 func RegisterCipher(names []string, f CipherFunc) {
@@ -167,11 +171,11 @@ func RegisterCipher(names []string, f CipherFunc) {
 }
 
 // RegisterCompressor makes a compressor selectable by COMPRESSOR_TOPIC.
-func RegisterCompressor(names []string, f func() Compressor) {
+func RegisterCompressor(names []string, f CompressorFunc) {
 	codecs.Lock()
 	defer codecs.Unlock()
 	if codecs.compressors == nil {
-		codecs.compressors = map[string]func() Compressor{}
+		codecs.compressors = map[string]CompressorFunc{}
 	}
 	for _, n := range names {
 		codecs.compressors[n] = f
@@ -187,7 +191,7 @@ var (
 
 func init() {
 	RegisterCipher(AESCipherNames, func(key string, _ Env) (Cipher, error) { return NewAESCipherFromString(key) })
-	RegisterCompressor(ZlibCompressorNames, func() Compressor { return new(ZlibCompressor) })
+	RegisterCompressor(ZlibCompressorNames, func(maxSize int) Compressor { return &ZlibCompressor{MaxSize: maxSize} })
 }
 
 // NewMapperFromEnv returns a mapper for the types configured by the
@@ -196,7 +200,9 @@ func init() {
 //   - CIPHER_TOPIC selects a cipher ("aes-gcm"; the default when only
 //     CIPHER_KEY is set) and CIPHER_KEY gives its key (for AES, 16, 24 or
 //     32 bytes in standard base64, see [CreateKey]);
-//   - COMPRESSOR_TOPIC selects a compressor ("zlib").
+//   - COMPRESSOR_TOPIC selects a compressor ("zlib"), and
+//     COMPRESSOR_MAX_SIZE the most bytes one state may decompress to
+//     (default [DefaultMaxDecompressed]).
 //
 // Options given here apply after the environment's.
 func NewMapperFromEnv(env Env, types *domain.Registry, opts ...MapperOption) (*Mapper, error) {
@@ -223,6 +229,12 @@ func NewMapperFromEnv(env Env, types *domain.Registry, opts ...MapperOption) (*M
 		}
 		envOpts = append(envOpts, WithCipher(c))
 	}
+	// Checked even without a compressor, so that a bad value is never
+	// silently ignored.
+	maxSize, err := env.Int("COMPRESSOR_MAX_SIZE", 0, 1)
+	if err != nil {
+		return nil, err
+	}
 	if name, nameVar, _ := env.Lookup("COMPRESSOR_TOPIC"); strings.TrimSpace(name) != "" {
 		name = strings.TrimSpace(name)
 		codecs.RLock()
@@ -236,7 +248,7 @@ func NewMapperFromEnv(env Env, types *domain.Registry, opts ...MapperOption) (*M
 			slices.Sort(known)
 			return nil, fmt.Errorf("%w: %s=%q: unknown compressor (known: %s)", ErrConfig, nameVar, name, strings.Join(known, ", "))
 		}
-		envOpts = append(envOpts, WithCompressor(f()))
+		envOpts = append(envOpts, WithCompressor(f(maxSize)))
 	}
 	return NewMapper(types, append(envOpts, opts...)...), nil
 }

@@ -150,19 +150,84 @@ func (m *Mapper) encode(st storedState) ([]byte, error) {
 	return b, nil
 }
 
-// decode reverses encode and returns the decoded value of info's type,
-// upcasting it first if it was recorded by an older class version.
-func (m *Mapper) decode(b []byte, info *domain.TypeInfo) (storedState, any, error) {
-	var err error
-	if m.cipher != nil {
-		if b, err = m.cipher.Decrypt(b); err != nil {
-			return storedState{}, nil, err
+// CheckState returns the error that decoding stored state would give at
+// its first steps, decrypting and decompressing, or nil if the mapper's
+// cipher and compressor can undo them. It is cheap (no transcoding), and
+// lets a writer check that its configuration reads what a store already
+// holds before adding to it.
+func (m *Mapper) CheckState(state []byte) error {
+	b, err := m.unseal(state)
+	if err == nil {
+		if _, json := m.transcoder.(*JSONTranscoder); json && !looksJSON(b) {
+			err = m.misread(state, b, fmt.Errorf("%w: the state is not JSON", ErrCorrupt))
 		}
 	}
-	if m.compressor != nil {
-		if b, err = m.compressor.Decompress(b); err != nil {
-			return storedState{}, nil, err
+	return err
+}
+
+// unseal decrypts and decompresses stored state as the mapper is
+// configured to. Its errors say which setting is missing or wrong when
+// the bytes show it: encrypted state and no CIPHER_KEY, compressed state
+// and no COMPRESSOR_TOPIC, and the reverse.
+func (m *Mapper) unseal(b []byte) ([]byte, error) {
+	if m.cipher != nil {
+		plain, err := m.cipher.Decrypt(b)
+		switch {
+		case errors.Is(err, ErrWrongKey):
+			return nil, fmt.Errorf("%w: CIPHER_KEY is not the key (nor one of the previous keys) the state was encrypted with", err)
+		case err != nil && !looksEncrypted(b) && (looksCompressed(b) || looksJSON(b)):
+			return nil, fmt.Errorf("decrypt: %w: the stored state is not encrypted: it was written without CIPHER_KEY", ErrCorrupt)
+		case err != nil:
+			return nil, err
 		}
+		b = plain
+	}
+	if m.compressor != nil {
+		plain, err := m.compressor.Decompress(b)
+		if err != nil {
+			if looksJSON(b) {
+				return nil, fmt.Errorf("decompress: %w: the stored state is not compressed: it was written without COMPRESSOR_TOPIC", ErrCorrupt)
+			}
+			return nil, err
+		}
+		b = plain
+	}
+	return b, nil
+}
+
+// misread explains a failure to transcode b, which unseal made of state,
+// when the bytes show that the mapper lacks a cipher or a compressor that
+// the writer had. Only a failure is explained: a transcoder of the
+// mapper's own may well write bytes that look like either.
+func (m *Mapper) misread(state, b []byte, err error) error {
+	switch {
+	case m.cipher == nil && looksEncrypted(state):
+		return fmt.Errorf("decode: %w: the stored state is encrypted (AES-GCM, key ID %x) but CIPHER_KEY is not set", ErrWrongKey, state[1:5])
+	case m.compressor == nil && looksCompressed(b):
+		return fmt.Errorf("decode: %w: the stored state is compressed (zlib) but COMPRESSOR_TOPIC is not set", ErrCorrupt)
+	}
+	return corrupt(err)
+}
+
+// looksEncrypted reports whether b has the layout of an AESCipher
+// ciphertext. A JSON state cannot start with its format byte.
+func looksEncrypted(b []byte) bool { return len(b) >= aesOverhead && b[0] == aesFormat }
+
+// looksCompressed reports whether b starts with a zlib header (RFC 1950:
+// deflate, and a header checksum).
+func looksCompressed(b []byte) bool {
+	return len(b) >= 2 && b[0]&0x0f == 8 && (uint16(b[0])<<8|uint16(b[1]))%31 == 0
+}
+
+// looksJSON reports whether b starts as the JSON transcoder's states do.
+func looksJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
+
+// decode reverses encode and returns the decoded value of info's type,
+// upcasting it first if it was recorded by an older class version.
+func (m *Mapper) decode(state []byte, info *domain.TypeInfo) (storedState, any, error) {
+	b, err := m.unseal(state)
+	if err != nil {
+		return storedState{}, nil, err
 	}
 	version := 1
 	if info.ClassVersion() > 1 {
@@ -170,7 +235,7 @@ func (m *Mapper) decode(b []byte, info *domain.TypeInfo) (storedState, any, erro
 			ClassVersion int `json:"class_version"`
 		}
 		if err := m.transcoder.Unmarshal(b, &hdr); err != nil {
-			return storedState{}, nil, corrupt(err)
+			return storedState{}, nil, m.misread(state, b, err)
 		}
 		version = hdr.ClassVersion
 	}
@@ -178,7 +243,7 @@ func (m *Mapper) decode(b []byte, info *domain.TypeInfo) (storedState, any, erro
 	st := storedState{Data: ptr}
 	if version >= info.ClassVersion() {
 		if err := m.transcoder.Unmarshal(b, &st); err != nil {
-			return storedState{}, nil, corrupt(err)
+			return storedState{}, nil, m.misread(state, b, err)
 		}
 		if st.ClassVersion > info.ClassVersion() {
 			return storedState{}, nil, fmt.Errorf("%w: %s: stored class version %d is newer than the registered version %d",
@@ -186,18 +251,18 @@ func (m *Mapper) decode(b []byte, info *domain.TypeInfo) (storedState, any, erro
 		}
 		return st, info.Value(ptr), nil
 	}
-	var state map[string]any
-	st.Data = &state
+	var upcastState map[string]any
+	st.Data = &upcastState
 	if err := m.transcoder.Unmarshal(b, &st); err != nil {
-		return storedState{}, nil, corrupt(err)
+		return storedState{}, nil, m.misread(state, b, err)
 	}
-	if state == nil {
-		state = map[string]any{}
+	if upcastState == nil {
+		upcastState = map[string]any{}
 	}
-	if err := info.Upcast(state, version); err != nil {
+	if err := info.Upcast(upcastState, version); err != nil {
 		return storedState{}, nil, err
 	}
-	upcast, err := m.transcoder.Marshal(state)
+	upcast, err := m.transcoder.Marshal(upcastState)
 	if err != nil {
 		return storedState{}, nil, fmt.Errorf("%w: %s: encode upcast state: %w", domain.ErrUpcast, info.Topic(), err)
 	}
