@@ -315,6 +315,7 @@ application's name in upper case: WORLDS_SQLITE_DBNAME):
 		[2]string{"SQLITE_DBNAME", "defaults to " + DefaultDBName + " (in the working directory)"},
 		[2]string{"CIPHER_TOPIC, CIPHER_KEY", "encryption of stored events (aes-gcm); the commands decode events with the key"},
 		[2]string{"COMPRESSOR_TOPIC", "compression of stored events (zlib)"},
+		[2]string{"COMPRESSOR_MAX_SIZE", "the most bytes one stored state may decompress to (default 16 MiB)"},
 		[2]string{"IS_SNAPSHOTTING_ENABLED", "snapshots as demo saves (snapshot create always can)"},
 		[2]string{"SNAPSHOT_THRESHOLD", "snapshot when an aggregate has this many new events, as demo saves"},
 		[2]string{"STRATA_TOKEN", "the bearer token of serve"},

@@ -840,7 +840,7 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 		variables = append(variables, m.Variables...)
 	}
 	variables = append(variables, "STRATA_DOMAIN", "PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY", "CIPHER_TOPIC", "CIPHER_KEY",
-		"COMPRESSOR_TOPIC", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL")
+		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL")
 	for _, v := range variables {
 		if !strings.Contains(rootHelp, v) || !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("variable %s is not in strata --help or README.md", v)

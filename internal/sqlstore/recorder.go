@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -35,14 +36,55 @@ type Dialect struct {
 	// Classify returns the kind of an engine error (a persistence kind
 	// such as persistence.ErrIntegrity), or nil if it does not know it.
 	Classify func(error) error
+	// Ambiguous reports whether a commit that failed with err may all the
+	// same have been recorded (the connection to a server broke after the
+	// COMMIT was sent). Such failures wrap persistence.ErrUnknownOutcome.
+	// Nil means commits fail only when nothing was recorded, as with an
+	// embedded engine.
+	Ambiguous func(error) bool
 }
 
 // DB is a database as the recorders use it: a pool for writes and one for
-// reads (which may be the same), and the engine's dialect.
+// reads (which may be the same), and the engine's dialect. A factory owns
+// one DB and closes it with [DB.MarkClosed], after which its recorders
+// refuse every call, even if the pools stay open for other factories of
+// the same database.
 type DB struct {
 	Writer  *sql.DB
 	Reader  *sql.DB
 	Dialect Dialect
+	// ReadOnly makes the recorders refuse every write with an error
+	// wrapping persistence.ErrReadOnly; Writer may then be nil.
+	ReadOnly bool
+
+	closed atomic.Bool
+}
+
+// MarkClosed makes the recorders of db refuse further calls with an error
+// wrapping persistence.ErrInterface.
+func (db *DB) MarkClosed() { db.closed.Store(true) }
+
+// beginWrite is begin for a write, which a read-only store refuses.
+func (db *DB) beginWrite(ctx context.Context, op string) error {
+	if err := db.begin(ctx, op); err != nil {
+		return err
+	}
+	if db.ReadOnly {
+		return &persistence.Error{Op: op, Kind: persistence.ErrReadOnly, Err: errors.New("the store was opened with READ_ONLY")}
+	}
+	return nil
+}
+
+// begin checks, before a call of op, that the factory is open and ctx has
+// not ended, so that neither reaches the database.
+func (db *DB) begin(ctx context.Context, op string) error {
+	if db.closed.Load() {
+		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: errors.New("recorder is closed")}
+	}
+	if err := ctx.Err(); err != nil {
+		return &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+	}
+	return nil
 }
 
 func (db *DB) rebind(q Query) Query {
@@ -60,6 +102,9 @@ func (db *DB) Errorf(op string, err error) error {
 	}
 	if kind == nil {
 		switch {
+		case err.Error() == "sql: database is closed":
+			// database/sql has no sentinel for a closed pool.
+			kind = persistence.ErrInterface
 		case errors.Is(err, sql.ErrConnDone), errors.Is(err, sql.ErrTxDone):
 			kind = persistence.ErrOperational
 		default:
@@ -110,6 +155,9 @@ func NewProcessRecorder(db *DB, table, tracking string) *Recorder {
 // transaction and returns their notification IDs.
 func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
 	op := "insert events into " + r.table
+	if err := r.db.beginWrite(ctx, op); err != nil {
+		return nil, err
+	}
 	cfg := persistence.NewInsertConfig(opts)
 	if cfg.Tracking != nil && r.tracking == "" {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
@@ -155,6 +203,9 @@ func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) erro
 		return r.db.Errorf(op, err)
 	}
 	if err := tx.Commit(); err != nil {
+		if a := r.db.Dialect.Ambiguous; a != nil && a(err) {
+			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err)
+		}
 		return r.db.Errorf(op+": commit", err)
 	}
 	return nil
@@ -221,6 +272,9 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 // in place would never reach the readers who had read it.
 func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
 	op := "replace events in " + r.table
+	if err := r.db.beginWrite(ctx, op); err != nil {
+		return err
+	}
 	if len(events) == 0 {
 		return nil
 	}
@@ -241,6 +295,9 @@ func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persisten
 // SelectEvents returns one aggregate's events as the query asks.
 func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistence.EventQuery) ([]persistence.StoredEvent, error) {
 	op := "select events from " + r.table
+	if err := r.db.begin(ctx, op); err != nil {
+		return nil, err
+	}
 	q := r.db.rebind(SelectEvents(r.table, r.db.Dialect.IDArg(id), eq))
 	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
@@ -264,6 +321,9 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistenc
 // SelectNotifications returns notifications in order from q.Start.
 func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.NotificationQuery) ([]persistence.Notification, error) {
 	op := "select notifications from " + r.table
+	if err := r.db.begin(ctx, op); err != nil {
+		return nil, err
+	}
 	if err := r.needNotifications(op); err != nil {
 		return nil, err
 	}
@@ -300,6 +360,9 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 
 // MaxNotificationID returns the highest notification ID, or 0.
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := r.db.begin(ctx, "max notification ID of "+r.table); err != nil {
+		return 0, err
+	}
 	if err := r.needNotifications("max notification ID of " + r.table); err != nil {
 		return 0, err
 	}
@@ -318,6 +381,9 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 // upstream application, or 0.
 func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
 	op := "max tracking ID in " + r.tracking
+	if err := r.db.begin(ctx, op); err != nil {
+		return 0, err
+	}
 	if r.tracking == "" {
 		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
 	}
@@ -333,6 +399,9 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 // upstream application.
 func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (bool, error) {
 	op := "has tracking ID in " + r.tracking
+	if err := r.db.begin(ctx, op); err != nil {
+		return false, err
+	}
 	if r.tracking == "" {
 		return false, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("not a process recorder")}
 	}

@@ -11,6 +11,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -58,9 +59,27 @@ func errClosed(op string) error {
 	return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: fmt.Errorf("recorder is closed")}
 }
 
+// done returns the error of a call whose context has ended, as a database
+// adapter's call would fail.
+func done(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+	}
+	return nil
+}
+
+// errNoTracking is the error of a tracking record given to a recorder that
+// does not keep them.
+func errNoTracking(op string) error {
+	return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
+}
+
 // InsertEvents records the events and the tracking record, if any,
 // atomically, and returns the events' notification IDs.
-func (r *Recorder) InsertEvents(_ context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
+func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
+	if err := done(ctx, "insert events"); err != nil {
+		return nil, err
+	}
 	cfg := persistence.NewInsertConfig(opts)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -139,9 +158,24 @@ var _ persistence.Replacer = AggregateRecorder{}
 // NewAggregateRecorder returns an empty aggregate recorder.
 func NewAggregateRecorder() AggregateRecorder { return AggregateRecorder{NewRecorder()} }
 
+// InsertEvents records the events atomically. It refuses a tracking
+// record: an aggregate recorder keeps none.
+func (r AggregateRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
+	if persistence.NewInsertConfig(opts).Tracking != nil {
+		return nil, errNoTracking("insert events")
+	}
+	if _, err := r.Recorder.InsertEvents(ctx, events); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
 // ReplaceEvents records the events, replacing events recorded at the same
 // versions.
-func (r AggregateRecorder) ReplaceEvents(_ context.Context, events []persistence.StoredEvent) error {
+func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	if err := done(ctx, "replace events"); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -155,7 +189,10 @@ func (r AggregateRecorder) ReplaceEvents(_ context.Context, events []persistence
 }
 
 // SelectEvents returns one aggregate's events as the query asks.
-func (r *Recorder) SelectEvents(_ context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
+func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
+	if err := done(ctx, "select events"); err != nil {
+		return nil, err
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -190,7 +227,10 @@ func (r *Recorder) SelectEvents(_ context.Context, id uuid.UUID, q persistence.E
 }
 
 // SelectNotifications returns notifications from q.Start in order.
-func (r *Recorder) SelectNotifications(_ context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
+func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
+	if err := done(ctx, "select notifications"); err != nil {
+		return nil, err
+	}
 	if q.Limit <= 0 {
 		return nil, &persistence.Error{Op: "select notifications", Kind: persistence.ErrProgramming, Err: fmt.Errorf("limit %d is not positive", q.Limit)}
 	}
@@ -215,7 +255,10 @@ func (r *Recorder) SelectNotifications(_ context.Context, q persistence.Notifica
 }
 
 // MaxNotificationID returns the highest notification ID, or 0.
-func (r *Recorder) MaxNotificationID(context.Context) (int64, error) {
+func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	if err := done(ctx, "max notification ID"); err != nil {
+		return 0, err
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -226,7 +269,10 @@ func (r *Recorder) MaxNotificationID(context.Context) (int64, error) {
 
 // MaxTrackingID returns the highest notification ID recorded for the
 // upstream application, or 0.
-func (r *Recorder) MaxTrackingID(_ context.Context, app string) (int64, error) {
+func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
+	if err := done(ctx, "max tracking ID"); err != nil {
+		return 0, err
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -237,7 +283,10 @@ func (r *Recorder) MaxTrackingID(_ context.Context, app string) (int64, error) {
 
 // HasTrackingID reports whether the notification ID was recorded for the
 // upstream application.
-func (r *Recorder) HasTrackingID(_ context.Context, app string, id int64) (bool, error) {
+func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (bool, error) {
+	if err := done(ctx, "has tracking ID"); err != nil {
+		return false, err
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -262,6 +311,7 @@ type Factory struct {
 	mu        sync.Mutex
 	events    *Recorder
 	purposes  map[string]AggregateRecorder
+	closed    bool
 	closeOnce sync.Once
 }
 
@@ -274,21 +324,64 @@ func NewFactory() *Factory {
 func (f *Factory) AggregateRecorder(_ context.Context, purpose string) (persistence.AggregateRecorder, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil, &persistence.Error{Op: "open the " + purpose + " recorder", Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
+	}
 	if f.purposes[purpose].Recorder == nil {
 		f.purposes[purpose] = NewAggregateRecorder()
 	}
 	return f.purposes[purpose], nil
 }
 
-// ApplicationRecorder returns the recorder of the application's events.
+// ApplicationRecorder returns the recorder of the application's events,
+// which refuses tracking records as every adapter's application recorder
+// does.
 func (f *Factory) ApplicationRecorder(context.Context) (persistence.ApplicationRecorder, error) {
-	return f.events, nil
+	if err := f.open("open the application recorder"); err != nil {
+		return nil, err
+	}
+	return applicationRecorder{f.events}, nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
 // tracking records.
 func (f *Factory) ProcessRecorder(context.Context) (persistence.ProcessRecorder, error) {
+	if err := f.open("open the process recorder"); err != nil {
+		return nil, err
+	}
 	return f.events, nil
+}
+
+func (f *Factory) open(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
+	}
+	return nil
+}
+
+// applicationRecorder is the factory's process recorder seen as an
+// application recorder: the same events, and no tracking records.
+type applicationRecorder struct{ r *Recorder }
+
+func (a applicationRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
+	if persistence.NewInsertConfig(opts).Tracking != nil {
+		return nil, errNoTracking("insert events")
+	}
+	return a.r.InsertEvents(ctx, events)
+}
+
+func (a applicationRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
+	return a.r.SelectEvents(ctx, id, q)
+}
+
+func (a applicationRecorder) SelectNotifications(ctx context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
+	return a.r.SelectNotifications(ctx, q)
+}
+
+func (a applicationRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	return a.r.MaxNotificationID(ctx)
 }
 
 // Close closes the recorders.
@@ -296,6 +389,7 @@ func (f *Factory) Close() error {
 	f.closeOnce.Do(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.closed = true
 		f.events.Close()
 		for _, r := range f.purposes {
 			r.Close()

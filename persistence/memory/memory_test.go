@@ -5,19 +5,28 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/persistence/memory"
 	"github.com/strata-go/strata/persistence/recordertest"
 )
 
+// features are what the memory module offers beyond the contract.
+var features = recordertest.Features{Replace: true}
+
+func TestFactoryConforms(t *testing.T) {
+	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory { return memory.NewFactory() })
+}
+
 func TestRecorderConforms(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) persistence.ProcessRecorder {
+	recordertest.TestProcessRecorder(t, features, func(t *testing.T) persistence.ProcessRecorder {
 		return memory.NewRecorder()
 	})
 }
 
 func TestAggregateRecorderConforms(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) persistence.AggregateRecorder {
+	recordertest.TestAggregateRecorder(t, features, func(t *testing.T) persistence.AggregateRecorder {
 		return memory.NewAggregateRecorder()
 	})
 }
@@ -36,11 +45,18 @@ func TestModuleIsTheDefault(t *testing.T) {
 	if _, ok := f.(*memory.Factory); !ok {
 		t.Fatalf("default factory is %T", f)
 	}
-	rec, _ := f.ProcessRecorder(context.Background())
-	app, _ := f.ApplicationRecorder(context.Background())
-	snaps, _ := f.AggregateRecorder(context.Background(), "snapshots")
-	if any(rec) != any(app) || any(snaps) == any(app) {
-		t.Fatal("the process and application recorders differ, or snapshots share the events' recorder")
+	ctx := context.Background()
+	rec, _ := f.ProcessRecorder(ctx)
+	app, _ := f.ApplicationRecorder(ctx)
+	snaps, _ := f.AggregateRecorder(ctx, "snapshots")
+	if _, err := rec.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := app.MaxNotificationID(ctx); n != 1 {
+		t.Fatalf("the application recorder does not see the process recorder's events (max ID %d)", n)
+	}
+	if n, _ := snaps.SelectEvents(ctx, uuid.Nil, persistence.EventQuery{}); len(n) != 0 {
+		t.Fatal("snapshots share the events' recorder")
 	}
 	f.Close()
 	if _, err := app.MaxNotificationID(context.Background()); !errors.Is(err, persistence.ErrInterface) {

@@ -20,8 +20,12 @@ import (
 var Variables = []string{
 	"POSTGRES_URL", "POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD",
 	"POSTGRES_SCHEMA", "POSTGRES_POOL_SIZE", "POSTGRES_CONN_MAX_AGE", "POSTGRES_PRE_PING", "POSTGRES_LOCK_TIMEOUT",
-	"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", "POSTGRES_NOTIFY", "CREATE_TABLE",
+	"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", "POSTGRES_NOTIFY", "POSTGRES_READ_RETRY", "CREATE_TABLE", "READ_ONLY",
 }
+
+// DefaultReadRetry is how long reads retry on broken connections unless
+// POSTGRES_READ_RETRY says otherwise.
+const DefaultReadRetry = 10 * time.Second
 
 // Config configures the PostgreSQL module.
 type Config struct {
@@ -56,6 +60,14 @@ type Config struct {
 	Notify bool
 	// CreateTables creates the schema and tables if they do not exist.
 	CreateTables bool
+	// ReadOnly creates nothing and refuses writes with an error wrapping
+	// persistence.ErrReadOnly; sessions are read-only too.
+	ReadOnly bool
+	// ReadRetry is how long a read keeps retrying on broken connections,
+	// with growing waits, before it fails: a server that restarts within
+	// it costs readers a delay, not an error (default 10s; negative: one
+	// attempt).
+	ReadRetry time.Duration
 }
 
 // ConfigFromEnv reads the module's variables. Values that cannot be
@@ -90,7 +102,7 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 		key string
 		def bool
 		dst *bool
-	}{{"POSTGRES_PRE_PING", false, &c.PrePing}, {"POSTGRES_NOTIFY", true, &c.Notify}, {"CREATE_TABLE", true, &c.CreateTables}} {
+	}{{"POSTGRES_PRE_PING", false, &c.PrePing}, {"POSTGRES_NOTIFY", true, &c.Notify}, {"CREATE_TABLE", true, &c.CreateTables}, {"READ_ONLY", false, &c.ReadOnly}} {
 		if *b.dst, err = env.Bool(b.key, b.def); err != nil {
 			return c, err
 		}
@@ -99,6 +111,9 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 		return c, err
 	}
 	if c.IdleInTransactionSessionTimeout, err = env.Seconds("POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", 0); err != nil {
+		return c, err
+	}
+	if c.ReadRetry, err = env.Seconds("POSTGRES_READ_RETRY", DefaultReadRetry); err != nil {
 		return c, err
 	}
 	if err := sqlstore.CheckIdentifier("POSTGRES_SCHEMA", c.Schema); err != nil {
@@ -161,6 +176,9 @@ func (c Config) poolConfig() (*pgxpool.Config, error) {
 	}
 	if c.IdleInTransactionSessionTimeout > 0 {
 		params["idle_in_transaction_session_timeout"] = strconv.FormatInt(c.IdleInTransactionSessionTimeout.Milliseconds(), 10)
+	}
+	if c.ReadOnly {
+		params["default_transaction_read_only"] = "on"
 	}
 	if _, ok := params["application_name"]; !ok {
 		params["application_name"] = "strata"

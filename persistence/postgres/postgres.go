@@ -20,7 +20,30 @@
 //	                      seconds after which a session idle in a
 //	                      transaction is ended (default 0: never)
 //	POSTGRES_NOTIFY       notify listeners after saves (default true)
+//	POSTGRES_READ_RETRY   seconds a read retries on broken connections, with
+//	                      growing waits, before failing (default 10)
 //	CREATE_TABLE          create the schema and tables (default true)
+//	READ_ONLY             create nothing and refuse writes (default false)
+//
+// Existing tables are checked when a recorder opens them: a table with
+// another layout is refused with an error naming the table and the column,
+// and a missing table, when tables are not created, is an error wrapping
+// persistence.ErrNoTable.
+//
+// # Failures
+//
+// A read that fails on a broken connection (the server restarted, the
+// network dropped) is retried on a fresh connection, with growing waits,
+// for up to POSTGRES_READ_RETRY. A write is retried only if nothing of it
+// reached the server; if the connection broke after the statement was
+// sent, the save may have been recorded, and the error wraps
+// persistence.ErrUnknownOutcome.
+//
+// A stream of notifications reads a page of rows at a time into memory
+// and releases its connection before yielding them, so that the code that
+// processes them (a follower's policy, which loads and saves aggregates)
+// never waits for a connection that the stream holds, even with
+// POSTGRES_POOL_SIZE=1.
 //
 // # Notification order
 //
@@ -42,6 +65,8 @@ import (
 	"iter"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,6 +112,7 @@ type Factory struct {
 
 	creator  sqlstore.Creator
 	notifier *notifier
+	closed   atomic.Bool // shared with the recorders
 }
 
 // Open connects to the database and returns the application's factory.
@@ -104,20 +130,33 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if c.PoolSize <= 0 {
 		c.PoolSize = 10
 	}
+	if c.ReadRetry == 0 {
+		c.ReadRetry = DefaultReadRetry
+	}
 	pool, err := acquirePool(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	f := &Factory{cfg: c, pool: pool, tables: tables, schema: c.Schema}
-	f.creator = sqlstore.Creator{Enabled: c.CreateTables, Exec: func(ctx context.Context, table, stmt string) error {
-		if _, err := pool.Exec(ctx, stmt); err != nil && !isDuplicateObject(err) {
-			// Concurrent creators of one table race in the catalog; the
-			// loser's error is harmless: the table exists afterwards.
-			return errorf("create table "+table, err)
-		}
-		return nil
-	}}
-	if c.Notify {
+	f.creator = sqlstore.Creator{
+		Enabled: c.CreateTables && !c.ReadOnly,
+		Exec: func(ctx context.Context, table, stmt string) error {
+			if _, err := pool.Exec(ctx, stmt); err != nil && !isDuplicateObject(err) {
+				// Concurrent creators of one table race in the catalog; the
+				// loser's error is harmless: the table exists afterwards.
+				return errorf("create table "+table, err)
+			}
+			return nil
+		},
+		Inspect: func(ctx context.Context, table string) (sqlstore.Shape, error) {
+			shape, err := inspect(ctx, pool.Pool, table)
+			if err != nil {
+				return shape, errorf("inspect table "+table, err)
+			}
+			return shape, nil
+		},
+	}
+	if c.Notify && !c.ReadOnly {
 		f.notifier = newNotifier(pool.Pool, f.qualified(tables.Events))
 	}
 	return f, nil
@@ -132,44 +171,118 @@ func (f *Factory) Pool() *pgxpool.Pool { return f.pool.Pool }
 // are announced (see [Factory.Listen]).
 func (f *Factory) Channel() string { return f.qualified(f.tables.Events) }
 
-// ensure creates the schema and a table once per factory if CREATE_TABLE
-// allows.
-func (f *Factory) ensure(ctx context.Context, table string, ddl ...string) error {
-	return f.creator.Ensure(ctx, table, append([]string{"CREATE SCHEMA IF NOT EXISTS " + f.schema}, ddl...)...)
-}
-
 func isDuplicateObject(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "42P06" || pe.Code == "23505" || pe.Code == "42710")
 }
 
-func eventsDDL(table string) []string {
-	return []string{
-		"CREATE TABLE IF NOT EXISTS " + table + ` (
+// table completes the definition of a table of the schema: the schema is
+// created with it.
+func (f *Factory) table(t sqlstore.Table) sqlstore.Table {
+	t.DDL = append([]string{"CREATE SCHEMA IF NOT EXISTS " + f.schema}, t.DDL...)
+	return t
+}
+
+// inspect reads the columns and unique keys of table, schema.name.
+func inspect(ctx context.Context, pool *pgxpool.Pool, table string) (sqlstore.Shape, error) {
+	schema, name, _ := strings.Cut(table, ".")
+	shape := sqlstore.Shape{Columns: map[string]string{}}
+	rows, err := pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, NULL)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, schema, name)
+	if err != nil {
+		return shape, err
+	}
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			rows.Close()
+			return shape, err
+		}
+		shape.Columns[col] = typ
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return shape, err
+	}
+	// Unique indexes (primary keys among them) that are not partial, with
+	// their key columns in order.
+	keys, err := pool.Query(ctx, `SELECT array_agg(a.attname ORDER BY k.ord)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL
+GROUP BY i.indexrelid`, schema, name)
+	if err != nil {
+		return shape, err
+	}
+	defer keys.Close()
+	for keys.Next() {
+		var cols []string
+		if err := keys.Scan(&cols); err != nil {
+			return shape, err
+		}
+		shape.Unique = append(shape.Unique, cols)
+	}
+	return shape, keys.Err()
+}
+
+func eventsTable(table string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: table,
+		DDL: []string{
+			"CREATE TABLE IF NOT EXISTS " + table + ` (
   notification_id bigint NOT NULL,
   originator_id uuid NOT NULL,
   originator_version bigint NOT NULL,
   topic text NOT NULL,
   state bytea NOT NULL,
   PRIMARY KEY (originator_id, originator_version))`,
-		"CREATE UNIQUE INDEX IF NOT EXISTS " + strings.ReplaceAll(table, ".", "_") + "_nid ON " + table + " (notification_id)",
+			"CREATE UNIQUE INDEX IF NOT EXISTS " + strings.ReplaceAll(table, ".", "_") + "_nid ON " + table + " (notification_id)",
+		},
+		Columns: []sqlstore.Column{
+			{Name: "notification_id", Types: []string{"bigint"}},
+			{Name: "originator_id", Types: []string{"uuid"}},
+			{Name: "originator_version", Types: []string{"bigint"}},
+			{Name: "topic", Types: []string{"text"}},
+			{Name: "state", Types: []string{"bytea"}},
+		},
+		Unique: [][]string{{"originator_id", "originator_version"}, {"notification_id"}},
 	}
 }
 
-func aggregateDDL(table string) []string {
-	return []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+func aggregateTable(table string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: table,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
   originator_id uuid NOT NULL,
   originator_version bigint NOT NULL,
   topic text NOT NULL,
   state bytea NOT NULL,
-  PRIMARY KEY (originator_id, originator_version))`}
+  PRIMARY KEY (originator_id, originator_version))`},
+		Columns: []sqlstore.Column{
+			{Name: "originator_id", Types: []string{"uuid"}},
+			{Name: "originator_version", Types: []string{"bigint"}},
+			{Name: "topic", Types: []string{"text"}},
+			{Name: "state", Types: []string{"bytea"}},
+		},
+		Unique: [][]string{{"originator_id", "originator_version"}},
+	}
 }
 
-func trackingDDL(table string) []string {
-	return []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+func trackingTable(table string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: table,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
   application_name text NOT NULL,
   notification_id bigint NOT NULL,
-  PRIMARY KEY (application_name, notification_id))`}
+  PRIMARY KEY (application_name, notification_id))`},
+		Columns: []sqlstore.Column{
+			{Name: "application_name", Types: []string{"text"}},
+			{Name: "notification_id", Types: []string{"bigint"}},
+		},
+		Unique: [][]string{{"application_name", "notification_id"}},
+	}
 }
 
 // AggregateRecorder returns the recorder of the purpose's table
@@ -180,10 +293,10 @@ func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (persis
 		return nil, err
 	}
 	q := f.qualified(table)
-	if err := f.ensure(ctx, q, aggregateDDL(q)...); err != nil {
+	if err := f.creator.Ensure(ctx, f.table(aggregateTable(q))); err != nil {
 		return nil, err
 	}
-	return &AggregateRecorder{recorder{pool: f.pool.Pool, table: q}}, nil
+	return &AggregateRecorder{f.recorder(q)}, nil
 }
 
 // ApplicationRecorder returns the recorder of the application's events.
@@ -199,20 +312,26 @@ func (f *Factory) ProcessRecorder(ctx context.Context) (persistence.ProcessRecor
 
 func (f *Factory) processRecorder(ctx context.Context, tracking bool) (*Recorder, error) {
 	events := f.qualified(f.tables.Events)
-	if err := f.ensure(ctx, events, eventsDDL(events)...); err != nil {
+	if err := f.creator.Ensure(ctx, f.table(eventsTable(events))); err != nil {
 		return nil, err
 	}
-	r := &Recorder{recorder: recorder{pool: f.pool.Pool, table: events}, notifier: f.notifier}
+	r := &Recorder{recorder: f.recorder(events), notifier: f.notifier}
 	if tracking {
 		r.tracking = f.qualified(f.tables.Tracking)
-		if err := f.ensure(ctx, r.tracking, trackingDDL(r.tracking)...); err != nil {
+		if err := f.creator.Ensure(ctx, f.table(trackingTable(r.tracking))); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.checkCounter(ctx); err != nil {
-		return nil, err
+	if !f.cfg.ReadOnly {
+		if err := r.checkCounter(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
+}
+
+func (f *Factory) recorder(table string) recorder {
+	return recorder{pool: f.pool.Pool, table: table, closed: &f.closed, readOnly: f.cfg.ReadOnly, readRetry: f.cfg.ReadRetry}
 }
 
 // Close stops the notifier and releases the pool; the last factory of a
@@ -221,6 +340,7 @@ func (f *Factory) Close() error {
 	if !f.creator.Close() {
 		return nil
 	}
+	f.closed.Store(true)
 	if f.notifier != nil {
 		f.notifier.stop()
 	}
@@ -228,10 +348,37 @@ func (f *Factory) Close() error {
 	return nil
 }
 
-// recorder is what all recorders share: a pool and an events table.
+// recorder is what all recorders share: a pool, an events table, and the
+// factory's settings.
 type recorder struct {
-	pool  *pgxpool.Pool
-	table string
+	pool      *pgxpool.Pool
+	table     string
+	closed    *atomic.Bool
+	readOnly  bool
+	readRetry time.Duration
+}
+
+// begin checks, before a call of op, that the factory is open and ctx has
+// not ended, so that neither reaches the server.
+func (r *recorder) begin(ctx context.Context, op string) error {
+	if r.closed.Load() {
+		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: errors.New("recorder is closed")}
+	}
+	if err := ctx.Err(); err != nil {
+		return &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+	}
+	return nil
+}
+
+// beginWrite is begin for a write, which a read-only store refuses.
+func (r *recorder) beginWrite(ctx context.Context, op string) error {
+	if err := r.begin(ctx, op); err != nil {
+		return err
+	}
+	if r.readOnly {
+		return &persistence.Error{Op: op, Kind: persistence.ErrReadOnly, Err: errors.New("the store was opened with READ_ONLY")}
+	}
+	return nil
 }
 
 // AggregateRecorder records events without notification IDs, such as
@@ -284,6 +431,19 @@ func classify(err error) error {
 	return persistence.ErrOperational
 }
 
+// writeError classifies the error of a write. A write that failed on the
+// way to or from the server, after it may have reached it, has an unknown
+// outcome: the statement may have committed before the connection broke.
+func writeError(op string, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) && !pgconn.SafeToRetry(err) && !isClosedPool(err) {
+		return persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
+	}
+	return errorf(op, err)
+}
+
+func isClosedPool(err error) bool { return err != nil && err.Error() == "closed pool" }
+
 // brokenConnection reports whether err means the connection is gone: the
 // server restarted or ended the session, or the network failed.
 func brokenConnection(err error) bool {
@@ -306,27 +466,44 @@ func (r *recorder) recover(err error) {
 	}
 }
 
-// retry runs a read, and runs it once more on a fresh connection if it
-// failed on a broken connection: reads are idempotent, so a server restart
-// costs one retry, not an error.
+// retry runs a read, and runs it again on a fresh connection while it
+// fails on a broken connection, waiting longer each time, for up to the
+// factory's ReadRetry: reads are idempotent, so a server restart of a few
+// seconds costs a delay, not an error. It returns at once when ctx ends.
 func retry[T any](ctx context.Context, r *recorder, op string, read func() (T, error)) (T, error) {
-	v, err := read()
-	if err != nil && ctx.Err() == nil && brokenConnection(err) {
-		r.recover(err)
-		v, err = read()
+	var zero T
+	if err := r.begin(ctx, op); err != nil {
+		return zero, err
 	}
-	if err != nil {
+	deadline := time.Now().Add(r.readRetry)
+	wait := 50 * time.Millisecond
+	for {
+		v, err := read()
+		if err == nil {
+			return v, nil
+		}
 		r.recover(err)
-		var zero T
-		return zero, errorf(op, err)
+		if ctx.Err() != nil || !brokenConnection(err) || time.Now().Add(wait).After(deadline) {
+			return zero, errorf(op, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return zero, errorf(op, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
 	}
-	return v, nil
 }
 
 // InsertEvents records events and the tracking record, if any, in one
 // statement: one round trip, atomic without a transaction block.
 func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
 	op := "insert events into " + r.table
+	if err := r.beginWrite(ctx, op); err != nil {
+		return nil, err
+	}
 	cfg := persistence.NewInsertConfig(opts)
 	if cfg.Tracking != nil && r.tracking == "" {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
@@ -371,7 +548,7 @@ RETURNING notification_id, originator_id, originator_version`
 	}
 	if err != nil {
 		r.recover(err)
-		return nil, errorf(op, err)
+		return nil, writeError(op, err)
 	}
 	type key struct {
 		id uuid.UUID
@@ -383,14 +560,14 @@ RETURNING notification_id, originator_id, originator_version`
 		var nid int64
 		if err := rows.Scan(&nid, (*[16]byte)(&k.id), &k.v); err != nil {
 			rows.Close()
-			return nil, errorf(op, err)
+			return nil, writeError(op, err)
 		}
 		got[k] = nid
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		r.recover(err)
-		return nil, errorf(op, err)
+		return nil, writeError(op, err)
 	}
 	out := make([]int64, len(events))
 	for i, e := range events {
@@ -439,75 +616,54 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	}
 	q := sqlstore.SelectNotifications(r.table, nq, topicsAny, visible)
 	q.SQL = sqlstore.Rebind(q.SQL)
-	return retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
-		rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
-		for rows.Next() {
-			var n persistence.Notification
-			if err := rows.Scan(&n.ID, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
-				return nil, err
-			}
-			out = append(out, n)
-		}
-		return out, rows.Err()
-	})
+	return retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) { return r.selectPage(ctx, q, nq.Limit) })
 }
 
-// streamPage is how many rows one query of a stream asks for. A LIMIT
+// streamPage is the most rows one query of a stream asks for. A LIMIT
 // keeps the planner on the notification ID index; without one, reading
 // from the start looks like reading the whole table, which it would rather
 // scan and sort.
 const streamPage = 10_000
 
+// streamPageBytes bounds the state one page of a stream holds in memory:
+// pages of large events are made smaller.
+const streamPageBytes = 8 << 20
+
 // Notifications streams the notifications readers can see (all of them
-// from q.Start if q.Limit is 0), a row at a time as they arrive, in
-// queries of 10,000 rows: a round trip per 10,000 notifications instead of
-// per page. Each query's snapshot bounds what it sees.
+// from q.Start if q.Limit is 0), in queries of up to 10,000 rows: a round
+// trip per page instead of per notification. Each page is read whole and
+// its connection released before its notifications are yielded, so that
+// what the caller does with them can use the pool, whatever its size.
+// Each query's snapshot bounds what it sees.
 func (r *Recorder) Notifications(ctx context.Context, nq persistence.NotificationQuery) iter.Seq2[persistence.Notification, error] {
 	return func(yield func(persistence.Notification, error) bool) {
 		op := "stream notifications from " + r.table
 		nq := nq // each range over the sequence starts afresh
 		left := nq.Limit
+		size := streamPage
 		for {
 			page := nq
-			page.Limit = streamPage
-			if left > 0 && left < streamPage {
+			page.Limit = size
+			if left > 0 && left < size {
 				page.Limit = left
 			}
 			q := sqlstore.SelectNotifications(r.table, page, topicsAny, visible)
 			q.SQL = sqlstore.Rebind(q.SQL)
-			rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
-			if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
-				rows, err = r.pool.Query(ctx, q.SQL, q.Args...)
-			}
+			notes, err := retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
+				return r.selectPage(ctx, q, page.Limit)
+			})
 			if err != nil {
-				yield(persistence.Notification{}, errorf(op, err))
+				yield(persistence.Notification{}, err)
 				return
 			}
-			n := 0
-			for rows.Next() {
-				var note persistence.Notification
-				if err := rows.Scan(&note.ID, (*[16]byte)(&note.OriginatorID), &note.OriginatorVersion, &note.Topic, &note.State); err != nil {
-					rows.Close()
-					yield(persistence.Notification{}, errorf(op, err))
-					return
-				}
-				n++
-				nq.Start = note.ID + 1
+			bytes := 0
+			for _, note := range notes {
+				bytes += len(note.State) + len(note.Topic) + 48
 				if !yield(note, nil) {
-					rows.Close()
 					return
 				}
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				yield(persistence.Notification{}, errorf(op, err))
-				return
-			}
+			n := len(notes)
 			if left > 0 {
 				if left -= n; left <= 0 {
 					return
@@ -516,8 +672,28 @@ func (r *Recorder) Notifications(ctx context.Context, nq persistence.Notificatio
 			if n < page.Limit {
 				return
 			}
+			nq.Start = notes[n-1].ID + 1
+			size = min(streamPage, max(100, streamPageBytes/max(bytes/n, 1)))
 		}
 	}
+}
+
+// selectPage runs a select of notifications and reads all its rows.
+func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, limit int) ([]persistence.Notification, error) {
+	rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]persistence.Notification, 0, min(limit, 1024))
+	for rows.Next() {
+		var n persistence.Notification
+		if err := rows.Scan(&n.ID, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // MaxNotificationID returns the highest notification ID readers can see,
@@ -591,6 +767,9 @@ func isUndefinedTable(err error) bool {
 // InsertEvents records events without notification IDs.
 func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
 	op := "insert events into " + r.table
+	if err := r.beginWrite(ctx, op); err != nil {
+		return nil, err
+	}
 	if persistence.NewInsertConfig(opts).Tracking != nil {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("an aggregate recorder does not record tracking records")}
 	}
@@ -599,6 +778,9 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []persisten
 
 // ReplaceEvents records events, replacing those at the same versions.
 func (r *AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	if err := r.beginWrite(ctx, "replace events in "+r.table); err != nil {
+		return err
+	}
 	return r.write(ctx, "replace events in "+r.table, events,
 		" ON CONFLICT (originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state")
 }
@@ -613,7 +795,8 @@ func (r *AggregateRecorder) write(ctx context.Context, op string, events []persi
 	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (originator_id, originator_version, topic, state)
 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) AS u(o, v, tp, s) ORDER BY o, v`+suffix, columns(events)...)
 	if err != nil {
-		return errorf(op, err)
+		r.recover(err)
+		return writeError(op, err)
 	}
 	return nil
 }
@@ -653,7 +836,7 @@ func acquirePool(ctx context.Context, c Config) (*sharedPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s|%d|%v|%v|%v|%v", pc.ConnString(), c.PoolSize, c.ConnMaxAge, c.PrePing, c.LockTimeout, c.IdleInTransactionSessionTimeout)
+	key := fmt.Sprintf("%s|%d|%v|%v|%v|%v|%v", pc.ConnString(), c.PoolSize, c.ConnMaxAge, c.PrePing, c.LockTimeout, c.IdleInTransactionSessionTimeout, c.ReadOnly)
 	pools.Lock()
 	defer pools.Unlock()
 	if p, ok := pools.byKey[key]; ok {

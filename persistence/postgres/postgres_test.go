@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/strata-go/strata/internal/faultproxy"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/persistence/postgres"
@@ -35,23 +37,16 @@ func open(t testing.TB, vars ...string) *postgres.Factory {
 	return f
 }
 
-func TestProcessRecorderConforms(t *testing.T) {
-	recordertest.TestProcessRecorder(t, func(t *testing.T) persistence.ProcessRecorder {
-		r, err := open(t).ProcessRecorder(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	})
-}
+// features are what the PostgreSQL module offers beyond the contract.
+var features = recordertest.Features{Replace: true, Stream: true}
 
-func TestAggregateRecorderConforms(t *testing.T) {
-	recordertest.TestAggregateRecorder(t, func(t *testing.T) persistence.AggregateRecorder {
-		r, err := open(t).AggregateRecorder(context.Background(), "snapshots")
+func TestFactoryConforms(t *testing.T) {
+	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
+		f, err := postgres.OpenEnv(context.Background(), persistence.NewEnv(fmt.Sprintf("App%d", apps.Add(1)), pgtest.Env(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r
+		return f
 	})
 }
 
@@ -248,5 +243,233 @@ func TestTerminatedConnections(t *testing.T) {
 	}
 	if n, _ := r.MaxTrackingID(ctx, "up"); n != 6 {
 		t.Fatalf("max tracking ID %d", n)
+	}
+}
+
+// viaProxy returns the test database's URL with its host and port replaced
+// by the proxy's.
+func viaProxy(t *testing.T, p *faultproxy.Proxy) string {
+	t.Helper()
+	u, err := url.Parse(pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.Addr()
+	return u.String()
+}
+
+func newProxy(t *testing.T) *faultproxy.Proxy {
+	t.Helper()
+	pgtest.Require(t)
+	u, err := url.Parse(pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host += ":5432"
+	}
+	p, err := faultproxy.New(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// A server that is unreachable for a few seconds (a restart) delays reads;
+// it does not fail them.
+func TestReadsSurviveAnOutageOfAFewSeconds(t *testing.T) {
+	ctx := context.Background()
+	p := newProxy(t)
+	f := open(t, "POSTGRES_URL="+viaProxy(t, p), "POSTGRES_POOL_SIZE=2", "POSTGRES_NOTIFY=n")
+	r, err := f.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	ids, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "t", State: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordertestWaitVisible(t, r, ids[0])
+	reads := map[string]func() error{
+		"select events": func() error { _, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); return err },
+		"select notifications": func() error {
+			_, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 10})
+			return err
+		},
+		"max notification ID": func() error { _, err := r.MaxNotificationID(ctx); return err },
+		"max tracking ID":     func() error { _, err := r.MaxTrackingID(ctx, "up"); return err },
+		"stream": func() error {
+			for _, err := range persistence.ReadNotifications(ctx, r, persistence.NotificationQuery{Start: 1}, 10) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			p.SetDown(true)
+			up := time.AfterFunc(2*time.Second, func() { p.SetDown(false) })
+			defer up.Stop()
+			start := time.Now()
+			if err := read(); err != nil {
+				t.Fatalf("%s during an outage of 2 s: %v", name, err)
+			}
+			if waited := time.Since(start); waited < time.Second {
+				t.Fatalf("%s returned after %v, before the outage ended", name, waited)
+			}
+		})
+	}
+	t.Run("a read gives up when its context ends", func(t *testing.T) {
+		p.SetDown(true)
+		defer p.SetDown(false)
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		if _, err := r.MaxNotificationID(ctx); !errors.Is(err, persistence.ErrOperational) {
+			t.Fatalf("read during an outage longer than its context: %v", err)
+		}
+	})
+}
+
+// A save whose statement reached the server, which recorded it, but whose
+// answer was lost with the connection, is reported as having an unknown
+// outcome; saving the same events again is refused as a conflict, since
+// they are recorded.
+func TestASaveWhoseAnswerIsLostHasAnUnknownOutcome(t *testing.T) {
+	ctx := context.Background()
+	p := newProxy(t)
+	schema := pgtest.Schema(t)
+	env := map[string]string{"POSTGRES_URL": viaProxy(t, p), "POSTGRES_SCHEMA": schema, "POSTGRES_NOTIFY": "n"}
+	f, err := postgres.OpenEnv(ctx, persistence.NewEnv("Lost", env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := f.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("cut-" + uuid.NewString())
+	events := []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t", State: marker}}
+	p.CutAnswerTo(marker)
+	_, err = r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 1}))
+	if !errors.Is(err, persistence.ErrUnknownOutcome) || !errors.Is(err, persistence.ErrOperational) {
+		t.Fatalf("a save whose answer was lost: %v, want an error wrapping ErrUnknownOutcome", err)
+	}
+	select {
+	case <-p.Cuts():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy did not cut the save's answer")
+	}
+	direct, err := postgres.OpenEnv(ctx, persistence.NewEnv("Lost", map[string]string{"POSTGRES_URL": pgtest.URL(), "POSTGRES_SCHEMA": schema}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	check, err := direct.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := check.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{})
+	if err != nil || len(got) != 1 || string(got[0].State) != string(marker) {
+		t.Fatalf("the save with an unknown outcome was recorded: %d events, %v", len(got), err)
+	}
+	_, err = r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 1}))
+	if !errors.Is(err, persistence.ErrIntegrity) {
+		t.Fatalf("saving the same events again: %v, want an integrity error", err)
+	}
+}
+
+func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
+	ctx := context.Background()
+	for name, ddl := range map[string]struct{ sql, says string }{
+		"an ID stored as text": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id text NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))`,
+			"column originator_id is of type text, want uuid"},
+		"no unique version": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL)`,
+			"no primary key or unique index on (originator_id, originator_version)"},
+		"no state": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, PRIMARY KEY (originator_id, originator_version))`,
+			"has no column state"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			schema := pgtest.Schema(t)
+			pgtest.Exec(t, "CREATE SCHEMA "+schema, fmt.Sprintf(ddl.sql, schema))
+			f, err := postgres.OpenEnv(ctx, persistence.NewEnv("Shaped", map[string]string{"POSTGRES_URL": pgtest.URL(), "POSTGRES_SCHEMA": schema}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			_, err = f.ApplicationRecorder(ctx)
+			if !errors.Is(err, persistence.ErrProgramming) || !strings.Contains(err.Error(), schema+".shaped_events") || !strings.Contains(err.Error(), ddl.says) {
+				t.Fatalf("open a recorder of a table with %s: %v, want an error that says %q", name, err, ddl.says)
+			}
+		})
+	}
+	t.Run("a missing table when tables are not created", func(t *testing.T) {
+		f := open(t, "CREATE_TABLE=false")
+		if _, err := f.ApplicationRecorder(ctx); !errors.Is(err, persistence.ErrNoTable) || !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("open a recorder of a missing table: %v", err)
+		}
+	})
+}
+
+func TestAReadOnlyStoreCreatesNothingAndRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	schema := pgtest.Schema(t)
+	rw, err := postgres.OpenEnv(ctx, persistence.NewEnv("Reading", map[string]string{"POSTGRES_URL": pgtest.URL(), "POSTGRES_SCHEMA": schema}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	ro, err := postgres.OpenEnv(ctx, persistence.NewEnv("Reading", map[string]string{"POSTGRES_URL": pgtest.URL(), "POSTGRES_SCHEMA": schema, "READ_ONLY": "y"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.ApplicationRecorder(ctx); !errors.Is(err, persistence.ErrNoTable) {
+		t.Fatalf("a read-only store opened a table that does not exist: %v", err)
+	}
+	w, err := rw.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := w.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t", State: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ro.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordertestWaitVisible(t, r, ids[0])
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}}); !errors.Is(err, persistence.ErrReadOnly) {
+		t.Fatalf("a write to a read-only store: %v", err)
+	}
+	if _, err := ro.AggregateRecorder(ctx, "snapshots"); !errors.Is(err, persistence.ErrNoTable) {
+		t.Fatalf("a read-only store created the snapshots table: %v", err)
+	}
+}
+
+func recordertestWaitVisible(t *testing.T, r persistence.ApplicationRecorder, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := r.MaxNotificationID(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= id {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notification %d is not visible after a minute", id)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

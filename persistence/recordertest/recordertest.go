@@ -1,17 +1,28 @@
 // Package recordertest is the conformance suite of Strata's recorders. Every
-// recorder, Strata's own and any a user writes for another datastore, proves
+// adapter, Strata's own and any a user writes for another datastore, proves
 // the semantics of package persistence by running these tests from its own
-// _test.go against a real, fresh store:
+// _test.go against a real, fresh store, and declares with [Features] what it
+// offers beyond the contract every adapter keeps:
 //
-//	func TestRecorder(t *testing.T) {
-//		recordertest.TestProcessRecorder(t, func(t *testing.T) persistence.ProcessRecorder {
-//			return openFreshRecorder(t) // e.g. new tables in a test database, closed in t.Cleanup
-//		})
+//	func TestAdapter(t *testing.T) {
+//		recordertest.TestFactory(t, recordertest.Features{Replace: true, Stream: true},
+//			func(t *testing.T) persistence.Factory {
+//				return openFreshFactory(t) // e.g. new tables in a test database, dropped in t.Cleanup
+//			})
 //	}
 //
-// TestProcessRecorder runs the application recorder tests too, which run
-// the aggregate recorder tests. The constructor is called once per subtest
-// and must return a recorder over an empty store.
+// [TestFactory] tests an adapter as applications use it: its aggregate
+// recorders (for snapshots), application recorder and process recorder, and
+// what the factory owes them (tracking refused by recorders that do not keep
+// it, calls after Close refused). [TestProcessRecorder] runs the application
+// recorder tests too, which run the aggregate recorder tests, for a recorder
+// without a factory. Constructors are called once per subtest and must
+// return a store that is empty.
+//
+// A feature an adapter declares is tested; one it does not declare is
+// reported once, by name, as not offered (see [Features]), and no test is
+// skipped. A recorder that has a capability it does not declare (a Replacer
+// with Replace false) fails: a declaration is a promise either way.
 //
 // [Stress] is the concurrency test on its own, sized by a [StressConfig], for
 // adapters' longer stress runs.
@@ -108,7 +119,12 @@ func wantIntegrity(t *testing.T, err error, what string) {
 }
 
 // TestAggregateRecorder tests the semantics of an aggregate recorder.
-func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) persistence.AggregateRecorder) {
+func TestAggregateRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.AggregateRecorder) {
+	f.report(t)
+	testAggregateRecorder(t, f, newRecorder)
+}
+
+func testAggregateRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.AggregateRecorder) {
 	t.Run("inserted events are selected exactly, in version order", func(t *testing.T) {
 		r := newRecorder(t)
 		id1, id2 := uuid.New(), uuid.New()
@@ -260,11 +276,19 @@ func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) persiste
 		}
 	})
 
+	if !f.Replace {
+		t.Run("a recorder that declares no Replace is no Replacer", func(t *testing.T) {
+			if r, ok := newRecorder(t).(persistence.Replacer); ok {
+				t.Fatalf("%T implements persistence.Replacer: declare Features.Replace", r)
+			}
+		})
+		return
+	}
 	t.Run("replacing events overwrites the state at existing versions", func(t *testing.T) {
 		r := newRecorder(t)
 		rep, ok := r.(persistence.Replacer)
 		if !ok {
-			t.Skipf("%T does not implement persistence.Replacer", r)
+			t.Fatalf("Features.Replace is declared, but %T does not implement persistence.Replacer", r)
 		}
 		id := uuid.New()
 		mustInsert(t, r, []persistence.StoredEvent{ev(id, 1, "t", "old"), ev(id, 2, "t", "two")})
@@ -280,8 +304,18 @@ func TestAggregateRecorder(t *testing.T, newRecorder func(t *testing.T) persiste
 
 // TestApplicationRecorder tests the semantics of an application recorder,
 // including those of an aggregate recorder.
-func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) persistence.ApplicationRecorder) {
-	TestAggregateRecorder(t, func(t *testing.T) persistence.AggregateRecorder { return newRecorder(t) })
+func TestApplicationRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.ApplicationRecorder) {
+	f.report(t)
+	testApplicationRecorder(t, f, newRecorder)
+}
+
+func testApplicationRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.ApplicationRecorder) {
+	// An application recorder replaces nothing: an event with a
+	// notification changed in place would never reach the readers who had
+	// read it.
+	testAggregateRecorder(t, Features{}, func(t *testing.T) persistence.AggregateRecorder { return newRecorder(t) })
+	testNotificationStreams(t, f, newRecorder)
+	testStablePrefix(t, newRecorder)
 
 	selectN := func(t *testing.T, r persistence.ApplicationRecorder, q persistence.NotificationQuery) []persistence.Notification {
 		t.Helper()
@@ -431,8 +465,13 @@ func TestApplicationRecorder(t *testing.T, newRecorder func(t *testing.T) persis
 
 // TestProcessRecorder tests the semantics of a process recorder, including
 // those of an application recorder.
-func TestProcessRecorder(t *testing.T, newRecorder func(t *testing.T) persistence.ProcessRecorder) {
-	TestApplicationRecorder(t, func(t *testing.T) persistence.ApplicationRecorder { return newRecorder(t) })
+func TestProcessRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.ProcessRecorder) {
+	f.report(t)
+	testProcessRecorder(t, f, newRecorder)
+}
+
+func testProcessRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.ProcessRecorder) {
+	testApplicationRecorder(t, f, func(t *testing.T) persistence.ApplicationRecorder { return newRecorder(t) })
 
 	maxTracking := func(t *testing.T, r persistence.ProcessRecorder, app string) int64 {
 		t.Helper()

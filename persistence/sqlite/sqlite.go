@@ -13,6 +13,15 @@
 //	                     (faster; in WAL mode the last commits may be lost on
 //	                     power loss, never corrupted)
 //	CREATE_TABLE         create the tables if they do not exist (default true)
+//	READ_ONLY            open the file read-only: create nothing, refuse
+//	                     writes (default false); the file's folder or mount
+//	                     may be read-only
+//
+// Existing tables are checked when a recorder opens them: a table with
+// another layout (a column of another type, no unique key on the aggregate
+// and version) is refused with an error that names the table and the
+// column, and a missing table, when tables are not created, is an error
+// wrapping persistence.ErrNoTable.
 //
 // Each application has its own tables, named after it (worlds_events,
 // worlds_snapshots, worlds_tracking for the application Worlds). Files use
@@ -26,6 +35,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,7 +54,7 @@ func init() {
 		Name:      "sqlite",
 		Aliases:   []string{"eventsourcing.sqlite:Factory"},
 		Open:      func(ctx context.Context, env persistence.Env) (persistence.Factory, error) { return OpenEnv(ctx, env) },
-		Variables: []string{"SQLITE_DBNAME", "SQLITE_LOCK_TIMEOUT", "SQLITE_SYNCHRONOUS", "CREATE_TABLE"},
+		Variables: []string{"SQLITE_DBNAME", "SQLITE_LOCK_TIMEOUT", "SQLITE_SYNCHRONOUS", "CREATE_TABLE", "READ_ONLY"},
 	})
 }
 
@@ -61,6 +71,10 @@ type Config struct {
 	Synchronous string
 	// CreateTables creates the tables if they do not exist.
 	CreateTables bool
+	// ReadOnly opens the file read-only: nothing is created, writes are
+	// refused with an error wrapping persistence.ErrReadOnly, and the file
+	// may be on a read-only folder or mount.
+	ReadOnly bool
 }
 
 // ConfigFromEnv reads the module's variables.
@@ -80,6 +94,9 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 		return c, fmt.Errorf("%w: %s=%q: want FULL or NORMAL", persistence.ErrConfig, name, env.Get("SQLITE_SYNCHRONOUS"))
 	}
 	if c.CreateTables, err = env.Bool("CREATE_TABLE", true); err != nil {
+		return c, err
+	}
+	if c.ReadOnly, err = env.Bool("READ_ONLY", false); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -120,14 +137,68 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Factory{cfg: c, h: h, db: &sqlstore.DB{Writer: h.writer, Reader: h.reader, Dialect: dialect}, tables: tables}
-	f.creator = sqlstore.Creator{Enabled: c.CreateTables, Exec: func(ctx context.Context, table, stmt string) error {
-		if _, err := h.writer.ExecContext(ctx, stmt); err != nil {
-			return f.db.Errorf("create table "+table, err)
-		}
-		return nil
-	}}
+	f := &Factory{cfg: c, h: h, db: &sqlstore.DB{Writer: h.writer, Reader: h.reader, Dialect: dialect, ReadOnly: c.ReadOnly}, tables: tables}
+	f.creator = sqlstore.Creator{
+		Enabled: c.CreateTables && !c.ReadOnly,
+		Exec: func(ctx context.Context, table, stmt string) error {
+			if _, err := h.writer.ExecContext(ctx, stmt); err != nil {
+				return f.db.Errorf("create table "+table, err)
+			}
+			return nil
+		},
+		Inspect: func(ctx context.Context, table string) (sqlstore.Shape, error) {
+			shape, err := inspect(ctx, h.reader, table)
+			if err != nil {
+				return shape, f.db.Errorf("inspect table "+table, err)
+			}
+			return shape, nil
+		},
+	}
 	return f, nil
+}
+
+// inspect reads the columns and unique keys of table.
+func inspect(ctx context.Context, db *sql.DB, table string) (sqlstore.Shape, error) {
+	shape := sqlstore.Shape{Columns: map[string]string{}}
+	rows, err := db.QueryContext(ctx, "SELECT name, lower(type) FROM pragma_table_info(?)", table)
+	if err != nil {
+		return shape, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return shape, err
+		}
+		shape.Columns[name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return shape, err
+	}
+	// The columns of each unique index, in order; a WITHOUT ROWID table's
+	// primary key is one of them.
+	keys, err := db.QueryContext(ctx, `SELECT il.name, ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii
+WHERE il."unique" = 1 ORDER BY il.name, ii.seqno`, table)
+	if err != nil {
+		return shape, err
+	}
+	defer keys.Close()
+	byIndex := map[string][]string{}
+	var order []string
+	for keys.Next() {
+		var index, column string
+		if err := keys.Scan(&index, &column); err != nil {
+			return shape, err
+		}
+		if _, ok := byIndex[index]; !ok {
+			order = append(order, index)
+		}
+		byIndex[index] = append(byIndex[index], column)
+	}
+	for _, index := range order {
+		shape.Unique = append(shape.Unique, byIndex[index])
+	}
+	return shape, keys.Err()
 }
 
 var dialect = sqlstore.Dialect{
@@ -159,38 +230,64 @@ func classify(err error) error {
 	return persistence.ErrDatabase
 }
 
-func (f *Factory) ensure(ctx context.Context, table string, ddl ...string) error {
-	return f.creator.Ensure(ctx, table, ddl...)
-}
-
-func eventsDDL(table string) []string {
-	return []string{
-		// AUTOINCREMENT: a notification ID is never used twice, even if the
-		// newest rows were deleted, so that no reader can skip an event.
-		"CREATE TABLE IF NOT EXISTS " + table + ` (
+func eventsTable(name string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: name,
+		DDL: []string{
+			// AUTOINCREMENT: a notification ID is never used twice, even if
+			// the newest rows were deleted, so that no reader can skip an
+			// event.
+			"CREATE TABLE IF NOT EXISTS " + name + ` (
   notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
   originator_id BLOB NOT NULL,
   originator_version INTEGER NOT NULL,
   topic TEXT NOT NULL,
   state BLOB NOT NULL)`,
-		"CREATE UNIQUE INDEX IF NOT EXISTS " + table + "_aggregate ON " + table + " (originator_id, originator_version)",
+			"CREATE UNIQUE INDEX IF NOT EXISTS " + name + "_aggregate ON " + name + " (originator_id, originator_version)",
+		},
+		Columns: []sqlstore.Column{
+			{Name: "notification_id", Types: []string{"integer"}},
+			{Name: "originator_id", Types: []string{"blob"}},
+			{Name: "originator_version", Types: []string{"integer"}},
+			{Name: "topic", Types: []string{"text"}},
+			{Name: "state", Types: []string{"blob"}},
+		},
+		Unique: [][]string{{"originator_id", "originator_version"}},
 	}
 }
 
-func aggregateDDL(table string) []string {
-	return []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+func aggregateTable(name string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: name,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
   originator_id BLOB NOT NULL,
   originator_version INTEGER NOT NULL,
   topic TEXT NOT NULL,
   state BLOB NOT NULL,
-  PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID`}
+  PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID`},
+		Columns: []sqlstore.Column{
+			{Name: "originator_id", Types: []string{"blob"}},
+			{Name: "originator_version", Types: []string{"integer"}},
+			{Name: "topic", Types: []string{"text"}},
+			{Name: "state", Types: []string{"blob"}},
+		},
+		Unique: [][]string{{"originator_id", "originator_version"}},
+	}
 }
 
-func trackingDDL(table string) []string {
-	return []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+func trackingTable(name string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: name,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
   application_name TEXT NOT NULL,
   notification_id INTEGER NOT NULL,
-  PRIMARY KEY (application_name, notification_id)) WITHOUT ROWID`}
+  PRIMARY KEY (application_name, notification_id)) WITHOUT ROWID`},
+		Columns: []sqlstore.Column{
+			{Name: "application_name", Types: []string{"text"}},
+			{Name: "notification_id", Types: []string{"integer"}},
+		},
+		Unique: [][]string{{"application_name", "notification_id"}},
+	}
 }
 
 // AggregateRecorder returns the recorder of the purpose's table
@@ -200,7 +297,7 @@ func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (persis
 	if err := sqlstore.CheckIdentifier("table", table); err != nil {
 		return nil, err
 	}
-	if err := f.ensure(ctx, table, aggregateDDL(table)...); err != nil {
+	if err := f.creator.Ensure(ctx, aggregateTable(table)); err != nil {
 		return nil, err
 	}
 	return sqlstore.NewAggregateRecorder(f.db, table), nil
@@ -208,7 +305,7 @@ func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (persis
 
 // ApplicationRecorder returns the recorder of the application's events.
 func (f *Factory) ApplicationRecorder(ctx context.Context) (persistence.ApplicationRecorder, error) {
-	if err := f.ensure(ctx, f.tables.Events, eventsDDL(f.tables.Events)...); err != nil {
+	if err := f.creator.Ensure(ctx, eventsTable(f.tables.Events)); err != nil {
 		return nil, err
 	}
 	return sqlstore.NewApplicationRecorder(f.db, f.tables.Events), nil
@@ -217,10 +314,10 @@ func (f *Factory) ApplicationRecorder(ctx context.Context) (persistence.Applicat
 // ProcessRecorder returns the recorder of the application's events and
 // tracking records.
 func (f *Factory) ProcessRecorder(ctx context.Context) (persistence.ProcessRecorder, error) {
-	if err := f.ensure(ctx, f.tables.Events, eventsDDL(f.tables.Events)...); err != nil {
+	if err := f.creator.Ensure(ctx, eventsTable(f.tables.Events)); err != nil {
 		return nil, err
 	}
-	if err := f.ensure(ctx, f.tables.Tracking, trackingDDL(f.tables.Tracking)...); err != nil {
+	if err := f.creator.Ensure(ctx, trackingTable(f.tables.Tracking)); err != nil {
 		return nil, err
 	}
 	return sqlstore.NewProcessRecorder(f.db, f.tables.Events, f.tables.Tracking), nil
@@ -238,14 +335,17 @@ func (f *Factory) Close() error {
 	if !f.creator.Close() {
 		return nil
 	}
+	f.db.MarkClosed()
 	return release(f.h)
 }
 
-// handle is an open database shared by the factories of one file.
+// handle is an open database shared by the factories of one file that
+// open it the same way (read-write or read-only).
 type handle struct {
 	key    string
+	cfg    Config // the settings it was opened with
 	refs   int
-	writer *sql.DB
+	writer *sql.DB // nil if read-only
 	reader *sql.DB
 	pin    *sql.Conn // keeps an in-memory database alive
 }
@@ -272,10 +372,23 @@ func acquire(ctx context.Context, c Config) (*handle, error) {
 			return nil, fmt.Errorf("%w: SQLITE_DBNAME=%q: %v", persistence.ErrConfig, c.DBName, err)
 		}
 		key = abs
+		if c.ReadOnly {
+			// Read-only factories share a handle of their own: it has no
+			// write connection, and never writes the file's journal mode.
+			key = "ro:" + abs
+		}
 	}
 	handles.Lock()
 	defer handles.Unlock()
 	if h, ok := handles.byKey[key]; ok {
+		// Connections are shared, so their settings are: a factory that
+		// asks for others would silently not get them.
+		switch {
+		case !c.ReadOnly && h.cfg.Synchronous != c.Synchronous:
+			return nil, fmt.Errorf("%w: SQLITE_SYNCHRONOUS=%s, but %s is already open in this process with %s", persistence.ErrConfig, c.Synchronous, c.DBName, h.cfg.Synchronous)
+		case h.cfg.LockTimeout != c.LockTimeout:
+			return nil, fmt.Errorf("%w: SQLITE_LOCK_TIMEOUT=%v, but %s is already open in this process with %v", persistence.ErrConfig, c.LockTimeout.Seconds(), c.DBName, h.cfg.LockTimeout.Seconds())
+		}
 		h.refs++
 		return h, nil
 	}
@@ -289,6 +402,9 @@ func acquire(ctx context.Context, c Config) (*handle, error) {
 
 func openHandle(ctx context.Context, key string, memory bool, c Config) (*handle, error) {
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", c.LockTimeout.Milliseconds())
+	if c.ReadOnly && !memory {
+		return openReadOnly(ctx, key, c, common)
+	}
 	var writerDSN, readerDSN string
 	if memory {
 		// vfs=memdb with a name starting with / is one database shared by
@@ -309,7 +425,7 @@ func openHandle(ctx context.Context, key string, memory bool, c Config) (*handle
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	h := &handle{key: key, refs: 1, writer: writer}
+	h := &handle{key: key, cfg: c, refs: 1, writer: writer}
 	fail := func(err error) (*handle, error) {
 		if h.pin != nil {
 			h.pin.Close()
@@ -343,6 +459,35 @@ func openHandle(ctx context.Context, key string, memory bool, c Config) (*handle
 	return h, nil
 }
 
+// openReadOnly opens the file of key for reading only. A database in WAL
+// mode needs its -shm file to be read; on a read-only folder or mount
+// where it does not exist and cannot be made, the file is opened as
+// immutable, which is right there: nothing can write it.
+func openReadOnly(ctx context.Context, key string, c Config, common string) (*handle, error) {
+	path := strings.TrimPrefix(key, "ro:")
+	op := "open sqlite database " + path + " read-only"
+	if _, err := os.Stat(path); err != nil {
+		return nil, &persistence.Error{Op: op, Kind: persistence.ErrNoTable, Err: fmt.Errorf("no database file %s (READ_ONLY creates nothing): %w", path, err)}
+	}
+	var lastErr error
+	for _, mode := range []string{"mode=ro", "mode=ro&immutable=1"} {
+		reader, err := sql.Open("sqlite", "file:"+path+"?"+mode+"&"+common+"&_pragma=query_only(1)")
+		if err != nil {
+			return nil, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+		}
+		reader.SetMaxOpenConns(4)
+		reader.SetMaxIdleConns(4)
+		// A query, not a ping: the file is only read when a statement runs.
+		var n int
+		if err = reader.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err == nil {
+			return &handle{key: key, cfg: c, refs: 1, reader: reader}, nil
+		}
+		reader.Close()
+		lastErr = err
+	}
+	return nil, persistence.Errorf(persistence.ErrOperational, op, lastErr)
+}
+
 func release(h *handle) error {
 	handles.Lock()
 	defer handles.Unlock()
@@ -355,6 +500,9 @@ func release(h *handle) error {
 	if h.pin != nil {
 		errs = append(errs, h.pin.Close())
 	}
-	errs = append(errs, h.reader.Close(), h.writer.Close())
+	errs = append(errs, h.reader.Close())
+	if h.writer != nil {
+		errs = append(errs, h.writer.Close())
+	}
 	return errors.Join(errs...)
 }

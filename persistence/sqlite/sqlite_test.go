@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -36,29 +39,18 @@ func dbnames(t *testing.T) map[string]func(t testing.TB) string {
 	}
 }
 
-func TestProcessRecorderConforms(t *testing.T) {
-	for name, dbname := range dbnames(t) {
-		t.Run(name, func(t *testing.T) {
-			recordertest.TestProcessRecorder(t, func(t *testing.T) persistence.ProcessRecorder {
-				r, err := open(t, dbname(t)).ProcessRecorder(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r
-			})
-		})
-	}
-}
+// features are what the SQLite module offers beyond the contract.
+var features = recordertest.Features{Replace: true}
 
-func TestAggregateRecorderConforms(t *testing.T) {
+func TestFactoryConforms(t *testing.T) {
 	for name, dbname := range dbnames(t) {
 		t.Run(name, func(t *testing.T) {
-			recordertest.TestAggregateRecorder(t, func(t *testing.T) persistence.AggregateRecorder {
-				r, err := open(t, dbname(t)).AggregateRecorder(context.Background(), "snapshots")
+			recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
+				f, err := sqlite.OpenEnv(context.Background(), persistence.NewEnv(fmt.Sprintf("App%d", apps.Add(1)), map[string]string{"SQLITE_DBNAME": dbname(t)}))
 				if err != nil {
 					t.Fatal(err)
 				}
-				return r
+				return f
 			})
 		})
 	}
@@ -130,24 +122,22 @@ func TestConfiguration(t *testing.T) {
 	}
 }
 
-func TestMissingTablesAreAProgrammingError(t *testing.T) {
+func TestMissingTablesAreRefusedWhenRecordersOpen(t *testing.T) {
 	ctx := context.Background()
 	f, err := sqlite.Open(ctx, sqlite.Config{DBName: filepath.Join(t.TempDir(), "empty.db"), AppName: "Nothing", CreateTables: false})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := f.ApplicationRecorder(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}})
-	if !errors.Is(err, persistence.ErrProgramming) || !strings.Contains(err.Error(), "nothing_events") {
-		t.Fatalf("insert without tables: %v", err)
-	}
-	_, err = r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 1})
-	if !errors.Is(err, persistence.ErrProgramming) {
-		t.Fatalf("select without tables: %v", err)
+	for name, open := range map[string]func() error{
+		"application": func() error { _, err := f.ApplicationRecorder(ctx); return err },
+		"process":     func() error { _, err := f.ProcessRecorder(ctx); return err },
+		"snapshots":   func() error { _, err := f.AggregateRecorder(ctx, "snapshots"); return err },
+	} {
+		err := open()
+		if !errors.Is(err, persistence.ErrNoTable) || !errors.Is(err, persistence.ErrProgramming) || !strings.Contains(err.Error(), "nothing_") || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("open the %s recorder without tables: %v", name, err)
+		}
 	}
 }
 
@@ -162,4 +152,129 @@ func TestCancelledContextsAreOperationalErrors(t *testing.T) {
 	if n, err := r.MaxNotificationID(context.Background()); err != nil || n != 0 {
 		t.Fatalf("after the cancelled insert: %d %v", n, err)
 	}
+}
+
+func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
+	ctx := context.Background()
+	for name, ddl := range map[string]struct{ sql, says string }{
+		"an ID stored as text": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL,
+  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, UNIQUE (originator_id, originator_version))`,
+			"column originator_id is of type text, want blob"},
+		"no unique version": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, originator_id BLOB NOT NULL,
+  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL)`,
+			"no primary key or unique index on (originator_id, originator_version)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dbname := filepath.Join(t.TempDir(), "foreign.db")
+			db, err := sql.Open("sqlite", dbname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(ddl.sql); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			f, err := sqlite.OpenEnv(ctx, persistence.NewEnv("Shaped", map[string]string{"SQLITE_DBNAME": dbname}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			_, err = f.ApplicationRecorder(ctx)
+			if !errors.Is(err, persistence.ErrProgramming) || !strings.Contains(err.Error(), "shaped_events") || !strings.Contains(err.Error(), ddl.says) {
+				t.Fatalf("open a recorder of a table with %s: %v, want an error that says %q", name, err, ddl.says)
+			}
+		})
+	}
+}
+
+func TestASecondFactoryOfAFileMustAskForTheSameSettings(t *testing.T) {
+	ctx := context.Background()
+	dbname := filepath.Join(t.TempDir(), "shared.db")
+	first := open(t, dbname)
+	_ = first
+	for vars, want := range map[string]string{
+		"SQLITE_SYNCHRONOUS=NORMAL": "SQLITE_SYNCHRONOUS=NORMAL",
+		"SQLITE_LOCK_TIMEOUT=9":     "SQLITE_LOCK_TIMEOUT=9",
+	} {
+		k, v, _ := strings.Cut(vars, "=")
+		_, err := sqlite.OpenEnv(ctx, persistence.NewEnv("Other", map[string]string{"SQLITE_DBNAME": dbname, k: v}))
+		if !errors.Is(err, persistence.ErrConfig) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "already open") {
+			t.Errorf("%s on a file open with other settings: %v", vars, err)
+		}
+	}
+	same, err := sqlite.OpenEnv(ctx, persistence.NewEnv("Other", map[string]string{"SQLITE_DBNAME": dbname, "SQLITE_SYNCHRONOUS": "full"}))
+	if err != nil {
+		t.Fatalf("the same settings: %v", err)
+	}
+	same.Close()
+}
+
+func TestAReadOnlyStoreCreatesNothingAndRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbname := filepath.Join(dir, "store.db")
+	readOnly := func(dbname string) (*sqlite.Factory, error) {
+		return sqlite.OpenEnv(ctx, persistence.NewEnv("Reading", map[string]string{"SQLITE_DBNAME": dbname, "READ_ONLY": "y"}))
+	}
+	if _, err := readOnly(dbname); !errors.Is(err, persistence.ErrNoTable) || !strings.Contains(err.Error(), dbname) {
+		t.Fatalf("open a missing file read-only: %v", err)
+	}
+	if _, err := os.Stat(dbname); !os.IsNotExist(err) {
+		t.Fatalf("opening a missing file read-only created it: %v", err)
+	}
+	rw, err := sqlite.OpenEnv(ctx, persistence.NewEnv("Reading", map[string]string{"SQLITE_DBNAME": dbname}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := rw.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	if _, err := w.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "t", State: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	rw.Close()
+
+	check := func(t *testing.T, dbname string) {
+		f, err := readOnly(dbname)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		r, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); err != nil || len(got) != 1 {
+			t.Fatalf("read a read-only store: %d events, %v", len(got), err)
+		}
+		if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}}); !errors.Is(err, persistence.ErrReadOnly) {
+			t.Fatalf("write to a read-only store: %v", err)
+		}
+		if _, err := f.AggregateRecorder(ctx, "snapshots"); !errors.Is(err, persistence.ErrNoTable) {
+			t.Fatalf("a read-only store opened a snapshots table that does not exist: %v", err)
+		}
+	}
+	t.Run("on a writable folder", func(t *testing.T) { check(t, dbname) })
+	t.Run("on a read-only mount", func(t *testing.T) {
+		mnt := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The -shm and -wal files are gone once the last writer closed:
+		// SQLite cannot make them on a read-only mount.
+		if out, err := exec.Command("mount", "--bind", "-o", "ro", dir, mnt).CombinedOutput(); err != nil {
+			msg := fmt.Sprintf("cannot make a read-only bind mount (%v: %s); run the tests as root to test a read-only mount", err, out)
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+		if err := os.WriteFile(filepath.Join(mnt, "probe"), nil, 0o644); err == nil {
+			t.Fatal("the mount is writable")
+		}
+		check(t, filepath.Join(mnt, "store.db"))
+	})
 }
