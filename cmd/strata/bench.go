@@ -17,19 +17,18 @@ import (
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
-	"github.com/strata-go/strata/internal/pgtest"
 )
 
 // benchEnvironment documents bench's variable in the root's help.
 var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
-// on: STRATA_BENCH_POSTGRES_URL, else the test database.
+// on: STRATA_BENCH_POSTGRES_URL, else the default.
 func benchPostgresURL() string {
 	if u := os.Getenv("STRATA_BENCH_POSTGRES_URL"); u != "" {
 		return u
 	}
-	return pgtest.DefaultURL
+	return benchsuite.DefaultPostgresURL
 }
 
 func benchCommand() *cobra.Command {
@@ -54,7 +53,7 @@ in the same run.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + pgtest.DefaultURL + `).`,
+` + benchsuite.DefaultPostgresURL + `).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

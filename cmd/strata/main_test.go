@@ -28,6 +28,7 @@ import (
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 )
@@ -818,6 +819,22 @@ func TestBench(t *testing.T) {
 		"Error: --store \"mysql\": want sqlite, postgres or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
+}
+
+func TestTheBinaryDoesNotLinkPackageTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(strings.Fields(string(out)), "testing") {
+		t.Fatal("strata links package testing; a test helper crept into its imports (go list -deps ./cmd/strata)")
+	}
+}
+
+func TestBenchMeasuresTheTestDatabaseByDefault(t *testing.T) {
+	if benchsuite.DefaultPostgresURL != pgtest.DefaultURL {
+		t.Fatalf("bench's default database %q is not the tests' %q", benchsuite.DefaultPostgresURL, pgtest.DefaultURL)
+	}
 }
 
 func TestHelpAndREADMEDocumentEverything(t *testing.T) {

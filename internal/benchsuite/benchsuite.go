@@ -1,7 +1,8 @@
 // Package benchsuite measures Strata's recorders against the raw database
 // drivers doing the same work on tables of the same shape, in the same run,
 // and reports ratios. The strata bench command prints its table; the
-// adapters' go test benchmarks run the same cases.
+// adapters' go test benchmarks run the same cases through package
+// benchtest.
 package benchsuite
 
 import (

@@ -12,6 +12,12 @@ import (
 	"github.com/strata-go/strata/persistence/postgres"
 )
 
+// DefaultPostgresURL is the database that the strata bench command
+// measures PostgreSQL on unless told otherwise: the same database as the
+// tests'. It is a constant here, not taken from the tests' helper, so that
+// the command does not link package testing.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
 // Postgres returns the cases of the PostgreSQL adapter in a new schema of
 // the database at url, and a function that drops it. Strata's recorders
 // and the baselines share one pool of 16 connections and identical tables;

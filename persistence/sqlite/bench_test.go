@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/benchsuite/benchtest"
 )
 
 // BenchmarkRecorder compares the recorders with the raw driver on the
@@ -16,5 +17,5 @@ func BenchmarkRecorder(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer closeAll()
-	benchsuite.Bench(b, cases)
+	benchtest.Bench(b, cases)
 }
