@@ -805,12 +805,12 @@ func TestBench(t *testing.T) {
 			if r.code != 0 || len(out) != 3 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
-			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op\s+baseline/op\s+ratio\s+target\s+baseline$`).MatchString(out[0]) ||
-				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+<= [\d.]+ (ok|MISSED)\s+raw INSERT$`).MatchString(out[1]) ||
+			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op \(median\)\s+baseline/op \(median\)\s+ratio \(median of rounds\)\s+round ratios \(min–max\)\s+target \(rounds under it\)\s+baseline$`).MatchString(out[0]) ||
+				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+raw INSERT$`).MatchString(out[1]) ||
 				!regexp.MustCompile(`^machine: .+, \d+ cores, go\S+ \w+/\w+$`).MatchString(out[2]) {
 				t.Fatalf("bench output:\n%s", r.stdout)
 			}
-			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x raw INSERT\n$`).MatchString(r.stderr) {
+			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) raw INSERT\n$`).MatchString(r.stderr) {
 				t.Fatalf("progress %q", r.stderr)
 			}
 		})
