@@ -74,7 +74,8 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 
 // rawPostgres is the baseline on PostgreSQL: pgx with the same pool, a
 // table of the same shape whose notification IDs come from an identity
-// column, and the same one-statement insert.
+// column, and the same one-statement insert. Its SQL is written here by
+// hand; nothing of Strata's but the pool builds or sends it.
 type rawPostgres struct {
 	pool         *pgxpool.Pool
 	table, index string
