@@ -17,19 +17,18 @@ import (
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
-	"github.com/strata-go/strata/internal/pgtest"
 )
 
 // benchEnvironment documents bench's variable in the root's help.
 var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
-// on: STRATA_BENCH_POSTGRES_URL, else the test database.
+// on: STRATA_BENCH_POSTGRES_URL, else the default.
 func benchPostgresURL() string {
 	if u := os.Getenv("STRATA_BENCH_POSTGRES_URL"); u != "" {
 		return u
 	}
-	return pgtest.DefaultURL
+	return benchsuite.DefaultPostgresURL
 }
 
 func benchCommand() *cobra.Command {
@@ -40,11 +39,13 @@ func benchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Strata's recorders against the raw database drivers",
 		Long: `Measure Strata's recorders against the raw database drivers doing the same
-work on tables of the same shape, in the same run: rounds alternate between
-Strata and the baseline, and the medians are compared. The table gives each
-case's time per operation, the ratio (below 1 is faster than the baseline)
-and the project's target; a last line describes the machine (CPU, cores, Go).
-A line per finished case goes to stderr.
+work on tables of the same shape, in the same run. Each round runs Strata and
+the baseline for the same number of operations, one after the other, taking
+turns to go first, and gives the ratio of their times (below 1 is faster than
+the baseline). The table gives each case's median time per operation of each
+side, the median of the rounds' ratios beside their minimum and maximum, and
+the project's target with how many rounds met it; a last line describes the
+machine (CPU, cores, Go). A line per finished case goes to stderr.
 
 With --system N, it also measures a system: the worlds example's leader saves
 N events while the concurrent runner's Counters follows them, and a second
@@ -54,7 +55,7 @@ in the same run.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + pgtest.DefaultURL + `).`,
+` + benchsuite.DefaultPostgresURL + `).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -122,7 +123,7 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 	}
 	f := cmd.Flags()
 	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
-	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds of each side; the medians are compared")
+	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
 	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")

@@ -28,6 +28,7 @@ import (
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 )
@@ -804,12 +805,12 @@ func TestBench(t *testing.T) {
 			if r.code != 0 || len(out) != 3 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
-			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op\s+baseline/op\s+ratio\s+target\s+baseline$`).MatchString(out[0]) ||
-				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+<= [\d.]+ (ok|MISSED)\s+raw INSERT$`).MatchString(out[1]) ||
+			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op \(median\)\s+baseline/op \(median\)\s+ratio \(median of rounds\)\s+round ratios \(min–max\)\s+target \(rounds under it\)\s+baseline$`).MatchString(out[0]) ||
+				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+raw INSERT$`).MatchString(out[1]) ||
 				!regexp.MustCompile(`^machine: .+, \d+ cores, go\S+ \w+/\w+$`).MatchString(out[2]) {
 				t.Fatalf("bench output:\n%s", r.stdout)
 			}
-			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x raw INSERT\n$`).MatchString(r.stderr) {
+			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) raw INSERT\n$`).MatchString(r.stderr) {
 				t.Fatalf("progress %q", r.stderr)
 			}
 		})
@@ -818,6 +819,22 @@ func TestBench(t *testing.T) {
 		"Error: --store \"mysql\": want sqlite, postgres or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
+}
+
+func TestTheBinaryDoesNotLinkPackageTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(strings.Fields(string(out)), "testing") {
+		t.Fatal("strata links package testing; a test helper crept into its imports (go list -deps ./cmd/strata)")
+	}
+}
+
+func TestBenchMeasuresTheTestDatabaseByDefault(t *testing.T) {
+	if benchsuite.DefaultPostgresURL != pgtest.DefaultURL {
+		t.Fatalf("bench's default database %q is not the tests' %q", benchsuite.DefaultPostgresURL, pgtest.DefaultURL)
+	}
 }
 
 func TestHelpAndREADMEDocumentEverything(t *testing.T) {

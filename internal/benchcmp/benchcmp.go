@@ -1,49 +1,56 @@
 // Package benchcmp measures a benchmark against a baseline doing the same
 // work in the same run, so that results are reported as ratios that hold
 // from one machine to another.
+//
+// The b.N iterations are split into chunks, and each chunk runs the
+// baseline and the subject on the same iteration numbers, one after the
+// other, with the order swapped from one chunk to the next, so that
+// neither side always runs on caches warmed by the other and a spell of
+// other work on the machine slows one chunk's pair rather than one side.
+// Each chunk gives a ratio of the subject's time to the baseline's; the
+// median is reported with the minimum and maximum, to say how far one run's
+// ratio can be trusted.
 package benchcmp
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
 )
 
-// Compare runs baseline b.N times with the benchmark timer stopped, then
-// subject b.N times with it running. The benchmark's ns/op, B/op and
-// allocs/op are the subject's; it also reports the baseline's time as
-// "base-ns/op" and the ratio of the subject's time to the baseline's as
-// "x-base" (1.25 means 25% slower than the baseline). Both functions get
-// the iteration number.
+// Chunks is the number of chunks b.N is split into (fewer when b.N is
+// smaller).
+const Chunks = 10
+
+// Compare measures subject against baseline over b.N iterations each, in
+// alternating chunks. The benchmark timer runs only while subject does,
+// so ns/op, B/op and allocs/op are the subject's. It also reports:
+//
+//   - base-ns/op: the baseline's time per iteration;
+//   - x-base: the median over the chunks of the subject's time over the
+//     baseline's (1.25 means 25% slower than the baseline);
+//   - x-base-min and x-base-max: the smallest and largest chunk ratio.
+//
+// Both functions get the iteration number, 0 to b.N-1.
 func Compare(b *testing.B, baseline, subject func(i int)) {
 	b.Helper()
-	b.StopTimer()
-	start := time.Now()
-	for i := range b.N {
-		baseline(i)
-	}
-	base := time.Since(start)
-	b.ResetTimer()
-	b.StartTimer()
-	start = time.Now()
-	for i := range b.N {
-		subject(i)
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "base-ns/op")
-	if base > 0 {
-		b.ReportMetric(float64(elapsed)/float64(base), "x-base")
-	}
+	compare(b, baseline, subject, func(f func(int), from, to int) time.Duration {
+		start := time.Now()
+		for i := from; i < to; i++ {
+			f(i)
+		}
+		return time.Since(start)
+	})
 }
 
-// CompareParallel is Compare with the b.N iterations of each side shared
-// by writers goroutines.
+// CompareParallel is Compare with the iterations of each chunk shared by
+// writers goroutines; times are wall times.
 func CompareParallel(b *testing.B, writers int, baseline, subject func(i int)) {
 	b.Helper()
-	run := func(f func(int)) time.Duration {
-		next := make(chan int, b.N)
-		for i := range b.N {
+	compare(b, baseline, subject, func(f func(int), from, to int) time.Duration {
+		next := make(chan int, to-from)
+		for i := from; i < to; i++ {
 			next <- i
 		}
 		close(next)
@@ -60,15 +67,51 @@ func CompareParallel(b *testing.B, writers int, baseline, subject func(i int)) {
 		}
 		wg.Wait()
 		return time.Since(start)
-	}
+	})
+}
+
+// compare runs the chunks; run runs f on iterations [from, to) and
+// returns the time it took.
+func compare(b *testing.B, baseline, subject func(int), run func(f func(int), from, to int) time.Duration) {
+	b.Helper()
 	b.StopTimer()
-	base := run(baseline)
 	b.ResetTimer()
-	b.StartTimer()
-	elapsed := run(subject)
-	b.StopTimer()
-	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "base-ns/op")
-	if base > 0 {
-		b.ReportMetric(float64(elapsed)/float64(base), "x-base")
+	chunks := min(Chunks, b.N)
+	var base time.Duration
+	ratios := make([]float64, 0, chunks)
+	for c := range chunks {
+		from, to := c*b.N/chunks, (c+1)*b.N/chunks
+		var s, t time.Duration
+		timeSubject := func() {
+			b.StartTimer()
+			s = run(subject, from, to)
+			b.StopTimer()
+		}
+		if c%2 == 0 {
+			t = run(baseline, from, to)
+			timeSubject()
+		} else {
+			timeSubject()
+			t = run(baseline, from, to)
+		}
+		base += t
+		ratios = append(ratios, float64(s)/float64(max(t, 1)))
 	}
+	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "base-ns/op")
+	if len(ratios) > 0 {
+		b.ReportMetric(median(ratios), "x-base")
+		b.ReportMetric(slices.Min(ratios), "x-base-min")
+		b.ReportMetric(slices.Max(ratios), "x-base-max")
+	}
+}
+
+// median returns the middle value of xs, or the mean of the two middle
+// values of an even count.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }

@@ -1,7 +1,8 @@
 // Package benchsuite measures Strata's recorders against the raw database
 // drivers doing the same work on tables of the same shape, in the same run,
 // and reports ratios. The strata bench command prints its table; the
-// adapters' go test benchmarks run the same cases.
+// adapters' go test benchmarks run the same cases through package
+// benchtest.
 package benchsuite
 
 import (
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -43,19 +43,36 @@ type Case struct {
 
 // Result is the outcome of a case.
 type Result struct {
-	Store, Case, Baseline  string
-	Writers                int
+	Store, Case, Baseline string
+	Writers               int
+	// StrataPerOp and BasePerOp are the medians over the rounds of each
+	// side's time per operation.
 	StrataPerOp, BasePerOp time.Duration
 	Events                 int
-	// Ratio is Strata's time over the baseline's: below 1 is faster.
-	Ratio  float64
-	Target float64
+	// RoundRatios are Strata's time over the baseline's in each round, in
+	// the order run: below 1 is faster.
+	RoundRatios []float64
+	// Ratio is the median of RoundRatios; RatioMin and RatioMax are their
+	// extremes, the spread to read Ratio with.
+	Ratio, RatioMin, RatioMax float64
+	Target                    float64
+}
+
+// UnderTarget returns how many rounds' ratios are at most the target.
+func (r Result) UnderTarget() int {
+	n := 0
+	for _, x := range r.RoundRatios {
+		if x <= r.Target {
+			n++
+		}
+	}
+	return n
 }
 
 // Config sizes a run.
 type Config struct {
-	// Rounds is the number of alternating baseline/Strata rounds; the
-	// medians are reported (default 5).
+	// Rounds is the number of rounds, each of which runs the baseline and
+	// Strata once, one after the other (default 5).
 	Rounds int
 	// RoundTime is about how long one side of a round runs (default 1s).
 	RoundTime time.Duration
@@ -87,25 +104,37 @@ func Run(ctx context.Context, store string, cases []Case, cfg Config) ([]Result,
 			return out, fmt.Errorf("%s %s: %w", store, c.Name, err)
 		}
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "%s %s: %.2fx %s\n", store, c.Name, r.Ratio, c.Baseline)
+			fmt.Fprintf(cfg.Progress, "%s %s: %.2fx (rounds %.2fx–%.2fx) %s\n", store, c.Name, r.Ratio, r.RatioMin, r.RatioMax, c.Baseline)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
+// measure runs a case's rounds. Each round runs both sides for the same
+// number of operations, one after the other, and its ratio comes from
+// that pair alone, so that a machine busy with other work for a while
+// slows one round's pair rather than one side's median. Which side goes
+// first alternates from round to round, so that neither always runs on
+// caches warmed, or a disk queue filled, by the other.
 func measure(ctx context.Context, store string, c Case, cfg Config) (Result, error) {
 	writers := max(c.Writers, 1)
 	strata, base, err := c.Setup(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	// Calibrate: how many operations fit in a round.
-	n := writers
+	// Calibrate on both sides, which also warms both: how many operations
+	// make a round of each side last about RoundTime.
+	n, offset := writers, 0
 	for {
-		d, err := timeOps(ctx, strata, 0, n, writers)
-		if err != nil {
-			return Result{}, err
+		var d time.Duration
+		for _, op := range []Op{strata, base} {
+			t, err := timeOps(ctx, op, offset, n, writers)
+			if err != nil {
+				return Result{}, err
+			}
+			offset += n
+			d += t / 2
 		}
 		if d >= cfg.RoundTime/4 || n >= 1<<20 {
 			n = max(writers, int(float64(n)*float64(cfg.RoundTime)/float64(max(d, time.Microsecond))))
@@ -114,28 +143,32 @@ func measure(ctx context.Context, store string, c Case, cfg Config) (Result, err
 		n *= 4
 	}
 	var strataTimes, baseTimes []time.Duration
-	offset := 1 << 24
+	var ratios []float64
 	for r := range cfg.Rounds {
-		// Alternate which side goes first, so drift hurts neither.
-		sides := []struct {
-			op    Op
-			times *[]time.Duration
-		}{{base, &baseTimes}, {strata, &strataTimes}}
+		var pair [2]time.Duration // Strata's, the baseline's
+		order := []int{1, 0}
 		if r%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
+			order = []int{0, 1}
 		}
-		for _, s := range sides {
-			d, err := timeOps(ctx, s.op, offset, n, writers)
+		for _, side := range order {
+			op := strata
+			if side == 1 {
+				op = base
+			}
+			d, err := timeOps(ctx, op, offset, n, writers)
 			if err != nil {
 				return Result{}, err
 			}
 			offset += n
-			*s.times = append(*s.times, d/time.Duration(n))
+			pair[side] = d
 		}
+		strataTimes = append(strataTimes, pair[0]/time.Duration(n))
+		baseTimes = append(baseTimes, pair[1]/time.Duration(n))
+		ratios = append(ratios, float64(pair[0])/float64(max(pair[1], 1)))
 	}
-	sp, bp := median(strataTimes), median(baseTimes)
-	return Result{Store: store, Case: c.Name, Baseline: c.Baseline, Writers: writers, StrataPerOp: sp, BasePerOp: bp,
-		Events: c.Events, Ratio: float64(sp) / float64(bp), Target: c.Target}, nil
+	return Result{Store: store, Case: c.Name, Baseline: c.Baseline, Writers: writers,
+		StrataPerOp: medianDuration(strataTimes), BasePerOp: medianDuration(baseTimes), Events: c.Events,
+		RoundRatios: ratios, Ratio: median(ratios), RatioMin: slices.Min(ratios), RatioMax: slices.Max(ratios), Target: c.Target}, nil
 }
 
 // timeOps runs ops [from, from+n) on writers goroutines and returns the
@@ -170,16 +203,32 @@ func timeOps(ctx context.Context, op Op, from, n, writers int) (time.Duration, e
 	return time.Since(start), first
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+// median returns the median of xs: the middle value, or the mean of the
+// two middle values of an even count.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
-// Print writes results as a table.
+func medianDuration(ds []time.Duration) time.Duration {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return time.Duration(median(xs))
+}
+
+// Print writes results as a table. The times are the medians of the
+// rounds; the ratio is the median of the rounds' ratios, beside their
+// minimum and maximum; the target column says whether the median meets
+// the target, and in how many rounds the ratio did.
 func Print(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "store\tcase\twriters\tStrata/op\tbaseline/op\tratio\ttarget\tbaseline")
+	fmt.Fprintln(tw, "store\tcase\twriters\tStrata/op (median)\tbaseline/op (median)\tratio (median of rounds)\tround ratios (min–max)\ttarget (rounds under it)\tbaseline")
 	for _, r := range results {
 		target := "-"
 		if r.Target > 0 {
@@ -187,10 +236,10 @@ func Print(w io.Writer, results []Result) {
 			if r.Ratio > r.Target {
 				mark = "MISSED"
 			}
-			target = fmt.Sprintf("<= %.2f %s", r.Target, mark)
+			target = fmt.Sprintf("<= %.2f %s (%d/%d)", r.Target, mark, r.UnderTarget(), len(r.RoundRatios))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%v\t%.2fx\t%s\t%s\n", r.Store, r.Case, r.Writers,
-			r.StrataPerOp.Round(time.Microsecond/10), r.BasePerOp.Round(time.Microsecond/10), r.Ratio, target, r.Baseline)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%v\t%.2fx\t%.2fx–%.2fx\t%s\t%s\n", r.Store, r.Case, r.Writers,
+			r.StrataPerOp.Round(time.Microsecond/10), r.BasePerOp.Round(time.Microsecond/10), r.Ratio, r.RatioMin, r.RatioMax, target, r.Baseline)
 	}
 	tw.Flush()
 }

@@ -12,6 +12,12 @@ import (
 	"github.com/strata-go/strata/persistence/postgres"
 )
 
+// DefaultPostgresURL is the database that the strata bench command
+// measures PostgreSQL on unless told otherwise: the same database as the
+// tests'. It is a constant here, not taken from the tests' helper, so that
+// the command does not link package testing.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
 // Postgres returns the cases of the PostgreSQL adapter in a new schema of
 // the database at url, and a function that drops it. Strata's recorders
 // and the baselines share one pool of 16 connections and identical tables;
@@ -68,7 +74,8 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 
 // rawPostgres is the baseline on PostgreSQL: pgx with the same pool, a
 // table of the same shape whose notification IDs come from an identity
-// column, and the same one-statement insert.
+// column, and the same one-statement insert. Its SQL is written here by
+// hand; nothing of Strata's but the pool builds or sends it.
 type rawPostgres struct {
 	pool         *pgxpool.Pool
 	table, index string

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/uuid"
 
-	"github.com/strata-go/strata/internal/sqlstore"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/persistence/sqlite"
 )
@@ -34,7 +34,7 @@ func SQLite(ctx context.Context, dir string) ([]Case, func(), error) {
 			return Pair{}, err
 		}
 		writer, reader := f.DB()
-		raw := &rawSQLite{writer: writer, reader: reader, table: "raw_events"}
+		raw := &rawSQLite{writer: writer, reader: reader}
 		if err := raw.create(ctx); err != nil {
 			return Pair{}, err
 		}
@@ -54,22 +54,22 @@ func SQLite(ctx context.Context, dir string) ([]Case, func(), error) {
 	return RecorderCases(writes, reads, 1/0.85, 1/0.85), closeAll, nil
 }
 
-// rawSQLite is the baseline on SQLite: database/sql with the driver,
-// nothing else.
+// rawSQLite is the baseline on SQLite: database/sql with the driver and
+// SQL written here by hand, nothing of Strata's but the connections (the
+// same settings and the same single writer).
 type rawSQLite struct {
 	writer, reader *sql.DB
-	table          string
 }
 
 func (r *rawSQLite) create(ctx context.Context) error {
 	for _, stmt := range []string{
-		"CREATE TABLE IF NOT EXISTS " + r.table + ` (
+		`CREATE TABLE IF NOT EXISTS raw_events (
   notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
   originator_id BLOB NOT NULL,
   originator_version INTEGER NOT NULL,
   topic TEXT NOT NULL,
   state BLOB NOT NULL)`,
-		"CREATE UNIQUE INDEX IF NOT EXISTS " + r.table + "_aggregate ON " + r.table + " (originator_id, originator_version)",
+		`CREATE UNIQUE INDEX IF NOT EXISTS raw_events_aggregate ON raw_events (originator_id, originator_version)`,
 	} {
 		if _, err := r.writer.ExecContext(ctx, stmt); err != nil {
 			return err
@@ -78,15 +78,31 @@ func (r *rawSQLite) create(ctx context.Context) error {
 	return nil
 }
 
+// rawRowsPerInsert is how many rows one INSERT of the baseline holds at
+// most, as many as one of Strata's.
+const rawRowsPerInsert = 500
+
+// Insert inserts the events in one transaction with multi-row INSERTs.
 func (r *rawSQLite) Insert(ctx context.Context, events []persistence.StoredEvent) error {
 	tx, err := r.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, batch := range sqlstore.Batches(events) {
-		q := sqlstore.InsertEvents(r.table, batch, func(id uuid.UUID) any { return id[:] }, "RETURNING notification_id")
-		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
+	for len(events) > 0 {
+		batch := events[:min(len(events), rawRowsPerInsert)]
+		events = events[len(batch):]
+		var q strings.Builder
+		q.WriteString("INSERT INTO raw_events (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)")
+		args := make([]any, 0, 4*len(batch))
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", (?, ?, ?, ?)")
+			}
+			args = append(args, e.OriginatorID[:], e.OriginatorVersion, e.Topic, e.State)
+		}
+		q.WriteString(" RETURNING notification_id")
+		rows, err := tx.QueryContext(ctx, q.String(), args...)
 		if err != nil {
 			return err
 		}
@@ -99,7 +115,12 @@ func (r *rawSQLite) Insert(ctx context.Context, events []persistence.StoredEvent
 			}
 			n++
 		}
-		rows.Close()
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		if n != len(batch) {
 			return fmt.Errorf("%d IDs for %d rows", n, len(batch))
 		}
@@ -108,7 +129,7 @@ func (r *rawSQLite) Insert(ctx context.Context, events []persistence.StoredEvent
 }
 
 func (r *rawSQLite) Scan(ctx context.Context) (int, error) {
-	rows, err := r.reader.QueryContext(ctx, "SELECT notification_id, originator_id, originator_version, topic, state FROM "+r.table+" ORDER BY notification_id")
+	rows, err := r.reader.QueryContext(ctx, "SELECT notification_id, originator_id, originator_version, topic, state FROM raw_events ORDER BY notification_id")
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +154,7 @@ func (r *rawSQLite) Scan(ctx context.Context) (int, error) {
 }
 
 func (r *rawSQLite) SelectAggregate(ctx context.Context, id uuid.UUID) (int, error) {
-	rows, err := r.reader.QueryContext(ctx, "SELECT originator_version, topic, state FROM "+r.table+" WHERE originator_id = ? ORDER BY originator_version", id[:])
+	rows, err := r.reader.QueryContext(ctx, "SELECT originator_version, topic, state FROM raw_events WHERE originator_id = ? ORDER BY originator_version", id[:])
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/benchsuite/benchtest"
 	"github.com/strata-go/strata/internal/pgtest"
 )
 
@@ -18,5 +19,5 @@ func BenchmarkRecorder(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer closeAll()
-	benchsuite.Bench(b, cases)
+	benchtest.Bench(b, cases)
 }
