@@ -13,7 +13,6 @@ import (
 
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/persistence"
-	_ "github.com/strata-go/strata/persistence/memory" // the default module
 )
 
 // Errors of the application layer; test with errors.Is.
@@ -65,6 +64,10 @@ type Application struct {
 	logger    *slog.Logger
 	tracking  bool
 	policy    *snapshotPolicy
+	// unwritable, if not nil, is why saves are refused: the store holds
+	// events that this application's cipher or compressor cannot read, and
+	// writing more would leave a log that no one configuration reads.
+	unwritable error
 
 	mu        sync.RWMutex
 	listeners []Listener
@@ -134,7 +137,37 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 	}
 	a.events = persistence.NewEventStore(a.mapper, a.recorder)
 	a.log = NewLocalNotificationLog(a.recorder, types)
+	if c.sectionSize > 0 {
+		a.log.SetSectionSize(c.sectionSize)
+	}
+	if err := a.checkStore(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
 	return a, nil
+}
+
+// checkStore reads the newest notification and, if the mapper cannot
+// decrypt or decompress it (another CIPHER_KEY, a missing COMPRESSOR_TOPIC),
+// makes saves fail: reads then fail one by one, which tells the operator
+// what is wrong, but a save would add events that only this configuration
+// reads. One notification stands for the others: a key change that keeps
+// the old key among the previous ones reads it.
+func (a *Application) checkStore(ctx context.Context) error {
+	last, err := a.recorder.MaxNotificationID(ctx)
+	if err != nil || last == 0 {
+		return err
+	}
+	newest, err := a.recorder.SelectNotifications(ctx, persistence.NotificationQuery{Start: last, Limit: 1})
+	if err != nil || len(newest) == 0 {
+		return err
+	}
+	if err := a.mapper.CheckState(newest[0].State); err != nil {
+		a.unwritable = fmt.Errorf("%w: this application's settings cannot read the events already in its store (notification %d: %w), so it records nothing until they can: set CIPHER_KEY (and COMPRESSOR_TOPIC) as they were when the events were written",
+			persistence.ErrConfig, newest[0].ID, err)
+		a.logger.ErrorContext(ctx, "saves are refused", "error", a.unwritable)
+	}
+	return nil
 }
 
 func (a *Application) openRecorders(ctx context.Context, tracking bool) error {
@@ -149,6 +182,13 @@ func (a *Application) openRecorders(ctx context.Context, tracking bool) error {
 	}
 	if a.policy.enabled {
 		rec, err := a.factory.AggregateRecorder(ctx, "snapshots")
+		if errors.Is(err, persistence.ErrNoTable) {
+			// A store opened read-only that has no snapshots table has no
+			// snapshots: aggregates load from their events.
+			if readOnly, _ := a.env.Bool("READ_ONLY", false); readOnly {
+				return nil
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -242,10 +282,16 @@ func (a *Application) SaveTracked(ctx context.Context, t persistence.Tracking, a
 }
 
 func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, aggregates []domain.Root) ([]Recording, error) {
+	if a.unwritable != nil {
+		return nil, fmt.Errorf("save: %w", a.unwritable)
+	}
 	var events []domain.Event
 	saved := aggregates[:0:0]
-	for _, agg := range aggregates {
-		if agg == nil || containsRoot(saved, agg) {
+	for i, agg := range aggregates {
+		if isNil(agg) {
+			return nil, fmt.Errorf("save: %w: aggregate %d of %d is a nil %T", persistence.ErrProgramming, i+1, len(aggregates), agg)
+		}
+		if containsRoot(saved, agg) {
 			continue
 		}
 		for _, other := range saved {
@@ -289,6 +335,16 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 		}
 	}
 	return recordings, nil
+}
+
+// isNil reports whether agg is nil or a nil pointer in an interface, whose
+// methods would panic.
+func isNil(agg domain.Root) bool {
+	if agg == nil {
+		return true
+	}
+	v := reflect.ValueOf(agg)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 func containsRoot(aggs []domain.Root, agg domain.Root) bool {

@@ -16,17 +16,19 @@ import (
 type Option func(*config)
 
 type config struct {
-	settings     map[string]string
-	env          []map[string]string
-	processEnv   bool
-	types        []domain.Def
-	transcodings []persistence.Transcoding
-	mapperOpts   []persistence.MapperOption
-	factory      persistence.Factory
-	tracking     bool
-	logger       *slog.Logger
-	intervals    map[reflect.Type]int64
-	err          error
+	settings      map[string]string
+	env           []map[string]string
+	processEnv    bool
+	types         []domain.Def
+	transcodings  []persistence.Transcoding
+	mapperOpts    []persistence.MapperOption
+	factory       persistence.Factory
+	tracking      bool
+	snapshotStore bool
+	sectionSize   int
+	logger        *slog.Logger
+	intervals     map[reflect.Type]int64
+	err           error
 }
 
 func newConfig() *config {
@@ -94,6 +96,29 @@ func SnapshotInterval[T any, PT interface {
 	}
 }
 
+// WithSnapshotStore opens the snapshot store whatever
+// IS_SNAPSHOTTING_ENABLED says, so that snapshots can be taken on demand
+// and are used when loading; automatic snapshots still follow the
+// environment. Operators' tools, which snapshot on demand, use it. The
+// variable's value is checked all the same.
+func WithSnapshotStore() Option {
+	return func(c *config) { c.snapshotStore = true }
+}
+
+// WithSectionSize sets the most notifications one section of the
+// application's log holds (default [DefaultSectionSize]), as the reference
+// design's section_size does. A section asked for as "1,10" holds at most
+// ten either way.
+func WithSectionSize(n int) Option {
+	return func(c *config) {
+		if n < 1 || n > MaxLimit {
+			c.err = fmt.Errorf("%w: section size %d is not between 1 and %d", persistence.ErrConfig, n, MaxLimit)
+			return
+		}
+		c.sectionSize = n
+	}
+}
+
 // WithTranscodings registers transcodings for value types in the
 // application's events.
 func WithTranscodings(ts ...persistence.Transcoding) Option {
@@ -147,6 +172,7 @@ func (c *config) snapshotPolicy(env persistence.Env, types *domain.Registry) (*s
 	if !p.enabled {
 		p.threshold, p.intervals = 0, nil
 	}
+	p.enabled = p.enabled || c.snapshotStore
 	for t := range p.intervals {
 		if _, err := types.LookupType(t); err != nil {
 			return p, fmt.Errorf("snapshot interval: %w", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/persistence"
+	_ "github.com/strata-go/strata/persistence/memory" // the default store, in memory
 )
 
 func Example() {

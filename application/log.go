@@ -16,23 +16,34 @@ import (
 // Errors of notification log queries.
 var (
 	// ErrSectionID means a section ID that is not two notification IDs
-	// "first,last" with 1 <= first <= last and at most MaxLimit
-	// notifications between them.
+	// "first,last" with 1 <= first <= last.
 	ErrSectionID = errors.New("invalid section ID")
 	// ErrQuery means a select with a start below 0, a limit that is not
 	// between 1 and MaxLimit, or an unknown topic.
 	ErrQuery = errors.New("invalid notification query")
 )
 
-// MaxLimit is the largest number of notifications one section or select
-// may ask for.
+// MaxLimit is the largest number of notifications one select may ask for,
+// and the largest section size.
 const MaxLimit = 1000
+
+// DefaultSectionSize is the most notifications a section holds unless
+// [WithSectionSize] says otherwise.
+const DefaultSectionSize = MaxLimit
 
 // Section is a part of a notification log, as the reference design
 // presents it: its own ID (the IDs of its first and last notifications,
 // "1,10", or "" if it has none), its notifications, and the ID of the next
 // section ("" if this section has fewer notifications than were asked for,
 // so that a reader knows it has reached the end for now).
+//
+// A section ID "first,last" asks for the notifications from ID first on,
+// as many as last−first+1 but no more than the log's section size. IDs may
+// be sparse (PostgreSQL's are): the section holds the next notifications
+// whatever their IDs, so its own ID, made of its first and last
+// notifications' IDs, may span more than it holds, and the next section's
+// ID is "last+1,last+n" for a section of n. Asking again for a section by
+// its own ID gives at least the same notifications, from the same first.
 type Section struct {
 	ID     string
 	Items  []persistence.Notification
@@ -84,8 +95,9 @@ func Stop(id int64) SelectOption {
 // LocalNotificationLog is the notification log of an application in this
 // process, read from its recorder.
 type LocalNotificationLog struct {
-	recorder persistence.ApplicationRecorder
-	types    *domain.Registry
+	recorder    persistence.ApplicationRecorder
+	types       *domain.Registry
+	sectionSize int
 }
 
 var _ NotificationLog = (*LocalNotificationLog)(nil)
@@ -94,11 +106,20 @@ var _ NotificationLog = (*LocalNotificationLog)(nil)
 // recorder. If types is not nil, topic filters are checked against it and
 // widened to the aliases of their types.
 func NewLocalNotificationLog(recorder persistence.ApplicationRecorder, types *domain.Registry) *LocalNotificationLog {
-	return &LocalNotificationLog{recorder: recorder, types: types}
+	return &LocalNotificationLog{recorder: recorder, types: types, sectionSize: DefaultSectionSize}
 }
 
+// SetSectionSize sets the most notifications a section holds (1 to
+// MaxLimit; other values are brought into that range). An application
+// sets it from [WithSectionSize].
+func (l *LocalNotificationLog) SetSectionSize(n int) { l.sectionSize = min(max(n, 1), MaxLimit) }
+
+// SectionSize returns the most notifications a section holds.
+func (l *LocalNotificationLog) SectionSize() int { return l.sectionSize }
+
 // ParseSectionID parses "first,last" into the first notification ID and
-// the number of notifications the section asks for.
+// the number of notifications the section asks for (last−first+1, but at
+// most MaxLimit).
 func ParseSectionID(id string) (start int64, limit int, err error) {
 	a, b, ok := strings.Cut(strings.TrimSpace(id), ",")
 	first, errA := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
@@ -110,10 +131,8 @@ func ParseSectionID(id string) (start int64, limit int, err error) {
 		return 0, 0, fmt.Errorf("%w %q: notification IDs start at 1", ErrSectionID, id)
 	case last < first:
 		return 0, 0, fmt.Errorf("%w %q: the last ID is before the first", ErrSectionID, id)
-	case last-first >= MaxLimit:
-		return 0, 0, fmt.Errorf("%w %q: more than %d notifications", ErrSectionID, id, MaxLimit)
 	}
-	return first, int(last - first + 1), nil
+	return first, int(min(last-first, MaxLimit-1) + 1), nil
 }
 
 // SectionOf builds the section that a select of limit notifications
@@ -139,6 +158,7 @@ func (l *LocalNotificationLog) Section(ctx context.Context, sectionID string) (S
 	if err != nil {
 		return Section{}, err
 	}
+	limit = min(limit, l.sectionSize)
 	items, err := l.Select(ctx, start, limit)
 	if err != nil {
 		return Section{}, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
 )
 
 func TestSectionsOfTheNotificationLog(t *testing.T) {
@@ -41,13 +42,47 @@ func TestSectionsOfTheNotificationLog(t *testing.T) {
 			t.Fatalf("section %q: id %q next %q with %d items", tt.section, s.ID, s.NextID, len(s.Items))
 		}
 	}
-	for _, bad := range []string{"", "a,b", "10,1", "1", "1,", ",5", "0,5", "-1,5", "1,1001", "1,2,3", "1;10"} {
+	for _, bad := range []string{"", "a,b", "10,1", "1", "1,", ",5", "0,5", "-1,5", "1,2,3", "1;10"} {
 		if _, err := log.Section(ctx, bad); !errors.Is(err, application.ErrSectionID) {
 			t.Fatalf("section %q: got %v", bad, err)
 		}
 	}
 	if s, err := log.Section(ctx, "1,1000"); err != nil || len(s.Items) != 10 {
 		t.Fatalf("largest section: %v", err)
+	}
+	// A span larger than the section size asks for a section of the
+	// section size, as the reference design's section_size does.
+	if s, err := log.Section(ctx, "1,1000000000000"); err != nil || len(s.Items) != 10 || s.ID != "1,10" {
+		t.Fatalf("section of a huge span: %+v %v", s, err)
+	}
+}
+
+func TestTheSectionSizeBoundsSections(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, application.WithSectionSize(4))
+	for range 5 {
+		if _, err := app.Save(ctx, newCounter(t, "c")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		section, id, next string
+		n                 int
+	}{
+		{"1,10", "1,4", "5,8", 4},
+		{"5,8", "5,5", "", 1},
+		{"2,3", "2,3", "4,5", 2},
+	}
+	for _, tt := range tests {
+		s, err := app.Log().Section(ctx, tt.section)
+		if err != nil || s.ID != tt.id || s.NextID != tt.next || len(s.Items) != tt.n {
+			t.Fatalf("section %q with a section size of 4: id %q next %q with %d items (%v), want %q %q %d", tt.section, s.ID, s.NextID, len(s.Items), err, tt.id, tt.next, tt.n)
+		}
+	}
+	for _, n := range []int{0, -1, application.MaxLimit + 1} {
+		if _, err := application.New(ctx, "Bad", application.WithSectionSize(n)); !errors.Is(err, persistence.ErrConfig) {
+			t.Errorf("section size %d: %v", n, err)
+		}
 	}
 }
 

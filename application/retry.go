@@ -3,8 +3,11 @@ package application
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/strata-go/strata/persistence"
 )
 
 // RetryOption configures [Retry].
@@ -47,11 +50,23 @@ func RetryOn(f func(error) bool) RetryOption { return func(c *retryConfig) { c.o
 //	})
 //
 // It returns the command's last error, or the context's error if the
-// context ends while waiting.
+// context ends while waiting. Options out of range (fewer than one attempt,
+// a negative wait, a first wait above the longest) are an error wrapping
+// persistence.ErrConfig, and the command does not run.
 func Retry(ctx context.Context, command func(ctx context.Context) error, opts ...RetryOption) error {
 	c := retryConfig{attempts: 4, min: 50 * time.Millisecond, max: time.Second, on: func(err error) bool { return errors.Is(err, ErrConflict) }}
 	for _, o := range opts {
 		o(&c)
+	}
+	switch {
+	case c.attempts < 1:
+		return fmt.Errorf("retry: %w: %d attempts, want at least 1", persistence.ErrConfig, c.attempts)
+	case c.min < 0 || c.max < 0:
+		return fmt.Errorf("retry: %w: backoff %v to %v is negative", persistence.ErrConfig, c.min, c.max)
+	case c.min > c.max:
+		return fmt.Errorf("retry: %w: backoff starts at %v, above its most, %v", persistence.ErrConfig, c.min, c.max)
+	case c.on == nil:
+		return fmt.Errorf("retry: %w: RetryOn(nil)", persistence.ErrConfig)
 	}
 	wait := c.min
 	for attempt := 1; ; attempt++ {
@@ -59,7 +74,10 @@ func Retry(ctx context.Context, command func(ctx context.Context) error, opts ..
 		if err == nil || attempt >= c.attempts || !c.on(err) {
 			return err
 		}
-		jittered := wait/2 + rand.N(wait/2+1)
+		jittered := wait
+		if wait > 1 {
+			jittered = wait/2 + rand.N(wait/2+1)
+		}
 		t := time.NewTimer(jittered)
 		select {
 		case <-ctx.Done():

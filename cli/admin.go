@@ -175,8 +175,8 @@ func (a *Admin) Application(ctx context.Context, name string) (*application.Appl
 
 // options returns the options of the named application's constructor:
 // those of a system runner (tracking and the leaders' types for a
-// follower), the Admin's, and snapshotting forced on, for the application
-// and under its prefix, so that the environment cannot turn it off.
+// follower), the Admin's, and a snapshot store whatever
+// IS_SNAPSHOTTING_ENABLED says (its value is still checked).
 func (a *Admin) options(name string) []application.Option {
 	var opts []application.Option
 	if a.sys.IsFollower(name) {
@@ -185,11 +185,9 @@ func (a *Admin) options(name string) []application.Option {
 			opts = append(opts, application.WithTypes(a.defs[l].Types))
 		}
 	}
+	opts = append(opts, application.WithTypes(system.ParkingTypes))
 	opts = append(opts, a.opts...)
-	return append(opts, application.WithEnv(map[string]string{
-		"IS_SNAPSHOTTING_ENABLED":                               "y",
-		persistence.EnvPrefix(name) + "IS_SNAPSHOTTING_ENABLED": "y",
-	}))
+	return append(opts, application.WithSnapshotStore())
 }
 
 // Close closes the applications the Admin opened.

@@ -163,6 +163,9 @@ type root struct {
 	invalid error
 	domain  string
 	db      string
+	// defaults are the variables of the store when the environment
+	// chooses none (see WithDefaultStore).
+	defaults map[string]string
 
 	// For the help's examples: the program's name, and names from the
 	// default domain.
@@ -207,9 +210,16 @@ func (r *root) examples(lines ...string) string {
 
 // New returns the command tree for the domains; the first is the default
 // domain. Add commands to it with AddCommand, and run it with [Execute]
-// (or [Run]). Its name is the program's; set Use to change it.
-func New(domains ...Domain) *cobra.Command {
+// (or [Run]). Its name is the program's; set Use to change it. Its store
+// is the environment's; use [NewCommand] to give it a default store.
+func New(domains ...Domain) *cobra.Command { return NewCommand(domains) }
+
+// NewCommand is [New] with options, such as [WithDefaultStore].
+func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 	r := &root{domains: domains, invalid: checkDomains(domains)}
+	for _, o := range opts {
+		o(r)
+	}
 	r.samples()
 	cmd := &cobra.Command{
 		Use:   r.name,
@@ -225,14 +235,23 @@ func New(domains ...Domain) *cobra.Command {
 		defaultName = domains[0].Name
 	}
 	cmd.PersistentFlags().StringVar(&r.domain, "domain", "", "the domain to use (default $STRATA_DOMAIN, else "+defaultName+")")
-	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+DefaultDBName+")")
-	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand())
+	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
+	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand())
 	return cmd
 }
 
+// access says whether a command writes to the stores.
+type access bool
+
+const (
+	reading access = false
+	writing access = true
+)
+
 // load opens the selected domain: --domain, else STRATA_DOMAIN, else the
-// default.
-func (r *root) load() (*Admin, error) {
+// default. A command that only reads opens its stores with READ_ONLY, so
+// that it creates nothing and works on a read-only file or mount.
+func (r *root) load(mode access) (*Admin, error) {
 	if r.invalid != nil {
 		return nil, loadError{r.invalid}
 	}
@@ -244,14 +263,16 @@ func (r *root) load() (*Admin, error) {
 	if err != nil {
 		return nil, loadError{err}
 	}
-	a, err := Open(d, r.storeOptions()...)
+	opts := r.storeOptions()
+	if mode == reading {
+		opts = append(opts, application.WithEnv(map[string]string{"READ_ONLY": "y"}))
+	}
+	a, err := Open(d, opts...)
 	if err != nil {
 		return nil, loadError{err}
 	}
 	return a, nil
 }
-
-func (r *root) storeOptions() []application.Option { return storeOptions(r.db) }
 
 // domainFlag returns " --domain NAME" if the selected domain is not the
 // default, for the commands a message suggests.
@@ -292,8 +313,10 @@ Domains (select one with --domain or STRATA_DOMAIN; the first is the default):
 	b.WriteString(`
 Storage: the applications' stores come from the same environment variables as
 in any Strata application. If neither PERSISTENCE_MODULE nor
-INFRASTRUCTURE_FACTORY is set, the command uses the SQLite file ` + DefaultDBName + ` in the
-working directory; --db FILE chooses another SQLite file.
+INFRASTRUCTURE_FACTORY is set, the command uses ` + r.defaultStore() + `;
+--db FILE chooses a SQLite file. The commands that only read (log, events,
+serve) open stores read-only: they create nothing, and a missing table is an
+error rather than an empty result.
 
 Exit status: 0 done, 1 failed, 2 wrong command line, 130 interrupted
 (Ctrl-C or SIGTERM) before the end.
@@ -311,8 +334,11 @@ application's name in upper case: WORLDS_SQLITE_DBNAME):
 			rows = append(rows, [2]string{name + " reads", strings.Join(m.Variables, " ")})
 		}
 	}
+	if db := r.defaults["SQLITE_DBNAME"]; db != "" {
+		rows = append(rows, [2]string{"SQLITE_DBNAME", "defaults to " + db})
+	}
 	rows = append(rows,
-		[2]string{"SQLITE_DBNAME", "defaults to " + DefaultDBName + " (in the working directory)"},
+		[2]string{"READ_ONLY", "open the stores for reading only (log, events and serve always do)"},
 		[2]string{"CIPHER_TOPIC, CIPHER_KEY", "encryption of stored events (aes-gcm); the commands decode events with the key"},
 		[2]string{"COMPRESSOR_TOPIC", "compression of stored events (zlib)"},
 		[2]string{"COMPRESSOR_MAX_SIZE", "the most bytes one stored state may decompress to (default 16 MiB)"},

@@ -13,15 +13,15 @@ func (r *root) demoCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
 		Short: "Fill the store with the domain's demo and print what happened",
-		Long: `Run the domain's demo on the configured store (by default the SQLite file
-` + DefaultDBName + ` in the working directory): it creates aggregates of the domain's
+		Long: `Run the domain's demo on the configured store (by default ` + r.defaultStore() + `):
+it creates aggregates of the domain's
 types, saves their events through the domain's applications (followers process
 them as they are saved), and prints what happened and where the data is.
 Running it again adds more.`,
 		Example: r.examples("demo", "demo --db demo.db"+r.otherDomain),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			admin, err := r.load()
+			admin, err := r.load(writing)
 			if err != nil {
 				return err
 			}

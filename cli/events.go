@@ -131,7 +131,7 @@ timestamp, topic and data.`,
 			if err != nil {
 				return err
 			}
-			admin, err := r.load()
+			admin, err := r.load(reading)
 			if err != nil {
 				return err
 			}

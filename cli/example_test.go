@@ -9,6 +9,7 @@ import (
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/domain"
+	_ "github.com/strata-go/strata/persistence/sqlite" // --db: a SQLite file
 	"github.com/strata-go/strata/system"
 )
 

@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/strata-go/strata/persistence"
+
+	_ "github.com/strata-go/strata/persistence/memory"
+	_ "github.com/strata-go/strata/persistence/postgres"
+	_ "github.com/strata-go/strata/persistence/sqlite"
 )
 
 func TestRenderProgress(t *testing.T) {
@@ -120,5 +124,16 @@ func TestEnvHelp(t *testing.T) {
 	}
 	if got, want := EnvHelp("A_VARIABLE_WITH_A_VERY_LONG_NAME", "x"), "  A_VARIABLE_WITH_A_VERY_LONG_NAME\n                            x\n"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestDevNullIsNotATerminal(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Fatalf("%s is taken for a terminal", os.DevNull)
 	}
 }

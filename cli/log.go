@@ -58,7 +58,7 @@ by the saves of other processes (LISTEN).`,
 			case o.poll <= 0:
 				return usageError{fmt.Errorf("--poll %v is not positive", o.poll)}
 			}
-			admin, err := r.load()
+			admin, err := r.load(reading)
 			if err != nil {
 				return err
 			}

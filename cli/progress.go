@@ -6,17 +6,16 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
-// isTerminal reports whether w is a terminal (a character device), where
-// a progress bar redrawn with carriage returns makes sense.
+// isTerminal reports whether w is a terminal, where a progress bar redrawn
+// with carriage returns makes sense. A character device that is not a
+// terminal, such as /dev/null, is not one.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progressBar draws the progress of a run of snapshots on one line of a

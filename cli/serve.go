@@ -14,6 +14,7 @@ import (
 
 func (r *root) serveCommand() *cobra.Command {
 	var application, addr, token, certFile, keyFile string
+	var noAuth bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve an application's notification log over HTTP until Ctrl-C",
@@ -24,9 +25,10 @@ read it (httpapi.Client, system.WithRemoteLog):
   GET /sections/{first,last}                                 a section, such as 1,10
   GET /notifications?start=N&limit=M[&topics=a,b][&stop=K]   a select
 
-With a bearer token (--token, else STRATA_TOKEN), requests must send
-"Authorization: Bearer TOKEN". Serve with TLS (--tls-cert and --tls-key) if
-the network is not trusted. The first line of output gives the address
+Requests must send "Authorization: Bearer TOKEN" with the token of --token,
+else STRATA_TOKEN. Without a token the command refuses to serve, unless
+--no-auth says that anyone who can reach the address may read the log.
+Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The first line of output gives the address
 (useful with --addr 127.0.0.1:0, which picks a free port).`,
 		Example: r.examples("serve", "serve --application "+r.application+" --addr :8443 --tls-cert cert.pem --tls-key key.pem"),
 		Args:    cobra.NoArgs,
@@ -37,7 +39,13 @@ the network is not trusted. The first line of output gives the address
 			if !cmd.Flags().Changed("token") {
 				token = os.Getenv("STRATA_TOKEN")
 			}
-			admin, err := r.load()
+			switch {
+			case token == "" && !noAuth:
+				return usageError{errors.New("no bearer token: set --token or STRATA_TOKEN, or give --no-auth to let anyone who can reach the address read the log")}
+			case token != "" && noAuth:
+				return usageError{errors.New("--no-auth and a bearer token (--token or STRATA_TOKEN) contradict each other")}
+			}
+			admin, err := r.load(reading)
 			if err != nil {
 				return err
 			}
@@ -76,7 +84,8 @@ the network is not trusted. The first line of output gives the address
 	f := cmd.Flags()
 	f.StringVar(&application, "application", "", "the application whose log to serve (default: the domain's first)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8000", "the address to listen on, host:port")
-	f.StringVar(&token, "token", "", "the bearer token requests must send (default $STRATA_TOKEN, which keeps it\nout of process listings; none if empty)")
+	f.StringVar(&token, "token", "", "the bearer token requests must send (default $STRATA_TOKEN, which keeps it\nout of process listings)")
+	f.BoolVar(&noAuth, "no-auth", false, "serve without a bearer token: anyone who can reach the address reads the log")
 	f.StringVar(&certFile, "tls-cert", "", "a PEM certificate (chain) file, to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "the PEM key file of --tls-cert")
 	return cmd

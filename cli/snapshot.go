@@ -56,7 +56,7 @@ exist". --identifier without --aggregate is a wrong command line (exit status
 			if identifier != "" && aggregate == "" {
 				return usageError{errors.New("--identifier requires --aggregate")}
 			}
-			admin, err := r.load()
+			admin, err := r.load(writing)
 			if err != nil {
 				return err
 			}

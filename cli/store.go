@@ -7,28 +7,68 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/persistence"
-	_ "github.com/strata-go/strata/persistence/sqlite" // the command's default store
 )
 
-// DefaultDBName is the SQLite database file of the command when the
-// environment chooses no store: strata.db in the working directory.
-const DefaultDBName = "strata.db"
+// Option configures the command tree that [NewCommand] builds.
+type Option func(*root)
+
+// WithDefaultStore gives the environment variables of the store that the
+// commands use when the environment chooses none (neither
+// PERSISTENCE_MODULE nor INFRASTRUCTURE_FACTORY is set, for all
+// applications or for one). The strata command defaults to a SQLite file:
+//
+//	cli.NewCommand(domains, cli.WithDefaultStore(cli.SQLiteFile("strata.db")))
+//
+// The module the variables select must be imported by the program (for
+// SQLite, github.com/strata-go/strata/persistence/sqlite). Without a default
+// store, a command whose environment chooses none keeps its data in
+// memory, which is gone when it exits.
+func WithDefaultStore(vars map[string]string) Option {
+	return func(r *root) { r.defaults = vars }
+}
+
+// SQLiteFile returns the environment variables of the SQLite file path,
+// for [WithDefaultStore].
+func SQLiteFile(path string) map[string]string {
+	return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": path}
+}
 
 // storeOptions returns the options that give the applications the
-// command's store: the SQLite file db if it is not empty; otherwise the
-// environment's store, or DefaultDBName if the environment chooses none.
-func storeOptions(db string) []application.Option {
-	if db != "" {
+// command's store: the SQLite file of --db if it is given; otherwise the
+// environment's store, or the default store if the environment chooses
+// none. The default store's other variables are settings, the lowest
+// precedence, so that SQLITE_DBNAME in the environment still wins.
+func (r *root) storeOptions() []application.Option {
+	if r.db != "" {
 		return []application.Option{application.WithEnv(map[string]string{
-			"PERSISTENCE_MODULE": "sqlite", "INFRASTRUCTURE_FACTORY": "", "SQLITE_DBNAME": db,
+			"PERSISTENCE_MODULE": "sqlite", "INFRASTRUCTURE_FACTORY": "", "SQLITE_DBNAME": r.db,
 		})}
 	}
-	defaults := map[string]string{"SQLITE_DBNAME": DefaultDBName}
-	if !storeChosen(os.Environ()) {
-		defaults["PERSISTENCE_MODULE"] = "sqlite"
+	if len(r.defaults) == 0 {
+		return nil
 	}
-	// Settings: the lowest precedence, below the process environment.
-	return []application.Option{application.WithSettings(defaults)}
+	settings := map[string]string{}
+	chosen := storeChosen(os.Environ())
+	for k, v := range r.defaults {
+		if chosen && (k == "PERSISTENCE_MODULE" || k == "INFRASTRUCTURE_FACTORY") {
+			continue
+		}
+		settings[k] = v
+	}
+	return []application.Option{application.WithSettings(settings)}
+}
+
+// defaultStore describes the default store for the help: "the SQLite file
+// strata.db in the working directory".
+func (r *root) defaultStore() string {
+	if len(r.defaults) == 0 {
+		return "memory (gone when the command exits)"
+	}
+	d := describeStore(persistence.NewEnv("", r.defaults))
+	if name := r.defaults["SQLITE_DBNAME"]; r.defaults["PERSISTENCE_MODULE"] == "sqlite" && !strings.ContainsRune(name, os.PathSeparator) && name != ":memory:" {
+		d += " in the working directory"
+	}
+	return d
 }
 
 // storeChosen reports whether the environment chooses a persistence

@@ -129,7 +129,10 @@ func (c *Client) Section(ctx context.Context, sectionID string) (application.Sec
 	if err != nil {
 		return application.Section{}, err
 	}
-	id := strconv.FormatInt(start, 10) + "," + strconv.FormatInt(start+int64(limit)-1, 10)
+	// The ID as asked, normalised: its span may exceed the limit.
+	_, lastText, _ := strings.Cut(sectionID, ",")
+	last, _ := strconv.ParseInt(strings.TrimSpace(lastText), 10, 64)
+	id := strconv.FormatInt(start, 10) + "," + strconv.FormatInt(last, 10)
 	op := "get section " + id
 	var body sectionJSON
 	if err := c.get(ctx, op, c.base.JoinPath("sections", id), application.ErrSectionID, &body); err != nil {
@@ -139,15 +142,37 @@ func (c *Client) Section(ctx context.Context, sectionID string) (application.Sec
 	if err := checkItems(s.Items, start, limit, 0); err != nil {
 		return application.Section{}, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: err}
 	}
-	for _, other := range []string{s.ID, s.NextID} {
-		if _, _, err := application.ParseSectionID(other); other != "" && err != nil {
-			return application.Section{}, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: fmt.Errorf("response: %w", err)}
-		}
-	}
-	if len(s.Items) > 0 && s.ID == "" {
-		return application.Section{}, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: errors.New("response: a section with notifications has no ID")}
+	if err := checkSection(s); err != nil {
+		return application.Section{}, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: fmt.Errorf("response: %w", err)}
 	}
 	return s, nil
+}
+
+// checkSection checks a section's IDs against its notifications: its ID is
+// made of its first and last notifications' IDs, and the next section
+// starts after its last. IDs may be sparse, so the spans are not checked.
+func checkSection(s application.Section) error {
+	if len(s.Items) == 0 {
+		if s.ID != "" || s.NextID != "" {
+			return fmt.Errorf("a section without notifications has ID %q and next ID %q", s.ID, s.NextID)
+		}
+		return nil
+	}
+	first, last := s.Items[0].ID, s.Items[len(s.Items)-1].ID
+	if want := strconv.FormatInt(first, 10) + "," + strconv.FormatInt(last, 10); s.ID != want {
+		return fmt.Errorf("section ID %q, but its notifications are %s", s.ID, want)
+	}
+	if s.NextID == "" {
+		return nil
+	}
+	next, _, err := application.ParseSectionID(s.NextID)
+	if err != nil {
+		return err
+	}
+	if next != last+1 {
+		return fmt.Errorf("next section ID %q does not start after notification %d", s.NextID, last)
+	}
+	return nil
 }
 
 // Select returns up to limit notifications from notification ID start from

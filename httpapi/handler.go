@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/persistence"
@@ -53,6 +55,7 @@ type handler struct {
 	auth      bool
 	tokenSet  bool
 	tokenHash [sha256.Size]byte
+	mux       *http.ServeMux
 }
 
 // NewHandler returns an http.Handler that serves log as JSON, read-only:
@@ -68,14 +71,19 @@ type handler struct {
 // and give the client the base URL with the prefix
 // ("https://host/worlds").
 func NewHandler(log application.NotificationLog, opts ...Option) http.Handler {
-	h := &handler{log: log, logger: slog.Default()}
+	h := &handler{log: log, logger: slog.Default(), mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(h)
 	}
+	// Patterns without a method, so that other methods get the log's JSON
+	// error rather than the mux's plain-text one.
+	h.mux.HandleFunc("/sections/{id}", h.route(h.section))
+	h.mux.HandleFunc("/notifications", h.route(h.notifications))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: the notification log has /sections/{id} and /notifications")
+	})
 	return h
 }
-
-const sectionsPrefix = "/sections/"
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.auth && !h.authorized(r) {
@@ -87,27 +95,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "request without a URL")
 		return
 	}
-	var serve func(http.ResponseWriter, *http.Request, url.Values)
-	switch path := r.URL.Path; {
-	case path == "/notifications":
-		serve = h.notifications
-	case strings.HasPrefix(path, sectionsPrefix) && !strings.Contains(path[len(sectionsPrefix):], "/"):
-		serve = h.section
-	default:
+	if p := r.URL.Path; !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		// The mux would redirect to the clean path, in HTML.
 		writeError(w, http.StatusNotFound, "not found: the notification log has /sections/{id} and /notifications")
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %q is not allowed: use GET or HEAD", r.Method))
-		return
+	h.mux.ServeHTTP(w, r)
+}
+
+// route checks the method and the query string of a request to one of
+// the log's resources before serve handles it.
+func (h *handler) route(serve func(http.ResponseWriter, *http.Request, url.Values)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %q is not allowed: use GET or HEAD", r.Method))
+			return
+		}
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "malformed query string")
+			return
+		}
+		serve(w, r, query)
 	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "malformed query string")
-		return
-	}
-	serve(w, r, query)
 }
 
 func (h *handler) authorized(r *http.Request) bool {
@@ -124,7 +135,7 @@ func (h *handler) section(w http.ResponseWriter, r *http.Request, query url.Valu
 		h.fail(w, r, err)
 		return
 	}
-	s, err := h.log.Section(r.Context(), strings.TrimPrefix(r.URL.Path, sectionsPrefix))
+	s, err := h.log.Section(r.Context(), r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -256,7 +267,11 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *handler) write(w http.ResponseWriter, r *http.Request, v any) {
-	body, err := json.Marshal(v)
+	// A topic that is not UTF-8 (a damaged row) is served with its bad
+	// bytes replaced rather than failing the whole response: the section
+	// serves what it has, and the reader that cannot resolve the topic
+	// reports that notification.
+	body, err := json.Marshal(v, jsontext.AllowInvalidUTF8(true))
 	if err != nil {
 		// The log returned something JSON cannot carry, such as a topic
 		// that is not UTF-8.

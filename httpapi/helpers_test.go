@@ -24,6 +24,7 @@ import (
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/httpapi"
 	"github.com/strata-go/strata/persistence"
+	_ "github.com/strata-go/strata/persistence/memory" // the default store
 )
 
 // newWorlds returns a Worlds application, configured only by opts, with

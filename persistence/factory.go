@@ -130,6 +130,10 @@ func OpenFactory(ctx context.Context, env Env) (Factory, error) {
 		return nil, err
 	}
 	m, ok := LookupModule(name)
+	if !ok && name == DefaultModule {
+		return nil, fmt.Errorf("%w: no persistence module is selected and the default, %s, is not imported: import github.com/strata-go/strata/persistence/memory (or the adapter of a database, and set PERSISTENCE_MODULE)",
+			ErrConfig, DefaultModule)
+	}
 	if !ok {
 		_, varName, set := env.Lookup("PERSISTENCE_MODULE")
 		if !set || env.Get("PERSISTENCE_MODULE") == "" {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-go/strata/domain"
 )
 
@@ -46,6 +48,14 @@ func NewMapper(types *domain.Registry, opts ...MapperOption) *Mapper {
 	return m
 }
 
+// WithTypes returns a mapper like m (the same transcoder, compressor and
+// cipher) for the types of another registry.
+func (m *Mapper) WithTypes(types *domain.Registry) *Mapper {
+	c := *m
+	c.types = types
+	return &c
+}
+
 // Types returns the mapper's type registry.
 func (m *Mapper) Types() *domain.Registry { return m.types }
 
@@ -78,6 +88,11 @@ func (m *Mapper) ToStored(e domain.Event) (StoredEvent, error) {
 // corrupt bytes and an unknown topic are errors that say which (wrapping
 // [ErrWrongKey], [ErrCorrupt] or [domain.ErrUnknownTopic]).
 func (m *Mapper) ToEvent(s StoredEvent) (domain.Event, error) {
+	if s.OriginatorID == uuid.Nil {
+		// Recorders give a notification whose stored ID they cannot read
+		// the nil UUID, which no aggregate can have.
+		return domain.Event{}, fmt.Errorf("decode event version %d (%s): %w: the stored originator ID is missing or damaged", s.OriginatorVersion, s.Topic, ErrCorrupt)
+	}
 	info, err := m.types.Resolve(s.Topic)
 	if err != nil {
 		return domain.Event{}, fmt.Errorf("decode event %s version %d: %w", s.OriginatorID, s.OriginatorVersion, err)

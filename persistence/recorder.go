@@ -19,7 +19,10 @@ type StoredEvent struct {
 
 // Notification is a stored event with its position in the application's
 // total order. Notification IDs start at 1 and increase in the order in
-// which readers can see them; there may be gaps.
+// which readers can see them; there may be gaps. A recorder that cannot
+// read a row's originator ID (a damaged row) still returns the
+// notification, with the nil UUID as its OriginatorID, so that one bad row
+// does not hide the rest of the log; decoding it fails.
 type Notification struct {
 	ID int64
 	StoredEvent

@@ -78,7 +78,12 @@ type follower struct {
 	recorder  persistence.ProcessRecorder
 	upstreams []*upstream
 	logger    *slog.Logger
+	poison    PoisonPolicy
 	mu        sync.Mutex
+
+	// Guarded by mu:
+	stopped error  // the poison notification it stopped at, under StopAtPoison
+	failing string // the last temporary failure logged, so that it is logged once
 }
 
 func newFollower(name string, node Node, logger *slog.Logger) (*follower, error) {
@@ -95,6 +100,22 @@ func newFollower(name string, node Node, logger *slog.Logger) (*follower, error)
 
 func (f *follower) follow(name string, log application.NotificationLog, mapper *persistence.Mapper, opts []ReaderOption) {
 	f.upstreams = append(f.upstreams, &upstream{name: name, reader: NewNotificationLogReader(log, opts...), mapper: mapper})
+}
+
+func (f *follower) upstream(name string) *upstream {
+	for _, up := range f.upstreams {
+		if up.name == name {
+			return up
+		}
+	}
+	return nil
+}
+
+// resume lets a follower stopped at a poison notification try it again.
+func (f *follower) resume() {
+	f.mu.Lock()
+	f.stopped = nil
+	f.mu.Unlock()
 }
 
 // pullAll pulls from every upstream and returns how many notifications it
@@ -115,9 +136,42 @@ func (f *follower) pullAll(ctx context.Context, stopping func() bool) (int, erro
 // pull processes the notifications of up after the last one tracked, in
 // order, stopping at the first failure or when stopping says so (between
 // notifications: the one in hand is finished).
+//
+// A temporary failure (a lost connection, a policy's [Temporary] error)
+// leaves the notification to be processed again later; it is logged when
+// it first happens, not at every attempt. A poison notification is parked
+// or stops the follower, as its [PoisonPolicy] says; a stopped follower
+// pulls nothing until it is resumed, and its stop is reported once.
 func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.stopped != nil {
+		return 0, nil
+	}
+	n, err := f.pullLocked(ctx, up, stopping)
+	switch {
+	case err == nil:
+		if f.failing != "" {
+			f.logger.InfoContext(ctx, "processing works again", "upstream", up.name)
+			f.failing = ""
+		}
+	case ctx.Err() != nil:
+		// Stopping: the notification in hand is processed next time.
+	case isTemporary(err):
+		if msg := err.Error(); msg != f.failing {
+			f.logger.WarnContext(ctx, "processing failed; it will be tried again", "upstream", up.name, "error", err)
+			f.failing = msg
+		}
+	default:
+		f.stopped = err
+		f.logger.ErrorContext(ctx, "follower stopped at a poison notification: fix the cause and resume it, or park it (system.ParkPoison)",
+			"upstream", up.name, "error", err)
+		err = fmt.Errorf("%w: %w", ErrStopped, err)
+	}
+	return n, err
+}
+
+func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func() bool) (int, error) {
 	last, err := f.recorder.MaxTrackingID(ctx, up.name)
 	if err != nil {
 		return 0, fmt.Errorf("%s: position in %s: %w", f.name, up.name, err)
@@ -130,9 +184,12 @@ func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool)
 		if stopping != nil && stopping() {
 			return n, nil
 		}
-		if err := f.process(ctx, up, note); err != nil {
-			f.logger.ErrorContext(ctx, "processing failed; the notification will be processed again",
-				"upstream", up.name, "notification_id", note.ID, "error", err)
+		err := f.process(ctx, up, note)
+		var poison *PoisonError
+		if errors.As(err, &poison) && f.poison == ParkPoison {
+			err = f.park(ctx, up, note, poison.Err)
+		}
+		if err != nil {
 			return n, err
 		}
 		n++
@@ -141,21 +198,27 @@ func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool)
 }
 
 // process runs the policy on one notification and records the result with
-// its tracking record.
+// its tracking record. A failure that is not temporary is a *PoisonError.
 func (f *follower) process(ctx context.Context, up *upstream, note persistence.Notification) error {
 	fail := func(err error) error {
-		return &ProcessingError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Err: err}
+		if isTemporary(err) {
+			return &ProcessingError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Err: err}
+		}
+		return &PoisonError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Topic: note.Topic, Err: err}
 	}
 	event, err := up.mapper.ToEvent(note.StoredEvent)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("decode: %w", err))
 	}
 	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note}
-		if err := f.node.Policy(ctx, event, p); err != nil {
-			return fail(fmt.Errorf("policy: %w", err))
+		// A leader's parked notifications are its own business.
+		if !isParkingEvent(event.Data) {
+			if err := f.node.Policy(ctx, event, p); err != nil {
+				return fail(fmt.Errorf("policy: %w", err))
+			}
 		}
 		_, err := f.app.SaveTracked(ctx, tracking, p.aggregates...)
 		if err == nil {

@@ -126,7 +126,9 @@ func entries(t testing.TB, app *application.Application) []Noted {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, e.Data.(Noted))
+		if noted, ok := e.Data.(Noted); ok { // not a parked notification's
+			out = append(out, noted)
+		}
 	}
 	return out
 }
@@ -212,7 +214,7 @@ func persistent(t *testing.T, test func(t *testing.T, env map[string]string)) {
 // a runner left.
 func openJournal(t testing.TB, env map[string]string, name string) *Journal {
 	t.Helper()
-	j, err := newJournal(context.Background(), name, nil, application.WithEnv(env), application.WithTracking())
+	j, err := newJournal(context.Background(), name, nil, application.WithEnv(env), application.WithTracking(), application.WithTypes(system.ParkingTypes))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,19 @@ type Runner interface {
 	// Get returns the named application.
 	Get(name string) (Node, error)
 	// Err returns the processing errors since the last call, joined, or
-	// nil.
+	// nil. An error that repeats is reported once.
 	Err() error
+	// Resume makes the named follower, stopped at a poison notification
+	// (see [StopAtPoison]), try it again.
+	Resume(follower string) error
+	// RetryParked processes again a notification of upstream that the
+	// named follower parked (see [ParkPoison]): if its policy succeeds,
+	// the results are saved atomically with the parked record's change,
+	// and the notification is no longer parked. Errors wrap [ErrNotParked]
+	// if it is not parked.
+	RetryParked(ctx context.Context, follower, upstream string, notificationID int64) error
+	// SkipParked marks a parked notification skipped, with a reason.
+	SkipParked(ctx context.Context, follower, upstream string, notificationID int64, reason string) error
 }
 
 // Errors of runners.
@@ -61,6 +72,7 @@ func Get[T Node](r Runner, name string) (T, error) {
 type Option func(*config)
 
 type config struct {
+	poison     map[string]PoisonPolicy // by follower; "" for the default
 	env        []map[string]string
 	appOpts    map[string][]application.Option
 	logger     *slog.Logger
@@ -73,12 +85,32 @@ type config struct {
 }
 
 func newRunnerConfig(opts []Option) *config {
-	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{},
+	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{}, poison: map[string]PoisonPolicy{},
 		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// WithPoisonPolicy sets what the named followers (all of them, if none is
+// named) do with a poison notification (default [StopAtPoison]).
+func WithPoisonPolicy(p PoisonPolicy, followers ...string) Option {
+	return func(c *config) {
+		if len(followers) == 0 {
+			c.poison[""] = p
+		}
+		for _, f := range followers {
+			c.poison[f] = p
+		}
+	}
+}
+
+func (c *config) poisonPolicy(follower string) PoisonPolicy {
+	if p, ok := c.poison[follower]; ok {
+		return p
+	}
+	return c.poison[""]
 }
 
 // WithEnv gives every application these environment variables (see
@@ -141,6 +173,7 @@ type base struct {
 	order     []string // followers in system order
 	started   bool
 	errs      []error
+	wakeup    func(follower string) // prompts a follower, for runners that can
 }
 
 func (b *base) Get(name string) (Node, error) {
@@ -169,8 +202,65 @@ func (b *base) fail(err error) {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	// A failure that repeats at every poll is reported once until read.
+	for _, e := range b.errs {
+		if e.Error() == err.Error() {
+			return
+		}
+	}
 	b.errs = append(b.errs, err)
-	b.mu.Unlock()
+}
+
+func (b *base) follower(name string) (*follower, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started {
+		return nil, ErrNotStarted
+	}
+	f := b.followers[name]
+	if f == nil {
+		if _, ok := b.sys.defs[name]; !ok {
+			return nil, fmt.Errorf("%w %q", ErrUnknownApplication, name)
+		}
+		return nil, fmt.Errorf("%w: %s is not a follower this runner hosts", ErrUnknownApplication, name)
+	}
+	return f, nil
+}
+
+// Resume makes a follower stopped at a poison notification try it again;
+// a concurrent runner's follower does so at once.
+func (b *base) Resume(name string) error {
+	f, err := b.follower(name)
+	if err != nil {
+		return err
+	}
+	f.resume()
+	if b.wakeup != nil {
+		b.wakeup(name)
+	}
+	return nil
+}
+
+// RetryParked processes a parked notification again (see Runner).
+func (b *base) RetryParked(ctx context.Context, follower, upstream string, id int64) error {
+	f, err := b.follower(follower)
+	if err != nil {
+		return err
+	}
+	return f.retryParked(ctx, upstream, id)
+}
+
+// SkipParked marks a parked notification skipped (see Runner).
+func (b *base) SkipParked(ctx context.Context, follower, upstream string, id int64, reason string) error {
+	f, err := b.follower(follower)
+	if err != nil {
+		return err
+	}
+	if f.upstream(upstream) == nil {
+		return fmt.Errorf("skip notification %d: %w %q: %s does not follow it", id, ErrUnknownApplication, upstream, follower)
+	}
+	return skipParked(ctx, f.app, follower, upstream, id, reason)
 }
 
 func (b *base) hosted(name string) bool {
@@ -226,6 +316,7 @@ func (b *base) build(ctx context.Context) error {
 			b.closeNodes()
 			return err
 		}
+		f.poison = b.cfg.poisonPolicy(name)
 		for _, l := range b.sys.leaders[name] {
 			log, mapper, err := b.upstreamOf(l, f.app)
 			if err != nil {
@@ -241,13 +332,16 @@ func (b *base) build(ctx context.Context) error {
 }
 
 // upstreamOf returns the log of leader and the mapper that decodes its
-// events for the follower app.
+// events for the follower app. The leader's types are those of its
+// definition (and of parked notifications), not whatever its constructor
+// registered: a process that hosts only followers builds a leader only to
+// read its log.
 func (b *base) upstreamOf(leader string, app *application.Application) (application.NotificationLog, *persistence.Mapper, error) {
+	types, err := domain.NewRegistry(b.sys.defs[leader].Types, ParkingTypes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("types of %s: %w", leader, err)
+	}
 	if log := b.cfg.remote[leader]; log != nil {
-		types, err := domain.NewRegistry(b.sys.defs[leader].Types)
-		if err != nil {
-			return nil, nil, fmt.Errorf("types of %s: %w", leader, err)
-		}
 		layers := []map[string]string{}
 		if b.cfg.processEnv {
 			layers = append(layers, persistence.ProcessEnv())
@@ -260,7 +354,8 @@ func (b *base) upstreamOf(leader string, app *application.Application) (applicat
 		return log, mapper, nil
 	}
 	l := b.nodes[leader].App()
-	return l.Log(), l.Mapper(), nil
+	log := application.NewLocalNotificationLog(l.Recorder(), types)
+	return log, l.Mapper().WithTypes(types), nil
 }
 
 func (b *base) closeNodes() {
@@ -322,10 +417,11 @@ func (r *SingleThreadedRunner) Start(ctx context.Context) error {
 
 // Process makes every follower process what it has not processed yet, and
 // returns the errors. Call it to resume after fixing what made a policy
-// fail.
+// fail: followers stopped at a poison notification try it again.
 func (r *SingleThreadedRunner) Process(ctx context.Context) error {
 	var errs []error
 	for _, name := range r.order {
+		r.followers[name].resume()
 		if _, err := r.followers[name].pullAll(ctx, nil); err != nil {
 			errs = append(errs, err)
 			r.fail(err)
@@ -405,7 +501,7 @@ type ConcurrentRunner struct {
 	stopping atomic.Bool
 	loop     context.CancelFunc
 	work     context.CancelFunc
-	wg       sync.WaitGroup
+	wg       *sync.WaitGroup // of this start's goroutines
 }
 
 // NewConcurrentRunner returns a runner of sys.
@@ -427,6 +523,8 @@ func (r *ConcurrentRunner) Start(ctx context.Context) error {
 	loopCtx, loop := context.WithCancel(context.WithoutCancel(ctx))
 	workCtx, work := context.WithCancel(context.WithoutCancel(ctx))
 	r.loop, r.work = loop, work
+	r.wg = new(sync.WaitGroup)
+	wg := r.wg
 	r.stopping.Store(false)
 	r.wakes = map[string]chan struct{}{}
 	for _, name := range r.order {
@@ -452,9 +550,9 @@ func (r *ConcurrentRunner) Start(ctx context.Context) error {
 				r.cfg.logger.WarnContext(ctx, "cannot listen for saves; polling instead", "leader", leader, "error", err)
 				continue
 			}
-			r.wg.Add(1)
+			wg.Add(1)
 			go func() {
-				defer r.wg.Done()
+				defer wg.Done()
 				for range prompts {
 					r.wake(followers)
 				}
@@ -462,8 +560,15 @@ func (r *ConcurrentRunner) Start(ctx context.Context) error {
 		}
 	}
 	for _, name := range r.order {
-		r.wg.Add(1)
-		go r.run(loopCtx, workCtx, r.followers[name], r.wakes[name])
+		wg.Add(1)
+		go r.run(loopCtx, workCtx, wg, r.followers[name], r.wakes[name])
+	}
+	wakes := r.wakes
+	r.wakeup = func(name string) {
+		select {
+		case wakes[name] <- struct{}{}:
+		default:
+		}
 	}
 	r.started = true
 	return nil
@@ -492,8 +597,8 @@ func (r *ConcurrentRunner) wake(followers []string) {
 // at growing intervals: in PostgreSQL a new event becomes visible to
 // readers only when older transactions have ended, which may be just after
 // the prompt.
-func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wake <-chan struct{}) {
-	defer r.wg.Done()
+func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, wg *sync.WaitGroup, f *follower, wake <-chan struct{}) {
+	defer wg.Done()
 	poll := time.NewTimer(0) // catch up at once
 	defer poll.Stop()
 	recheck := time.Duration(0)
@@ -533,7 +638,10 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, f *follower, wa
 }
 
 // Stop stops the followers after the notifications in hand and closes the
-// applications.
+// applications. If ctx ends first, the work in hand is cancelled (it
+// records nothing) and Stop returns ctx's error at once, even if a policy
+// ignores its context: the applications are then closed when the last
+// policy returns.
 func (r *ConcurrentRunner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	if !r.started {
@@ -541,20 +649,25 @@ func (r *ConcurrentRunner) Stop(ctx context.Context) error {
 		return ErrNotStarted
 	}
 	r.started = false
+	wg, nodes := r.wg, r.nodes
 	r.mu.Unlock()
 	r.stopping.Store(true)
 	r.loop()
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	var err error
+	go func() { wg.Wait(); close(done) }()
+	closeNodes := func() {
+		for _, n := range nodes {
+			n.App().Close()
+		}
+	}
 	select {
 	case <-done:
+		r.work()
+		closeNodes()
+		return nil
 	case <-ctx.Done():
 		r.work() // give up the work in hand: it records nothing
-		<-done
-		err = ctx.Err()
+		go func() { <-done; closeNodes() }()
+		return ctx.Err()
 	}
-	r.work()
-	r.closeNodes()
-	return err
 }

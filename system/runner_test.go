@@ -209,10 +209,14 @@ func TestConcurrentRunnerCatchesUp(t *testing.T) {
 	})
 }
 
-// poisoned fails the events of things called "poison" while faulty holds.
-func poisoned(faulty *atomic.Bool) hook {
+// poisoned fails the events of things called "poison" while faulty holds,
+// with an error marked temporary if temporary is true.
+func poisoned(faulty *atomic.Bool, temporary bool) hook {
 	return func(_ context.Context, e domain.Event, _ *system.Processing) (bool, error) {
 		if h, ok := e.Data.(worlds.SomethingHappened); ok && h.What == "poison" && faulty.Load() {
+			if temporary {
+				return false, system.Temporary(errPoison)
+			}
 			return false, errPoison
 		}
 		return false, nil
@@ -221,9 +225,10 @@ func poisoned(faulty *atomic.Bool) hook {
 
 var errPoison = errors.New("poisoned")
 
-// checkPoisoned requires err to be made of processing errors of Scribe's
-// notification id of Worlds, wrapping errPoison.
-func checkPoisoned(t testing.TB, err error, id int64) {
+// checkPoisoned requires err to be made of errors of Scribe's notification
+// id of Worlds wrapping errPoison: *ProcessingErrors if the failure is
+// temporary, or the *PoisonError that stopped Scribe.
+func checkPoisoned(t testing.TB, err error, id int64, temporary bool) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("no processing error")
@@ -233,37 +238,59 @@ func checkPoisoned(t testing.TB, err error, id int64) {
 		errs = j.Unwrap()
 	}
 	for _, err := range errs {
-		var pe *system.ProcessingError
-		if !errors.As(err, &pe) || !errors.Is(err, errPoison) {
-			t.Fatalf("error %v, want a *ProcessingError wrapping %v", err, errPoison)
+		if !errors.Is(err, errPoison) {
+			t.Fatalf("error %v, want one wrapping %v", err, errPoison)
 		}
-		if pe.Follower != "Scribe" || pe.Upstream != worlds.Name || pe.NotificationID != id {
-			t.Fatalf("processing error %+v, want Scribe's of notification %d of Worlds", pe, id)
+		if temporary {
+			var pe *system.ProcessingError
+			if !errors.As(err, &pe) || pe.Follower != "Scribe" || pe.Upstream != worlds.Name || pe.NotificationID != id {
+				t.Fatalf("error %v, want Scribe's *ProcessingError of notification %d of Worlds", err, id)
+			}
+			if want := fmt.Sprintf("Scribe processing notification %d of Worlds: policy: temporary failure: poisoned", id); err.Error() != want {
+				t.Fatalf("error %q, want %q", err, want)
+			}
+			continue
 		}
-		if want := fmt.Sprintf("Scribe processing notification %d of Worlds: policy: poisoned", id); err.Error() != want {
+		var pe *system.PoisonError
+		if !errors.As(err, &pe) || !errors.Is(err, system.ErrStopped) || pe.Follower != "Scribe" || pe.Upstream != worlds.Name || pe.NotificationID != id || pe.Topic != "World.SomethingHappened" {
+			t.Fatalf("error %v, want Scribe's *PoisonError of notification %d of Worlds that stopped it", err, id)
+		}
+		if want := fmt.Sprintf("follower stopped at a poison notification: Scribe cannot process notification %d of Worlds (topic \"World.SomethingHappened\"): policy: poisoned", id); err.Error() != want {
 			t.Fatalf("error %q, want %q", err, want)
 		}
 	}
 }
 
-func checkLogged(t testing.TB, logs *childtest.Buffer, id int64) {
+// checkLogged requires the logs to say once, at level, that Scribe failed
+// to process notification id of Worlds.
+func checkLogged(t testing.TB, logs *childtest.Buffer, id int64, level string) {
 	t.Helper()
-	for _, want := range []string{"level=ERROR", "follower=Scribe", "upstream=Worlds", fmt.Sprintf("notification_id=%d", id), "poisoned"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Fatalf("the log does not say %q:\n%s", want, logs)
+	var lines []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, fmt.Sprintf("notification %d of Worlds", id)) {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines about notification %d, want 1:\n%s", len(lines), id, logs)
+	}
+	for _, want := range []string{"level=" + level, "follower=Scribe", "upstream=Worlds", "poisoned"} {
+		if !strings.Contains(lines[0], want) {
+			t.Fatalf("the log line does not say %q: %s", want, lines[0])
 		}
 	}
 }
 
-// A policy that fails on an event leaves it untracked and holds up its
-// follower, not the others; the error is returned by Err and logged; once
-// the fault is fixed, Process resumes, and every event is processed once.
+// A policy that fails on an event with an error that is not temporary
+// stops its follower at it, not the others; the error is returned by Err
+// once and logged once, however many saves follow; once the fault is
+// fixed, Process resumes, and every event is processed once.
 func TestPolicyErrorsWithTheSingleThreadedRunner(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, env map[string]string) {
 		ctx := context.Background()
 		var faulty atomic.Bool
 		faulty.Store(true)
-		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty))},
+		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty, false))},
 			[]string{worlds.Name, counters.Name}, []string{worlds.Name, "Scribe"})
 		logs := &childtest.Buffer{}
 		r := system.NewSingleThreadedRunner(sys, system.WithEnv(env), system.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
@@ -273,22 +300,25 @@ func TestPolicyErrorsWithTheSingleThreadedRunner(t *testing.T) {
 		id := createWorld(t, w)
 		happen(t, w, id, "dinosaurs", "poison")
 		poison := first(t, w.Log(), 3)[2]
-		checkPoisoned(t, r.Err(), poison)
-		checkLogged(t, logs, poison)
+		checkPoisoned(t, r.Err(), poison, false)
 		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 2))
 		if got, want := tracked(t, scribe.App(), worlds.Name), first(t, w.Log(), 2)[1]; got != want {
 			t.Fatalf("Scribe tracked up to %d, want %d", got, want)
 		}
 
-		// Later events wait behind the failing one, which each save
-		// retries; Counters is not held up.
+		// Later events wait behind the poison one, which is not tried
+		// again, reported or logged until Scribe resumes; Counters is not
+		// held up.
 		happen(t, w, id, "trucks", "internet")
-		checkPoisoned(t, r.Err(), poison)
+		if err := r.Err(); err != nil {
+			t.Fatalf("the stopped follower reported again: %v", err)
+		}
+		checkLogged(t, logs, poison, "ERROR")
 		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 2))
 		if !countsAre(t, c, map[string]int{"dinosaurs": 1, "poison": 1, "trucks": 1, "internet": 1}) {
 			t.Fatal("Counters was held up by Scribe's failure")
 		}
-		checkPoisoned(t, r.Process(ctx), poison)
+		checkPoisoned(t, r.Process(ctx), poison, false)
 		if err := r.Err(); err == nil {
 			t.Fatal("Err does not return the failure of Process")
 		}
@@ -307,20 +337,20 @@ func TestPolicyErrorsWithTheSingleThreadedRunner(t *testing.T) {
 	})
 }
 
-// With the concurrent runner, a failing event is retried at the poll
-// interval until the fault is fixed.
-func TestPolicyErrorsWithTheConcurrentRunner(t *testing.T) {
+// With the concurrent runner, an event that fails temporarily is retried
+// at the poll interval until the fault passes; the failure is logged once,
+// not at every poll, and Err reports it once until it is read.
+func TestTemporaryPolicyErrorsWithTheConcurrentRunner(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, env map[string]string) {
 		var faulty atomic.Bool
 		faulty.Store(true)
-		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty))},
+		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty, true))},
 			[]string{worlds.Name, counters.Name}, []string{worlds.Name, "Scribe"})
 		logs := &childtest.Buffer{}
 		r := system.NewConcurrentRunner(sys, system.WithEnv(env), system.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
 			system.PollInterval(5*time.Millisecond))
 		startRunner(t, r)
 		w, c, scribe := get[*worlds.Worlds](t, r, worlds.Name), get[*counters.Counters](t, r, counters.Name), get[*Journal](t, r, "Scribe")
-		// nextErr waits for processing errors recorded after the last call.
 		nextErr := func() error {
 			t.Helper()
 			var err error
@@ -331,19 +361,12 @@ func TestPolicyErrorsWithTheConcurrentRunner(t *testing.T) {
 		id := createWorld(t, w)
 		happen(t, w, id, "dinosaurs", "poison")
 		poison := first(t, w.Log(), 3)[2]
-		checkPoisoned(t, nextErr(), poison)
-		checkLogged(t, logs, poison)
-
+		checkPoisoned(t, nextErr(), poison, true)
 		happen(t, w, id, "trucks", "internet")
-		r.Err()
-		checkPoisoned(t, nextErr(), poison)
-		// This failure is of a pull that began after the one above
-		// failed, and so after the last two events were saved: they wait.
-		checkPoisoned(t, nextErr(), poison)
+		checkPoisoned(t, nextErr(), poison, true) // tried again, and failing still
+		time.Sleep(50 * time.Millisecond)         // ten polls more
+		checkLogged(t, logs, poison, "WARN")
 		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 2))
-		if got, want := tracked(t, scribe.App(), worlds.Name), first(t, w.Log(), 2)[1]; got != want {
-			t.Fatalf("Scribe tracked up to %d, want %d", got, want)
-		}
 		eventually(t, "Counters to go on", func() bool {
 			return countsAre(t, c, map[string]int{"dinosaurs": 1, "poison": 1, "trucks": 1, "internet": 1})
 		})
@@ -353,6 +376,50 @@ func TestPolicyErrorsWithTheConcurrentRunner(t *testing.T) {
 		happen(t, w, id, "poison")
 		eventually(t, "Scribe to go on", func() bool { return noted(t, scribe.App(), worlds.Name) >= 6 })
 		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 6))
+		if !strings.Contains(logs.String(), "processing works again") {
+			t.Fatalf("the recovery was not logged:\n%s", logs)
+		}
+	})
+}
+
+// With the concurrent runner, a poison event stops its follower once: it
+// is reported and logged once however many polls pass, and after the fix,
+// Resume makes the follower go on.
+func TestPoisonWithTheConcurrentRunner(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, env map[string]string) {
+		var faulty atomic.Bool
+		faulty.Store(true)
+		sys := mustSystem(t, []system.Def{worldsDef, countersDef, journal("Scribe", poisoned(&faulty, false))},
+			[]string{worlds.Name, counters.Name}, []string{worlds.Name, "Scribe"})
+		logs := &childtest.Buffer{}
+		r := system.NewConcurrentRunner(sys, system.WithEnv(env), system.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+			system.PollInterval(5*time.Millisecond))
+		startRunner(t, r)
+		w, scribe := get[*worlds.Worlds](t, r, worlds.Name), get[*Journal](t, r, "Scribe")
+
+		id := createWorld(t, w)
+		happen(t, w, id, "dinosaurs", "poison")
+		poison := first(t, w.Log(), 3)[2]
+		var err error
+		eventually(t, "the poison to be reported", func() bool { err = r.Err(); return err != nil })
+		checkPoisoned(t, err, poison, false)
+		happen(t, w, id, "trucks")
+		time.Sleep(50 * time.Millisecond) // ten polls more
+		if err := r.Err(); err != nil {
+			t.Fatalf("the stopped follower reported again: %v", err)
+		}
+		checkLogged(t, logs, poison, "ERROR")
+		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 2))
+
+		faulty.Store(false)
+		if err := r.Resume("Scribe"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Scribe to resume", func() bool { return noted(t, scribe.App(), worlds.Name) >= 4 })
+		checkExactlyOnce(t, scribe.App(), worlds.Name, first(t, w.Log(), 4))
+		if err := r.Resume("Worlds"); !errors.Is(err, system.ErrUnknownApplication) {
+			t.Fatalf("resume a leader: %v", err)
+		}
 	})
 }
 
@@ -477,7 +544,10 @@ func TestConcurrentRunnerStopWithAnExpiredContext(t *testing.T) {
 		if err := r.Stop(expired); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Stop: %v, want the context's error", err)
 		}
-		err := r.Err()
+		// Stop returned at once; the cancelled policy reports when it
+		// returns.
+		var err error
+		eventually(t, "the cancelled processing to be reported", func() bool { err = r.Err(); return err != nil })
 		var pe *system.ProcessingError
 		if !errors.As(err, &pe) || pe.NotificationID != all[1] || !errors.Is(err, context.Canceled) {
 			t.Fatalf("Err after Stop: %v, want the cancelled processing of notification %d", err, all[1])

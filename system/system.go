@@ -171,7 +171,7 @@ func (s *System) IsFollower(name string) bool { return len(s.leaders[name]) > 0 
 // options returns the options a runner gives the constructor of name: the
 // given ones, the types of its leaders, and tracking if it follows.
 func (s *System) options(name string, opts []application.Option) []application.Option {
-	out := slices.Clone(opts)
+	out := append(slices.Clone(opts), application.WithTypes(ParkingTypes))
 	if s.IsFollower(name) {
 		out = append(out, application.WithTracking())
 		for _, l := range s.leaders[name] {

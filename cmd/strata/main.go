@@ -15,13 +15,25 @@
 package main
 
 import (
+	"github.com/spf13/cobra"
+
 	"github.com/strata-go/strata/cli"
+	_ "github.com/strata-go/strata/persistence/memory"   // PERSISTENCE_MODULE=memory
 	_ "github.com/strata-go/strata/persistence/postgres" // PERSISTENCE_MODULE=postgres
+	_ "github.com/strata-go/strata/persistence/sqlite"   // PERSISTENCE_MODULE=sqlite, the default
 )
 
-func main() {
-	cmd := cli.New(domains()...)
+// defaultDBName is the SQLite file of the command when the environment
+// chooses no store.
+const defaultDBName = "strata.db"
+
+// newCommand returns the command tree: the example domains, a SQLite file
+// as the default store, and the benchmark command.
+func newCommand() *cobra.Command {
+	cmd := cli.NewCommand(domains(), cli.WithDefaultStore(cli.SQLiteFile(defaultDBName)))
 	cmd.Long += benchEnvironment
 	cmd.AddCommand(benchCommand())
-	cli.Execute(cmd)
+	return cmd
 }
+
+func main() { cli.Execute(newCommand()) }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,13 +25,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/application"
-	"github.com/strata-go/strata/cli"
+
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/system"
 )
 
 // binary is the strata command, built once for the package's tests,
@@ -714,7 +716,11 @@ func TestServe(t *testing.T) {
 		}
 
 		for _, token := range []string{"", "secret"} {
-			cmd := s.command(ctx, map[string]string{"STRATA_TOKEN": token}, "serve", "--addr", "127.0.0.1:0")
+			args := []string{"serve", "--addr", "127.0.0.1:0"}
+			if token == "" {
+				args = append(args, "--no-auth")
+			}
+			cmd := s.command(ctx, map[string]string{"STRATA_TOKEN": token}, args...)
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -789,6 +795,15 @@ func TestServe(t *testing.T) {
 		}
 		expect(t, s.run(t, "serve", "--tls-cert", "cert.pem"), 2, "",
 			"Error: --tls-cert and --tls-key go together\nRun 'strata serve --help' for usage.\n")
+		// An empty token does not open the log to anyone.
+		for _, env := range []map[string]string{nil, {"STRATA_TOKEN": ""}} {
+			expect(t, s.runWith(t, env, "serve"), 2, "",
+				"Error: no bearer token: set --token or STRATA_TOKEN, or give --no-auth to let anyone who can reach the address read the log\nRun 'strata serve --help' for usage.\n")
+		}
+		expect(t, s.run(t, "serve", "--token", "", "--addr", "127.0.0.1:0"), 2, "",
+			"Error: no bearer token: set --token or STRATA_TOKEN, or give --no-auth to let anyone who can reach the address read the log\nRun 'strata serve --help' for usage.\n")
+		expect(t, s.run(t, "serve", "--token", "x", "--no-auth"), 2, "",
+			"Error: --no-auth and a bearer token (--token or STRATA_TOKEN) contradict each other\nRun 'strata serve --help' for usage.\n")
 	})
 }
 
@@ -843,8 +858,7 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree := cli.New(domains()...)
-	tree.AddCommand(benchCommand())
+	tree := newCommand()
 	root := s.ok(t, "--help")
 	rootHelp := strings.Join(root, "\n")
 	if noArgs := s.ok(t); !slices.Equal(noArgs, root) {
@@ -895,4 +909,107 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 		}
 	}
 	visit(tree)
+}
+
+// The commands that read create nothing: on an empty directory they say
+// there is no store, and they read a store on a read-only mount.
+func TestReadingCommandsDoNotWrite(t *testing.T) {
+	empty := store{name: "empty", dir: t.TempDir()}
+	r := empty.run(t, "log")
+	if r.code != 1 || !strings.Contains(r.stderr, "no database file") || !strings.Contains(r.stderr, "strata.db") {
+		t.Fatalf("strata log in an empty directory: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(empty.dir); len(entries) != 0 {
+		t.Fatalf("strata log created %d files", len(entries))
+	}
+
+	// A store with the worlds but not the counters' tables.
+	s := store{name: "worlds", dir: t.TempDir()}
+	s.ok(t, "demo")
+	r = s.run(t, "log", "--domain", "wiki")
+	if r.code != 1 || !strings.Contains(r.stderr, "does not exist") || !strings.Contains(r.stderr, "_events") {
+		t.Fatalf("strata log of a domain with no tables: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	mnt := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "--bind", "-o", "ro", s.dir, mnt).CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("cannot make a read-only bind mount (%v: %s); run the tests as root to test a read-only mount", err, out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	ro := store{name: "read-only", dir: mnt}
+	want := s.ok(t, "log")
+	if got := ro.ok(t, "log"); !slices.Equal(got, want) {
+		t.Fatalf("strata log on a read-only mount printed %d lines, want %d", len(got), len(want))
+	}
+	id := strings.Fields(want[0])[2]
+	ro.ok(t, "events", "--aggregate", "World", "--identifier", id)
+	r = ro.run(t, "demo")
+	if r.code != 1 {
+		t.Fatalf("strata demo on a read-only mount: exit %d", r.code)
+	}
+}
+
+// Every command checks the variables it reads, including those whose value
+// it then overrides.
+func TestEveryCommandChecksTheConfiguration(t *testing.T) {
+	s := store{name: "checked", dir: t.TempDir()}
+	s.ok(t, "demo")
+	for _, args := range [][]string{{"log"}, {"snapshot", "create"}, {"events", "--aggregate", "World", "--identifier", sampleUUID}, {"demo"}} {
+		r := s.runWith(t, map[string]string{"IS_SNAPSHOTTING_ENABLED": "maybe"}, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, `IS_SNAPSHOTTING_ENABLED="maybe"`) {
+			t.Errorf("strata %s with IS_SNAPSHOTTING_ENABLED=maybe: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+const sampleUUID = "0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b"
+
+// A notification Counters cannot decode, parked by a runner that parks,
+// is listed, cannot be retried while it still fails, and can be skipped.
+func TestParked(t *testing.T) {
+	ctx := context.Background()
+	s := sqliteStore(t)
+	s.ok(t, "demo")
+	app, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := app.Recorder().InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "World.Unknown", State: []byte("{}")}})
+	app.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := ids[0]
+	sys, err := system.New(domains()[0].Applications, domains()[0].Pipes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := system.NewSingleThreadedRunner(sys, system.WithEnv(s.env), system.WithPoisonPolicy(system.ParkPoison), system.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop(ctx)
+
+	out := s.ok(t, "parked")
+	if len(out) != 1 || !strings.HasPrefix(out[0], fmt.Sprintf("Counters: notification %d of Worlds (World.Unknown): decode: ", bad)) {
+		t.Fatalf("strata parked: %q", out)
+	}
+	r2 := s.run(t, "parked", "retry", "--application", "Counters", "--upstream", "Worlds", "--notification", strconv.FormatInt(bad, 10))
+	if r2.code != 1 || !strings.Contains(r2.stderr, fmt.Sprintf("Counters cannot process notification %d of Worlds", bad)) {
+		t.Fatalf("retry a notification that still fails: exit %d, stderr %q", r2.code, r2.stderr)
+	}
+	expect(t, s.run(t, "parked", "skip", "--application", "Counters", "--upstream", "Worlds", "--notification", strconv.FormatInt(bad, 10), "--reason", "not ours"),
+		0, fmt.Sprintf("Counters skipped notification %d of Worlds.\n", bad), "")
+	expect(t, s.run(t, "parked"), 0, "No parked notifications.\n", "")
+	r2 = s.run(t, "parked", "skip", "--application", "Worlds", "--upstream", "Worlds", "--notification", "1")
+	if r2.code != 2 || !strings.Contains(r2.stderr, `unknown application "Worlds": not a follower of domain worlds`) {
+		t.Fatalf("skip for a leader: exit %d, stderr %q", r2.code, r2.stderr)
+	}
 }
