@@ -25,4 +25,16 @@
 //
 // A [NotificationLogReader] reads any notification log, local or remote,
 // from a position, a page at a time.
+//
+// # Failures
+//
+// A temporary failure ([Temporary], a lost connection, a timeout) is
+// retried later and logged once. A poison notification, one that cannot
+// be processed however often it is tried, follows the follower's
+// [PoisonPolicy]: by default the follower stops at it with one
+// [*PoisonError] naming the follower, the upstream application, the
+// notification ID, its topic and the cause ([Runner.Resume] tries again
+// after a fix); with [ParkPoison] it is saved as a [Parked] record with its
+// tracking record and the follower goes on, and an operator retries it
+// ([Runner.RetryParked], exactly once) or skips it ([Runner.SkipParked]).
 package system
