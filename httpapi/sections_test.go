@@ -68,7 +68,8 @@ func TestADamagedRowDoesNotFailItsSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`INSERT INTO worlds_events (originator_id, originator_version, topic, state) VALUES (?, 1, 'World.Created', x'7b7d'), (?, 1, ?, x'7b7d')`,
+	if _, err := db.Exec(`INSERT INTO worlds_events (tenant, originator_id, originator_version, topic, state, commit_id, headers)
+VALUES ('', ?, 1, 'World.Created', x'7b7d', x'', x''), ('', ?, 1, ?, x'7b7d', x'', x'')`,
 		[]byte{1, 2, 3}, uuid.New().String()[:16], string([]byte{'W', 0xff, 'x'})); err != nil {
 		t.Fatal(err)
 	}

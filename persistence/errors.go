@@ -81,6 +81,15 @@ var (
 	// ErrCorrupt means stored state is truncated or damaged: it fails
 	// authentication, decompression or decoding.
 	ErrCorrupt = newKind("corrupt data", ErrData)
+	// ErrAlreadyCommitted means a save whose commit ID is already recorded
+	// for its aggregates: an earlier attempt of the same save was recorded
+	// (perhaps one that failed with ErrUnknownOutcome). Nothing new was
+	// recorded. It is not a conflict: the save's effect is in the store.
+	ErrAlreadyCommitted = newKind("commit already recorded", ErrPersistence)
+	// ErrErased means state whose data key was erased (crypto-shredding):
+	// it can never be decrypted again. It is an [ErrData].
+	ErrErased = newKind("erased", ErrData)
+
 	// ErrConfig means a setting that is missing or cannot be parsed. The
 	// error names the environment variable and its value.
 	ErrConfig = newKind("invalid configuration")

@@ -28,18 +28,55 @@ func (s *EventStore) Mapper() *Mapper { return s.mapper }
 // Recorder returns the store's recorder.
 func (s *EventStore) Recorder() AggregateRecorder { return s.recorder }
 
-// Put records the events atomically and returns their notification IDs
-// (nil if the recorder gives none). If any event conflicts with one already
-// recorded, none is recorded and the error wraps [ErrIntegrity].
+// Put records the events atomically, as one commit, and returns their
+// notification IDs (nil if the recorder gives none). If any event
+// conflicts with one already recorded, none is recorded and the error
+// wraps [ErrIntegrity]; if the commit ID (see [WithCommit]; a new random
+// one without it) is already recorded for the events' aggregates, the
+// error wraps [ErrAlreadyCommitted].
 func (s *EventStore) Put(ctx context.Context, events []domain.Event, opts ...InsertOption) ([]int64, error) {
+	c := Commit{}
+	if cfg := NewInsertConfig(opts); cfg.Commit != nil {
+		c = *cfg.Commit
+	}
+	if c.ID == uuid.Nil {
+		c.ID = uuid.New()
+	}
 	stored := make([]StoredEvent, len(events))
 	for i, e := range events {
 		var err error
 		if stored[i], err = s.mapper.ToStored(e); err != nil {
 			return nil, err
 		}
+		stored[i].CommitID, stored[i].Headers = c.ID, c.Headers
 	}
 	return s.recorder.InsertEvents(ctx, stored, opts...)
+}
+
+// RecordedEvent is an event as it was recorded: the decoded event, and the
+// commit that recorded it.
+type RecordedEvent struct {
+	domain.Event
+	CommitID uuid.UUID
+	Headers  Headers
+}
+
+// GetRecorded returns the events of one aggregate that the query selects,
+// with their commits.
+func (s *EventStore) GetRecorded(ctx context.Context, originatorID uuid.UUID, q EventQuery) ([]RecordedEvent, error) {
+	stored, err := s.recorder.SelectEvents(ctx, originatorID, q)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]RecordedEvent, len(stored))
+	for i, se := range stored {
+		e, err := s.mapper.ToEvent(se)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = RecordedEvent{Event: e, CommitID: se.CommitID, Headers: se.Headers}
+	}
+	return events, nil
 }
 
 // Get returns the events of one aggregate that the query selects.

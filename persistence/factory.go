@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-go/strata/domain"
 )
 
@@ -22,8 +24,30 @@ type Factory interface {
 	// ProcessRecorder returns the recorder of the application's events and
 	// tracking records.
 	ProcessRecorder(ctx context.Context) (ProcessRecorder, error)
+	// Tenant returns a factory of the same store whose recorders keep the
+	// data of tenant id (see [CheckTenant]) apart from every other
+	// tenant's: they read, overwrite and detect only its aggregates,
+	// snapshots and notifications. The factory itself is the default
+	// tenant's. Closing a tenant's factory does nothing; closing the
+	// factory closes them all.
+	Tenant(id string) (Factory, error)
 	// Close releases the datastore's resources.
 	Close() error
+}
+
+// Eraser is implemented by factories that can delete data: one aggregate's
+// stream, or all of a tenant's data. Both are atomic.
+type Eraser interface {
+	// DeleteAggregate deletes the events, the commit records and the
+	// recorded aggregates of every purpose (snapshots) of the aggregate id
+	// in the factory's tenant, and reports whether there was any. Its
+	// notifications leave the log; their IDs are never given again, so a
+	// reader that had not read them never will.
+	DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error)
+	// PurgeTenant deletes everything of the factory's tenant: events,
+	// commit records, tracking records, and the recorded aggregates of
+	// every purpose. It is refused for the default tenant.
+	PurgeTenant(ctx context.Context) error
 }
 
 // OpenFunc opens a factory for the application whose environment is env.

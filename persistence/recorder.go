@@ -2,20 +2,51 @@ package persistence
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"iter"
+	"maps"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
 
 // StoredEvent is a domain event or snapshot as a recorder keeps it: the
-// aggregate's ID and version, the topic of the event's type, and the
-// encoded (perhaps compressed and encrypted) state.
+// aggregate's ID and version, the topic of the event's type, the encoded
+// (perhaps compressed and encrypted) state, and the commit that recorded
+// it.
 type StoredEvent struct {
 	OriginatorID      uuid.UUID
 	OriginatorVersion int64
 	Topic             string
 	State             []byte
+	// CommitID identifies the save (the commit) that recorded the event:
+	// every event of one InsertEvents call has the same one, and a commit
+	// ID recorded again for the same aggregates is refused with
+	// ErrAlreadyCommitted. uuid.Nil means none. Application and process
+	// recorders keep it; aggregate recorders (snapshots) need not.
+	CommitID uuid.UUID
+	// Headers are the commit's headers (correlation and causation IDs, the
+	// user, anything), the same for every event of one save. Application
+	// and process recorders keep them; aggregate recorders need not.
+	Headers Headers
 }
+
+// Headers are the string keys and values that a commit carries. A nil map
+// and an empty one are the same.
+type Headers map[string]string
+
+// The headers that Strata itself sets.
+const (
+	// HeaderCorrelationID names what a chain of commits belongs to: a
+	// process application's commits carry their upstream event's.
+	HeaderCorrelationID = "correlation_id"
+	// HeaderCausationID names the event that caused a commit: a process
+	// application's commits carry their upstream event's ID (see EventID).
+	HeaderCausationID = "causation_id"
+)
 
 // Notification is a stored event with its position in the application's
 // total order. Notification IDs start at 1 and increase in the order in
@@ -25,6 +56,9 @@ type StoredEvent struct {
 // does not hide the rest of the log; decoding it fails.
 type Notification struct {
 	ID int64
+	// Tenant is the tenant of the notification's aggregate ("" is the
+	// default tenant).
+	Tenant string
 	StoredEvent
 }
 
@@ -61,6 +95,10 @@ type NotificationQuery struct {
 	// Topics, if not empty, selects only notifications with one of these
 	// topics.
 	Topics []string
+	// AllTenants selects the notifications of every tenant, not only those
+	// of the recorder's tenant: the operator's view of an application's
+	// whole log. Notification IDs are one order across tenants.
+	AllTenants bool
 }
 
 // InsertOption modifies one call of InsertEvents.
@@ -71,6 +109,24 @@ type InsertOption func(*InsertConfig)
 type InsertConfig struct {
 	// Tracking, if not nil, is recorded atomically with the events.
 	Tracking *Tracking
+	// Commit, if not nil, is the commit of an EventStore's Put. Recorders
+	// ignore it: the stored events carry their commit.
+	Commit *Commit
+}
+
+// Commit is what one save records about itself: its ID (an idempotency
+// key) and its headers.
+type Commit struct {
+	// ID identifies the save; uuid.Nil makes EventStore.Put choose a new
+	// random one.
+	ID uuid.UUID
+	// Headers are given to every event of the save.
+	Headers Headers
+}
+
+// WithCommit makes EventStore.Put record its events as commit c.
+func WithCommit(c Commit) InsertOption {
+	return func(cfg *InsertConfig) { cfg.Commit = &c }
 }
 
 // WithTracking records t atomically with the events. Only process
@@ -96,7 +152,11 @@ func NewInsertConfig(opts []InsertOption) InsertConfig {
 // has the ID and version of an event already recorded (or two of them
 // share one), nothing is recorded and the error wraps [ErrIntegrity]. It
 // returns the notification IDs the events got, in order, or nil if the
-// recorder does not give notification IDs.
+// recorder does not give notification IDs. The events of one call are one
+// commit: they share their CommitID and Headers (see [CheckCommit]). If
+// the commit ID is already recorded for every aggregate of the events,
+// nothing is recorded and the error wraps [ErrAlreadyCommitted]; if it is
+// recorded for some of them only, the error wraps [ErrIntegrity].
 //
 // SelectEvents returns one aggregate's events as the query asks, or an
 // empty slice.
@@ -125,7 +185,10 @@ type ApplicationRecorder interface {
 //
 // MaxTrackingID returns the highest notification ID recorded for the
 // upstream application, or 0. HasTrackingID reports whether that
-// notification ID was recorded for it.
+// notification ID was recorded for it. A tracking record belongs to the
+// tenant of the recorder that recorded it (and is purged with it), but
+// both look at every tenant's records: they are positions in an upstream
+// log, which is one order across tenants.
 type ProcessRecorder interface {
 	ApplicationRecorder
 	MaxTrackingID(ctx context.Context, applicationName string) (int64, error)
@@ -191,4 +254,77 @@ func ReadNotifications(ctx context.Context, r ApplicationRecorder, q Notificatio
 			page.Start = ns[len(ns)-1].ID + 1
 		}
 	}
+}
+
+// CheckCommit checks that events are one commit: that they share their
+// CommitID and Headers. It returns an error wrapping [ErrProgramming]
+// otherwise.
+func CheckCommit(op string, events []StoredEvent) error {
+	for _, e := range events[min(len(events), 1):] {
+		if e.CommitID != events[0].CommitID {
+			return &Error{Op: op, Kind: ErrProgramming, Err: fmt.Errorf("events of commits %s and %s in one insert", events[0].CommitID, e.CommitID)}
+		}
+		if !maps.Equal(e.Headers, events[0].Headers) {
+			return &Error{Op: op, Kind: ErrProgramming, Err: fmt.Errorf("events of commit %s with different headers in one insert", e.CommitID)}
+		}
+	}
+	return nil
+}
+
+// EncodeHeaders returns headers as recorders keep them: a JSON object, or
+// nil for no headers.
+func EncodeHeaders(h Headers) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(map[string]string(h))
+	if err != nil {
+		// A map of strings always encodes; invalid UTF-8 is replaced.
+		return []byte("{}")
+	}
+	return b
+}
+
+// DecodeHeaders reverses EncodeHeaders. Empty bytes are no headers.
+func DecodeHeaders(b []byte) (Headers, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var h map[string]string
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("%w: stored headers: %v", ErrCorrupt, err)
+	}
+	if len(h) == 0 {
+		return nil, nil
+	}
+	return h, nil
+}
+
+// MaxTenantLength is the longest tenant ID, in bytes.
+const MaxTenantLength = 128
+
+// CheckTenant checks a tenant ID: not empty (the default tenant is not
+// named), at most MaxTenantLength bytes of UTF-8 without control
+// characters.
+func CheckTenant(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty tenant ID (the default tenant is the factory itself)", ErrConfig)
+	case len(id) > MaxTenantLength:
+		return fmt.Errorf("%w: tenant ID %.40q... is longer than %d bytes", ErrConfig, id, MaxTenantLength)
+	case !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl):
+		return fmt.Errorf("%w: tenant ID %q is not printable UTF-8", ErrConfig, id)
+	}
+	return nil
+}
+
+// eventNamespace is the namespace of event IDs.
+var eventNamespace = uuid.MustParse("5b6f3c2e-8a1d-5e4f-9c7b-2d0a1e3f4b5c")
+
+// EventID returns the ID of the event of the aggregate id at version in
+// tenant: the same for every reader, without being stored, since an
+// aggregate has one event at each version. Process applications put their
+// upstream event's ID in their commits' causation header.
+func EventID(tenant string, id uuid.UUID, version int64) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%s/%d", tenant, id, version))
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -114,13 +115,15 @@ func (db *DB) Errorf(op string, err error) error {
 	return persistence.Errorf(kind, op, err)
 }
 
-// Recorder is a recorder over database/sql. Depending on its constructor
-// it is an aggregate, application or process recorder.
+// Recorder is a recorder over database/sql of one tenant. Depending on its
+// constructor it is an aggregate, application or process recorder.
 type Recorder struct {
-	db            *DB
-	table         string
-	tracking      string
-	notifications bool
+	db       *DB
+	table    string
+	tracking string
+	commits  string // the commits table of an events table, or ""
+	tenant   string
+	events   bool // the table is an events table: notification IDs, commits
 }
 
 // AggregateRecorder is a recorder of events without notification IDs,
@@ -133,26 +136,26 @@ var (
 	_ persistence.Replacer          = AggregateRecorder{}
 )
 
-// NewAggregateRecorder returns an aggregate recorder of the events in
-// table, which has no notification IDs (snapshots, for example).
-func NewAggregateRecorder(db *DB, table string) AggregateRecorder {
-	return AggregateRecorder{&Recorder{db: db, table: table}}
+// NewAggregateRecorder returns an aggregate recorder of the events of
+// tenant in table, which has no notification IDs (snapshots, for example).
+func NewAggregateRecorder(db *DB, table, tenant string) AggregateRecorder {
+	return AggregateRecorder{&Recorder{db: db, table: table, tenant: tenant}}
 }
 
-// NewApplicationRecorder returns an application recorder of the events in
-// table.
-func NewApplicationRecorder(db *DB, table string) *Recorder {
-	return &Recorder{db: db, table: table, notifications: true}
+// NewApplicationRecorder returns an application recorder of the events of
+// tenant in table, whose commits are in commits.
+func NewApplicationRecorder(db *DB, table, commits, tenant string) *Recorder {
+	return &Recorder{db: db, table: table, commits: commits, tenant: tenant, events: true}
 }
 
-// NewProcessRecorder returns a process recorder of the events in table
-// and the tracking records in tracking.
-func NewProcessRecorder(db *DB, table, tracking string) *Recorder {
-	return &Recorder{db: db, table: table, tracking: tracking, notifications: true}
+// NewProcessRecorder returns a process recorder of the events of tenant
+// in table, the commits in commits and the tracking records in tracking.
+func NewProcessRecorder(db *DB, table, commits, tracking, tenant string) *Recorder {
+	return &Recorder{db: db, table: table, commits: commits, tracking: tracking, tenant: tenant, events: true}
 }
 
-// InsertEvents records the events (and the tracking record) in one write
-// transaction and returns their notification IDs.
+// InsertEvents records the events, their commit and the tracking record,
+// if any, in one write transaction and returns their notification IDs.
 func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
 	op := "insert events into " + r.table
 	if err := r.db.beginWrite(ctx, op); err != nil {
@@ -168,10 +171,19 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := CheckBatch(op, events); err != nil {
 		return nil, err
 	}
+	if err := persistence.CheckCommit(op, events); err != nil {
+		return nil, err
+	}
 	var ids []int64
 	err := r.write(ctx, op, func(tx *sql.Tx) error {
 		if t := cfg.Tracking; t != nil {
-			q := r.db.rebind(Query{"INSERT INTO " + r.tracking + " (application_name, notification_id) VALUES (?, ?)", []any{t.ApplicationName, t.NotificationID}})
+			q := r.db.rebind(Query{"INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES (?, ?, ?)", []any{r.tenant, t.ApplicationName, t.NotificationID}})
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return err
+			}
+		}
+		if r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
+			q := r.db.rebind(InsertCommits(r.commits, r.tenant, events, r.db.Dialect.IDArg))
 			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 				return err
 			}
@@ -180,33 +192,65 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		ids, err = r.insert(ctx, tx, events)
 		return err
 	})
+	if errors.Is(err, persistence.ErrIntegrity) && r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
+		if cerr := r.commitError(ctx, op, events); cerr != nil {
+			return nil, cerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return ids, nil
 }
 
+// commitError tells, after an insert failed on a unique key, whether its
+// commit was recorded before (see [CommitError]).
+func (r *Recorder) commitError(ctx context.Context, op string, events []persistence.StoredEvent) error {
+	q := r.db.rebind(CommittedFor(r.commits, r.tenant, events[0].CommitID, Aggregates(events), r.db.Dialect.IDArg))
+	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return nil // the insert's own error says enough
+	}
+	defer rows.Close()
+	var committed []uuid.UUID
+	for rows.Next() {
+		var raw []byte
+		if rows.Scan(&raw) != nil {
+			return nil
+		}
+		if id, err := ParseID(raw); err == nil {
+			committed = append(committed, id)
+		}
+	}
+	return CommitError(op, events, committed)
+}
+
 // write runs f in a write transaction and commits it.
 func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	return r.db.write(ctx, op, f)
+}
+
+// write runs f in a write transaction and commits it.
+func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
 	var tx *sql.Tx
 	var err error
-	if r.db.Dialect.BeginWrite != nil {
-		tx, err = r.db.Dialect.BeginWrite(ctx, r.db.Writer)
+	if db.Dialect.BeginWrite != nil {
+		tx, err = db.Dialect.BeginWrite(ctx, db.Writer)
 	} else {
-		tx, err = r.db.Writer.BeginTx(ctx, nil)
+		tx, err = db.Writer.BeginTx(ctx, nil)
 	}
 	if err != nil {
-		return r.db.Errorf(op+": begin", err)
+		return db.Errorf(op+": begin", err)
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
-		return r.db.Errorf(op, err)
+		return db.Errorf(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		if a := r.db.Dialect.Ambiguous; a != nil && a(err) {
+		if a := db.Dialect.Ambiguous; a != nil && a(err) {
 			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err)
 		}
-		return r.db.Errorf(op+": commit", err)
+		return db.Errorf(op+": commit", err)
 	}
 	return nil
 }
@@ -218,9 +262,9 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		id uuid.UUID
 		v  int64
 	}
-	if !r.notifications {
+	if !r.events {
 		for _, batch := range Batches(events) {
-			q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, ""))
+			q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
 			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 				return nil, err
 			}
@@ -229,7 +273,7 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 	}
 	ids := make([]int64, 0, len(events))
 	for _, batch := range Batches(events) {
-		q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning))
+		q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
 		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
 		if err != nil {
 			return nil, err
@@ -283,7 +327,7 @@ func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persisten
 	}
 	return r.write(ctx, op, func(tx *sql.Tx) error {
 		for _, batch := range Batches(events) {
-			q := r.db.rebind(InsertEvents(r.table, batch, r.db.Dialect.IDArg, r.db.Dialect.Upsert))
+			q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Upsert, false))
 			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 				return err
 			}
@@ -298,17 +342,27 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistenc
 	if err := r.db.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	q := r.db.rebind(SelectEvents(r.table, r.db.Dialect.IDArg(id), eq))
+	q := r.db.rebind(SelectEvents(r.table, r.tenant, r.db.Dialect.IDArg(id), eq, r.events))
 	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, r.db.Errorf(op, err)
 	}
 	defer rows.Close()
 	out := make([]persistence.StoredEvent, 0, max(eq.Limit, 0))
+	var rawCommit, headers []byte
 	for rows.Next() {
 		e := persistence.StoredEvent{OriginatorID: id}
-		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+		dest := []any{&e.OriginatorVersion, &e.Topic, &e.State}
+		if r.events {
+			dest = append(dest, &rawCommit, &headers)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, r.db.Errorf(op, err)
+		}
+		if r.events {
+			if err := scanCommit(&e, rawCommit, headers); err != nil {
+				return nil, r.db.Errorf(op, err)
+			}
 		}
 		out = append(out, e)
 	}
@@ -316,6 +370,22 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistenc
 		return nil, r.db.Errorf(op, err)
 	}
 	return out, nil
+}
+
+// scanCommit fills an event's commit from its columns.
+func scanCommit(e *persistence.StoredEvent, rawCommit, headers []byte) error {
+	if len(rawCommit) > 0 {
+		id, err := ParseID(rawCommit)
+		if err != nil {
+			return err
+		}
+		if id != uuid.Nil {
+			e.CommitID = id
+		}
+	}
+	h, err := persistence.DecodeHeaders(headers)
+	e.Headers = h
+	return err
 }
 
 // SelectNotifications returns notifications in order from q.Start.
@@ -334,23 +404,27 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	if topicsIn == nil {
 		topicsIn = TopicsIn
 	}
-	q := r.db.rebind(SelectNotifications(r.table, nq, topicsIn, r.db.Dialect.Visible))
+	q := r.db.rebind(SelectNotifications(r.table, r.tenant, nq, topicsIn, r.db.Dialect.Visible))
 	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, r.db.Errorf(op, err)
 	}
 	defer rows.Close()
 	out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
-	var rawID []byte
+	var rawID, rawCommit, headers []byte
 	for rows.Next() {
 		var n persistence.Notification
-		if err := rows.Scan(&n.ID, &rawID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &n.State, &rawCommit, &headers); err != nil {
 			return nil, r.db.Errorf(op, err)
 		}
 		// A damaged ID leaves the nil UUID, which no aggregate has: the
 		// notification is still read, so that one bad row does not hide
 		// the log behind it, and decoding it fails (see persistence.Mapper).
 		n.OriginatorID, _ = ParseID(rawID)
+		if err := scanCommit(&n.StoredEvent, rawCommit, headers); err != nil {
+			// Damaged headers are dropped for the same reason.
+			n.Headers = nil
+		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -359,27 +433,30 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	return out, nil
 }
 
-// MaxNotificationID returns the highest notification ID, or 0.
+// MaxNotificationID returns the highest notification ID of the tenant, or
+// 0.
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	if err := r.db.begin(ctx, "max notification ID of "+r.table); err != nil {
+	op := "max notification ID of " + r.table
+	if err := r.db.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := r.needNotifications("max notification ID of " + r.table); err != nil {
+	if err := r.needNotifications(op); err != nil {
 		return 0, err
 	}
-	sqlText := "SELECT COALESCE(MAX(notification_id), 0) FROM " + r.table
+	sqlText := "SELECT COALESCE(MAX(notification_id), 0) FROM " + r.table + " WHERE tenant = ?"
 	if v := r.db.Dialect.Visible; v != "" {
-		sqlText += " WHERE " + v
+		sqlText += " AND " + v
 	}
+	q := r.db.rebind(Query{sqlText, []any{r.tenant}})
 	var n int64
-	if err := r.db.Reader.QueryRowContext(ctx, sqlText).Scan(&n); err != nil {
-		return 0, r.db.Errorf("max notification ID of "+r.table, err)
+	if err := r.db.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
+		return 0, r.db.Errorf(op, err)
 	}
 	return n, nil
 }
 
 // MaxTrackingID returns the highest notification ID recorded for the
-// upstream application, or 0.
+// upstream application, in any tenant, or 0.
 func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
 	op := "max tracking ID in " + r.tracking
 	if err := r.db.begin(ctx, op); err != nil {
@@ -397,7 +474,7 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 }
 
 // HasTrackingID reports whether the notification ID was recorded for the
-// upstream application.
+// upstream application, in any tenant.
 func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (bool, error) {
 	op := "has tracking ID in " + r.tracking
 	if err := r.db.begin(ctx, op); err != nil {
@@ -415,8 +492,100 @@ func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (boo
 }
 
 func (r *Recorder) needNotifications(op string) error {
-	if !r.notifications {
+	if !r.events {
 		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("an aggregate recorder has no notifications")}
 	}
 	return nil
+}
+
+// Erase deletes data of one tenant from the tables of an application, in
+// one write transaction: an aggregate's stream, or everything of the
+// tenant. It implements persistence.Eraser for the factories of SQL
+// adapters.
+type Erase struct {
+	DB     *DB
+	Tables Tables
+	Tenant string
+	// ListTables returns the names of the tables of the database (of its
+	// schema), among which Tables.Purposes finds the application's
+	// aggregate recorders' tables.
+	ListTables func(ctx context.Context) ([]string, error)
+	// Qualify returns a table's name as statements use it (with its
+	// schema), or nil for the name itself.
+	Qualify func(table string) string
+}
+
+func (e Erase) qualify(t string) string {
+	if e.Qualify != nil {
+		return e.Qualify(t)
+	}
+	return t
+}
+
+// tables returns those of the named tables that exist, then the tables of
+// every purpose.
+func (e Erase) tables(ctx context.Context, named ...string) ([]string, error) {
+	listed, err := e.ListTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range named {
+		if slices.Contains(listed, t) {
+			out = append(out, t)
+		}
+	}
+	return append(out, e.Tables.Purposes(listed)...), nil
+}
+
+// DeleteAggregate deletes the aggregate's events, commits and recorded
+// aggregates of every purpose, and reports whether it had events.
+func (e Erase) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
+	op := "delete aggregate " + id.String() + " of " + e.Tables.Events
+	if err := e.DB.beginWrite(ctx, op); err != nil {
+		return false, err
+	}
+	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits)
+	if err != nil {
+		return false, e.DB.Errorf(op+": list tables", err)
+	}
+	had := false
+	err = e.DB.write(ctx, op, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			q := e.DB.rebind(Query{"DELETE FROM " + e.qualify(t) + " WHERE tenant = ? AND originator_id = ?", []any{e.Tenant, e.DB.Dialect.IDArg(id)}})
+			res, err := tx.ExecContext(ctx, q.SQL, q.Args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); t == e.Tables.Events && n > 0 {
+				had = true
+			}
+		}
+		return nil
+	})
+	return had, err
+}
+
+// PurgeTenant deletes everything of the tenant.
+func (e Erase) PurgeTenant(ctx context.Context) error {
+	op := "purge tenant " + e.Tenant + " of " + e.Tables.Events
+	if err := e.DB.beginWrite(ctx, op); err != nil {
+		return err
+	}
+	if e.Tenant == "" {
+		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
+	}
+	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits, e.Tables.Tracking)
+	if err != nil {
+		return e.DB.Errorf(op+": list tables", err)
+	}
+	return e.DB.write(ctx, op, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			q := e.DB.rebind(Query{"DELETE FROM " + e.qualify(t) + " WHERE tenant = ?", []any{e.Tenant}})
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -8,10 +8,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,9 @@ type Tables struct {
 	Events string
 	// Tracking holds the positions of processed upstream notifications.
 	Tracking string
+	// Commits holds the commit IDs recorded for each aggregate, which
+	// makes a commit recorded again detectable.
+	Commits string
 	// prefix is prepended to the names of aggregate recorders' tables.
 	prefix string
 }
@@ -33,6 +38,18 @@ type Tables struct {
 // Purpose returns the table of an aggregate recorder for a purpose, such
 // as "snapshots".
 func (t Tables) Purpose(purpose string) string { return t.prefix + purpose }
+
+// Purposes returns, of the names of tables, those of the application's
+// aggregate recorders: its prefix, and not its events, tracking or commits.
+func (t Tables) Purposes(tables []string) []string {
+	var out []string
+	for _, name := range tables {
+		if strings.HasPrefix(name, t.prefix) && name != t.Events && name != t.Tracking && name != t.Commits {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
@@ -58,8 +75,8 @@ func TablesFor(appName string, maxLen int) (Tables, error) {
 		prefix = "_" + prefix
 	}
 	prefix += "_"
-	t := Tables{Events: prefix + "events", Tracking: prefix + "tracking", prefix: prefix}
-	for _, name := range []string{t.Events, t.Tracking, t.Purpose("snapshots")} {
+	t := Tables{Events: prefix + "events", Tracking: prefix + "tracking", Commits: prefix + "commits", prefix: prefix}
+	for _, name := range []string{t.Events, t.Tracking, t.Commits, t.Purpose("snapshots")} {
 		if !identifier.MatchString(name) {
 			return Tables{}, fmt.Errorf("%w: table name %q from application name %q", persistence.ErrConfig, name, appName)
 		}
@@ -101,14 +118,20 @@ type Query struct {
 	Args []any
 }
 
-// SelectEvents returns the query of one aggregate's events. id is the
-// aggregate ID as the engine stores it.
-func SelectEvents(table string, id any, q persistence.EventQuery) Query {
+// SelectEvents returns the query of one aggregate's events in a tenant.
+// id is the aggregate ID as the engine stores it. With commits, the query
+// also selects commit_id and headers, which events tables have and
+// aggregate recorders' tables do not.
+func SelectEvents(table, tenant string, id any, q persistence.EventQuery, commits bool) Query {
 	var b strings.Builder
-	args := []any{id}
-	b.WriteString("SELECT originator_version, topic, state FROM ")
+	args := []any{tenant, id}
+	b.WriteString("SELECT originator_version, topic, state")
+	if commits {
+		b.WriteString(", commit_id, headers")
+	}
+	b.WriteString(" FROM ")
 	b.WriteString(table)
-	b.WriteString(" WHERE originator_id = ?")
+	b.WriteString(" WHERE tenant = ? AND originator_id = ?")
 	if q.Gt != nil {
 		b.WriteString(" AND originator_version > ?")
 		args = append(args, *q.Gt)
@@ -128,16 +151,24 @@ func SelectEvents(table string, id any, q persistence.EventQuery) Query {
 	return Query{b.String(), args}
 }
 
-// SelectNotifications returns the query of notifications. topicsIn
-// renders the topic filter; [TopicsIn] writes the portable IN list.
-// visible, if not empty, is a further condition that hides rows readers
-// must not see yet.
-func SelectNotifications(table string, q persistence.NotificationQuery, topicsIn func(topics []string) (string, []any), visible string) Query {
+// NotificationColumns are the columns that SelectNotifications selects, in
+// order.
+const NotificationColumns = "notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers"
+
+// SelectNotifications returns the query of notifications of tenant (of
+// every tenant if q.AllTenants). topicsIn renders the topic filter;
+// [TopicsIn] writes the portable IN list. visible, if not empty, is a
+// further condition that hides rows readers must not see yet.
+func SelectNotifications(table, tenant string, q persistence.NotificationQuery, topicsIn func(topics []string) (string, []any), visible string) Query {
 	var b strings.Builder
 	args := []any{q.Start}
-	b.WriteString("SELECT notification_id, originator_id, originator_version, topic, state FROM ")
+	b.WriteString("SELECT " + NotificationColumns + " FROM ")
 	b.WriteString(table)
 	b.WriteString(" WHERE notification_id >= ?")
+	if !q.AllTenants {
+		b.WriteString(" AND tenant = ?")
+		args = append(args, tenant)
+	}
 	if q.Stop > 0 {
 		b.WriteString(" AND notification_id <= ?")
 		args = append(args, q.Stop)
@@ -166,31 +197,108 @@ func TopicsIn(topics []string) (string, []any) {
 	return "topic IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(topics)), ", ") + ")", args
 }
 
-// InsertEvents returns a multi-row insert of events, with a suffix such
-// as "RETURNING notification_id" or an upsert clause. idArg converts IDs
-// to the engine's form.
-func InsertEvents(table string, events []persistence.StoredEvent, idArg func(uuid.UUID) any, suffix string) Query {
+// InsertEvents returns a multi-row insert of events of a tenant, with a
+// suffix such as "RETURNING notification_id" or an upsert clause. idArg
+// converts IDs to the engine's form. With commits, the events' commit_id
+// and headers are inserted too (events tables have them).
+func InsertEvents(table, tenant string, events []persistence.StoredEvent, idArg func(uuid.UUID) any, suffix string, commits bool) Query {
 	var b strings.Builder
-	args := make([]any, 0, 4*len(events))
+	cols, marks := "tenant, originator_id, originator_version, topic, state", "(?, ?, ?, ?, ?)"
+	if commits {
+		cols, marks = cols+", commit_id, headers", "(?, ?, ?, ?, ?, ?, ?)"
+	}
+	args := make([]any, 0, 7*len(events))
 	b.WriteString("INSERT INTO ")
 	b.WriteString(table)
-	b.WriteString(" (originator_id, originator_version, topic, state) VALUES ")
+	b.WriteString(" (" + cols + ") VALUES ")
+	var headers []byte
+	if commits && len(events) > 0 {
+		headers = nonNil(persistence.EncodeHeaders(events[0].Headers))
+	}
 	for i, e := range events {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?)")
-		state := e.State
-		if state == nil {
-			state = []byte{}
+		b.WriteString(marks)
+		args = append(args, tenant, idArg(e.OriginatorID), e.OriginatorVersion, e.Topic, nonNil(e.State))
+		if commits {
+			args = append(args, idArg(e.CommitID), headers)
 		}
-		args = append(args, idArg(e.OriginatorID), e.OriginatorVersion, e.Topic, state)
 	}
 	if suffix != "" {
 		b.WriteByte(' ')
 		b.WriteString(suffix)
 	}
 	return Query{b.String(), args}
+}
+
+// InsertCommits returns the insert of the commit of events into the
+// commits table: a row for each aggregate, in order of ID, so that saves
+// of the same aggregates take their locks in the same order.
+func InsertCommits(table, tenant string, events []persistence.StoredEvent, idArg func(uuid.UUID) any) Query {
+	ids := Aggregates(events)
+	var b strings.Builder
+	args := make([]any, 0, 3*len(ids))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (tenant, originator_id, commit_id) VALUES ")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?)")
+		args = append(args, tenant, idArg(id), idArg(events[0].CommitID))
+	}
+	return Query{b.String(), args}
+}
+
+// Aggregates returns the IDs of the events' aggregates, each once, in
+// order.
+func Aggregates(events []persistence.StoredEvent) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(events))
+	for _, e := range events {
+		ids = append(ids, e.OriginatorID)
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(ids)
+}
+
+// CommittedFor returns the query of which of ids have commit c recorded
+// in tenant.
+func CommittedFor(table, tenant string, c uuid.UUID, ids []uuid.UUID, idArg func(uuid.UUID) any) Query {
+	args := []any{tenant, idArg(c)}
+	for _, id := range ids {
+		args = append(args, idArg(id))
+	}
+	return Query{"SELECT originator_id FROM " + table + " WHERE tenant = ? AND commit_id = ? AND originator_id IN (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")", args}
+}
+
+// CommitError returns the error of an insert of events that failed on a
+// unique key, given which of the events' aggregates have the events'
+// commit recorded: ErrAlreadyCommitted if all of them do, an integrity
+// error that says so if some do, or nil (a version or tracking conflict)
+// if none does.
+func CommitError(op string, events []persistence.StoredEvent, committed []uuid.UUID) error {
+	if len(committed) == 0 {
+		return nil
+	}
+	ids := Aggregates(events)
+	c := events[0].CommitID
+	for _, id := range ids {
+		if !slices.Contains(committed, id) {
+			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+				Err: fmt.Errorf("commit %s is recorded for aggregate %s but not for %s: a commit ID names one save", c, committed[0], id)}
+		}
+	}
+	return &persistence.Error{Op: op, Kind: persistence.ErrAlreadyCommitted, Err: fmt.Errorf("commit %s is recorded", c)}
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // MaxBatch is the most events one insert statement carries; larger saves

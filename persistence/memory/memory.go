@@ -1,11 +1,12 @@
 // Package memory is Strata's in-memory persistence module: recorders that
 // keep stored events in the process's memory, with the same semantics as the
-// database adapters (atomic multi-aggregate inserts, integrity errors, a
-// total order of notifications, tracking records). It is the default
-// module, and the fastest store for tests; nothing survives the process.
+// database adapters (atomic multi-aggregate inserts, integrity errors,
+// commits, tenants, a total order of notifications, tracking records). It
+// is the default module, and the fastest store for tests; nothing survives
+// the process.
 //
 // Select it with PERSISTENCE_MODULE=memory (or leave PERSISTENCE_MODULE
-// unset). It reads no other variables.
+// unset, once this package is imported). It reads no other variables.
 package memory
 
 import (
@@ -13,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -32,28 +34,53 @@ func init() {
 	})
 }
 
-// Recorder is an in-memory process recorder, which also serves as an
-// application recorder or an aggregate recorder. It is safe for concurrent
-// use.
-type Recorder struct {
+// aggKey is an aggregate of a tenant.
+type aggKey struct {
+	tenant string
+	id     uuid.UUID
+}
+
+// commitKey is a commit recorded for an aggregate of a tenant.
+type commitKey struct {
+	aggKey
+	commit uuid.UUID
+}
+
+// store is one table's worth of data, shared by the views of every
+// tenant.
+type store struct {
 	mu            sync.RWMutex
 	closed        bool
-	aggregates    map[uuid.UUID][]persistence.StoredEvent // ordered by version
-	notifications []persistence.Notification              // notification ID = index + 1
-	tracking      map[string]map[int64]struct{}
-	maxTracking   map[string]int64
+	aggregates    map[aggKey][]persistence.StoredEvent // ordered by version
+	notifications []persistence.Notification           // ordered by ID
+	lastID        int64                                // IDs are never given twice
+	commits       map[commitKey]struct{}
+	tracking      map[string]map[int64]string // upstream → notification ID → tenant
+}
+
+func newStore() *store {
+	return &store{
+		aggregates: map[aggKey][]persistence.StoredEvent{},
+		commits:    map[commitKey]struct{}{},
+		tracking:   map[string]map[int64]string{},
+	}
+}
+
+// Recorder is an in-memory process recorder of one tenant, which also
+// serves as an application recorder or an aggregate recorder. It is safe
+// for concurrent use.
+type Recorder struct {
+	s      *store
+	tenant string
 }
 
 var _ persistence.ProcessRecorder = (*Recorder)(nil)
 
-// NewRecorder returns an empty recorder.
-func NewRecorder() *Recorder {
-	return &Recorder{
-		aggregates:  map[uuid.UUID][]persistence.StoredEvent{},
-		tracking:    map[string]map[int64]struct{}{},
-		maxTracking: map[string]int64{},
-	}
-}
+// NewRecorder returns an empty recorder of the default tenant.
+func NewRecorder() *Recorder { return &Recorder{s: newStore()} }
+
+// Tenant returns the recorder of the same store for tenant id.
+func (r *Recorder) Tenant(id string) *Recorder { return &Recorder{s: r.s, tenant: id} }
 
 func errClosed(op string) error {
 	return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: fmt.Errorf("recorder is closed")}
@@ -74,40 +101,80 @@ func errNoTracking(op string) error {
 	return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
 }
 
-// InsertEvents records the events and the tracking record, if any,
-// atomically, and returns the events' notification IDs.
+// InsertEvents records the events, their commit and the tracking record,
+// if any, atomically, and returns the events' notification IDs.
 func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
-	if err := done(ctx, "insert events"); err != nil {
+	const op = "insert events"
+	if err := done(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := persistence.CheckCommit(op, events); err != nil {
 		return nil, err
 	}
 	cfg := persistence.NewInsertConfig(opts)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, errClosed("insert events")
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed(op)
+	}
+	if err := r.checkCommit(events); err != nil {
+		return nil, err
 	}
 	if err := r.check(events); err != nil {
 		return nil, err
 	}
 	if t := cfg.Tracking; t != nil {
-		if _, dup := r.tracking[t.ApplicationName][t.NotificationID]; dup {
-			return nil, &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
+		if _, dup := s.tracking[t.ApplicationName][t.NotificationID]; dup {
+			return nil, &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
 				Err: fmt.Errorf("tracking record %s %d is already recorded", t.ApplicationName, t.NotificationID)}
 		}
-		if r.tracking[t.ApplicationName] == nil {
-			r.tracking[t.ApplicationName] = map[int64]struct{}{}
+		if s.tracking[t.ApplicationName] == nil {
+			s.tracking[t.ApplicationName] = map[int64]string{}
 		}
-		r.tracking[t.ApplicationName][t.NotificationID] = struct{}{}
-		r.maxTracking[t.ApplicationName] = max(r.maxTracking[t.ApplicationName], t.NotificationID)
+		s.tracking[t.ApplicationName][t.NotificationID] = r.tenant
 	}
 	ids := make([]int64, len(events))
 	for i, e := range events {
 		e.State = bytes.Clone(e.State)
+		e.Headers = maps.Clone(e.Headers)
 		r.put(e)
-		ids[i] = int64(len(r.notifications) + 1)
-		r.notifications = append(r.notifications, persistence.Notification{ID: ids[i], StoredEvent: e})
+		if e.CommitID != uuid.Nil {
+			s.commits[commitKey{aggKey{r.tenant, e.OriginatorID}, e.CommitID}] = struct{}{}
+		}
+		s.lastID++
+		ids[i] = s.lastID
+		s.notifications = append(s.notifications, persistence.Notification{ID: ids[i], Tenant: r.tenant, StoredEvent: e})
 	}
 	return ids, nil
+}
+
+// checkCommit refuses a commit already recorded for the events'
+// aggregates.
+func (r *Recorder) checkCommit(events []persistence.StoredEvent) error {
+	if len(events) == 0 || events[0].CommitID == uuid.Nil {
+		return nil
+	}
+	c := events[0].CommitID
+	var have, lack []uuid.UUID
+	for _, e := range events {
+		if slices.Contains(have, e.OriginatorID) || slices.Contains(lack, e.OriginatorID) {
+			continue
+		}
+		if _, ok := r.s.commits[commitKey{aggKey{r.tenant, e.OriginatorID}, c}]; ok {
+			have = append(have, e.OriginatorID)
+		} else {
+			lack = append(lack, e.OriginatorID)
+		}
+	}
+	switch {
+	case len(have) == 0:
+		return nil
+	case len(lack) == 0:
+		return &persistence.Error{Op: "insert events", Kind: persistence.ErrAlreadyCommitted, Err: fmt.Errorf("commit %s is recorded", c)}
+	}
+	return &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
+		Err: fmt.Errorf("commit %s is recorded for aggregate %s but not for %s: a commit ID names one save", c, have[0], lack[0])}
 }
 
 // check refuses a batch with an event at a recorded version, or two events
@@ -134,19 +201,20 @@ func (r *Recorder) check(events []persistence.StoredEvent) error {
 }
 
 func (r *Recorder) find(id uuid.UUID, version int64) (int, bool) {
-	evs := r.aggregates[id]
+	evs := r.s.aggregates[aggKey{r.tenant, id}]
 	i := sort.Search(len(evs), func(i int) bool { return evs[i].OriginatorVersion >= version })
 	return i, i < len(evs) && evs[i].OriginatorVersion == version
 }
 
 func (r *Recorder) put(e persistence.StoredEvent) {
+	k := aggKey{r.tenant, e.OriginatorID}
 	i, found := r.find(e.OriginatorID, e.OriginatorVersion)
-	evs := r.aggregates[e.OriginatorID]
+	evs := r.s.aggregates[k]
 	if found {
 		evs[i] = e
 		return
 	}
-	r.aggregates[e.OriginatorID] = slices.Insert(evs, i, e)
+	r.s.aggregates[k] = slices.Insert(evs, i, e)
 }
 
 // AggregateRecorder is an in-memory aggregate recorder, for snapshots: its
@@ -176,13 +244,14 @@ func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persisten
 	if err := done(ctx, "replace events"); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.s.closed {
 		return errClosed("replace events")
 	}
 	for _, e := range events {
 		e.State = bytes.Clone(e.State)
+		e.Headers = maps.Clone(e.Headers)
 		r.put(e)
 	}
 	return nil
@@ -193,12 +262,12 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence
 	if err := done(ctx, "select events"); err != nil {
 		return nil, err
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
 		return nil, errClosed("select events")
 	}
-	evs := r.aggregates[id]
+	evs := r.s.aggregates[aggKey{r.tenant, id}]
 	lo, hi := 0, len(evs)
 	if q.Gt != nil {
 		lo = sort.Search(len(evs), func(i int) bool { return evs[i].OriginatorVersion > *q.Gt })
@@ -221,6 +290,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence
 		}
 		e := evs[j]
 		e.State = bytes.Clone(e.State)
+		e.Headers = maps.Clone(e.Headers)
 		out = append(out, e)
 	}
 	return out, nil
@@ -234,37 +304,45 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 	if q.Limit <= 0 {
 		return nil, &persistence.Error{Op: "select notifications", Kind: persistence.ErrProgramming, Err: fmt.Errorf("limit %d is not positive", q.Limit)}
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
 		return nil, errClosed("select notifications")
 	}
+	ns := r.s.notifications
 	var out []persistence.Notification
-	for i := max(q.Start, 1) - 1; i < int64(len(r.notifications)) && len(out) < q.Limit; i++ {
-		n := r.notifications[i]
+	for i := sort.Search(len(ns), func(i int) bool { return ns[i].ID >= q.Start }); i < len(ns) && len(out) < q.Limit; i++ {
+		n := ns[i]
 		if q.Stop > 0 && n.ID > q.Stop {
 			break
 		}
-		if len(q.Topics) > 0 && !slices.Contains(q.Topics, n.Topic) {
+		if !q.AllTenants && n.Tenant != r.tenant || len(q.Topics) > 0 && !slices.Contains(q.Topics, n.Topic) {
 			continue
 		}
 		n.State = bytes.Clone(n.State)
+		n.Headers = maps.Clone(n.Headers)
 		out = append(out, n)
 	}
 	return out, nil
 }
 
-// MaxNotificationID returns the highest notification ID, or 0.
+// MaxNotificationID returns the highest notification ID of the recorder's
+// tenant, or 0.
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	if err := done(ctx, "max notification ID"); err != nil {
 		return 0, err
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
 		return 0, errClosed("max notification ID")
 	}
-	return int64(len(r.notifications)), nil
+	for i := len(r.s.notifications) - 1; i >= 0; i-- {
+		if n := r.s.notifications[i]; n.Tenant == r.tenant {
+			return n.ID, nil
+		}
+	}
+	return 0, nil
 }
 
 // MaxTrackingID returns the highest notification ID recorded for the
@@ -273,12 +351,16 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 	if err := done(ctx, "max tracking ID"); err != nil {
 		return 0, err
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
 		return 0, errClosed("max tracking ID")
 	}
-	return r.maxTracking[app], nil
+	var most int64
+	for id := range r.s.tracking[app] {
+		most = max(most, id)
+	}
+	return most, nil
 }
 
 // HasTrackingID reports whether the notification ID was recorded for the
@@ -287,82 +369,189 @@ func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (boo
 	if err := done(ctx, "has tracking ID"); err != nil {
 		return false, err
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
 		return false, errClosed("has tracking ID")
 	}
-	_, ok := r.tracking[app][id]
+	_, ok := r.s.tracking[app][id]
 	return ok, nil
 }
 
 // Close makes further calls fail with an error wrapping
-// persistence.ErrInterface.
+// persistence.ErrInterface, in every tenant.
 func (r *Recorder) Close() error {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
+	r.s.mu.Lock()
+	r.s.closed = true
+	r.s.mu.Unlock()
 	return nil
 }
 
+// deleteAggregate deletes the aggregate's events, commits and
+// notifications, and reports whether it had any. The caller holds s.mu.
+func (s *store) deleteAggregate(tenant string, id uuid.UUID) bool {
+	k := aggKey{tenant, id}
+	_, had := s.aggregates[k]
+	delete(s.aggregates, k)
+	maps.DeleteFunc(s.commits, func(c commitKey, _ struct{}) bool { return c.aggKey == k })
+	s.notifications = slices.DeleteFunc(s.notifications, func(n persistence.Notification) bool {
+		return n.Tenant == tenant && n.OriginatorID == id
+	})
+	return had
+}
+
+// purge deletes everything of tenant. The caller holds s.mu.
+func (s *store) purge(tenant string) {
+	maps.DeleteFunc(s.aggregates, func(k aggKey, _ []persistence.StoredEvent) bool { return k.tenant == tenant })
+	maps.DeleteFunc(s.commits, func(c commitKey, _ struct{}) bool { return c.tenant == tenant })
+	s.notifications = slices.DeleteFunc(s.notifications, func(n persistence.Notification) bool { return n.Tenant == tenant })
+	for _, byID := range s.tracking {
+		maps.DeleteFunc(byID, func(_ int64, t string) bool { return t == tenant })
+	}
+}
+
 // Factory is the memory module's factory: its recorders live as long as
-// the factory.
+// the factory. A tenant's factory shares the stores of the factory it
+// came from.
 type Factory struct {
+	shared *shared
+	tenant string
+}
+
+// shared is what the factories of every tenant of one store share.
+type shared struct {
 	mu        sync.Mutex
-	events    *Recorder
-	purposes  map[string]AggregateRecorder
+	events    *store
+	purposes  map[string]*store
 	closed    bool
 	closeOnce sync.Once
 }
 
+var _ persistence.Eraser = (*Factory)(nil)
+
 // NewFactory returns a factory with empty recorders.
 func NewFactory() *Factory {
-	return &Factory{events: NewRecorder(), purposes: map[string]AggregateRecorder{}}
+	return &Factory{shared: &shared{events: newStore(), purposes: map[string]*store{}}}
+}
+
+func (f *Factory) open(op string) error {
+	if f.shared.closed {
+		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
+	}
+	return nil
 }
 
 // AggregateRecorder returns the recorder for the purpose ("snapshots").
 func (f *Factory) AggregateRecorder(_ context.Context, purpose string) (persistence.AggregateRecorder, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil, &persistence.Error{Op: "open the " + purpose + " recorder", Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
+	f.shared.mu.Lock()
+	defer f.shared.mu.Unlock()
+	if err := f.open("open the " + purpose + " recorder"); err != nil {
+		return nil, err
 	}
-	if f.purposes[purpose].Recorder == nil {
-		f.purposes[purpose] = NewAggregateRecorder()
+	s := f.shared.purposes[purpose]
+	if s == nil {
+		s = newStore()
+		f.shared.purposes[purpose] = s
 	}
-	return f.purposes[purpose], nil
+	return AggregateRecorder{&Recorder{s: s, tenant: f.tenant}}, nil
 }
 
 // ApplicationRecorder returns the recorder of the application's events,
 // which refuses tracking records as every adapter's application recorder
 // does.
 func (f *Factory) ApplicationRecorder(context.Context) (persistence.ApplicationRecorder, error) {
+	f.shared.mu.Lock()
+	defer f.shared.mu.Unlock()
 	if err := f.open("open the application recorder"); err != nil {
 		return nil, err
 	}
-	return applicationRecorder{f.events}, nil
+	return applicationRecorder{&Recorder{s: f.shared.events, tenant: f.tenant}}, nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
 // tracking records.
 func (f *Factory) ProcessRecorder(context.Context) (persistence.ProcessRecorder, error) {
+	f.shared.mu.Lock()
+	defer f.shared.mu.Unlock()
 	if err := f.open("open the process recorder"); err != nil {
 		return nil, err
 	}
-	return f.events, nil
+	return &Recorder{s: f.shared.events, tenant: f.tenant}, nil
 }
 
-func (f *Factory) open(op string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: errors.New("factory is closed")}
+// Tenant returns the factory of tenant id, on the same stores.
+func (f *Factory) Tenant(id string) (persistence.Factory, error) {
+	if err := persistence.CheckTenant(id); err != nil {
+		return nil, err
+	}
+	return &Factory{shared: f.shared, tenant: id}, nil
+}
+
+// DeleteAggregate deletes the aggregate's events, commits and snapshots in
+// the factory's tenant, atomically.
+func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
+	const op = "delete aggregate"
+	if err := done(ctx, op); err != nil {
+		return false, err
+	}
+	unlock, err := f.lockAll(op)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	had := f.shared.events.deleteAggregate(f.tenant, id)
+	for _, s := range f.shared.purposes {
+		had = s.deleteAggregate(f.tenant, id) || had
+	}
+	return had, nil
+}
+
+// PurgeTenant deletes everything of the factory's tenant, atomically.
+func (f *Factory) PurgeTenant(ctx context.Context) error {
+	const op = "purge tenant"
+	if err := done(ctx, op); err != nil {
+		return err
+	}
+	if f.tenant == "" {
+		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
+	}
+	unlock, err := f.lockAll(op)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f.shared.events.purge(f.tenant)
+	for _, s := range f.shared.purposes {
+		s.purge(f.tenant)
 	}
 	return nil
 }
 
-// applicationRecorder is the factory's process recorder seen as an
-// application recorder: the same events, and no tracking records.
+// lockAll locks every store, in a fixed order, so that a deletion is
+// atomic across them.
+func (f *Factory) lockAll(op string) (func(), error) {
+	f.shared.mu.Lock()
+	if err := f.open(op); err != nil {
+		f.shared.mu.Unlock()
+		return nil, err
+	}
+	stores := []*store{f.shared.events}
+	for _, p := range slices.Sorted(maps.Keys(f.shared.purposes)) {
+		stores = append(stores, f.shared.purposes[p])
+	}
+	for _, s := range stores {
+		s.mu.Lock()
+	}
+	return func() {
+		for _, s := range stores {
+			s.mu.Unlock()
+		}
+		f.shared.mu.Unlock()
+	}, nil
+}
+
+// applicationRecorder is a process recorder seen as an application
+// recorder: the same events, and no tracking records.
 type applicationRecorder struct{ r *Recorder }
 
 func (a applicationRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
@@ -384,15 +573,23 @@ func (a applicationRecorder) MaxNotificationID(ctx context.Context) (int64, erro
 	return a.r.MaxNotificationID(ctx)
 }
 
-// Close closes the recorders.
+// Close closes the recorders of every tenant. Closing a tenant's factory
+// does nothing.
 func (f *Factory) Close() error {
-	f.closeOnce.Do(func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.closed = true
-		f.events.Close()
-		for _, r := range f.purposes {
-			r.Close()
+	if f.tenant != "" {
+		return nil
+	}
+	f.shared.closeOnce.Do(func() {
+		f.shared.mu.Lock()
+		defer f.shared.mu.Unlock()
+		f.shared.closed = true
+		f.shared.events.mu.Lock()
+		f.shared.events.closed = true
+		f.shared.events.mu.Unlock()
+		for _, s := range f.shared.purposes {
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
 		}
 	})
 	return nil

@@ -63,12 +63,14 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -110,9 +112,10 @@ type Factory struct {
 	tables sqlstore.Tables
 	schema string
 
-	creator  sqlstore.Creator
+	creator  *sqlstore.Creator // shared by the factories of its tenants
 	notifier *notifier
-	closed   atomic.Bool // shared with the recorders
+	closed   *atomic.Bool // shared with the recorders and the tenants' factories
+	tenant   string
 }
 
 // Open connects to the database and returns the application's factory.
@@ -137,8 +140,8 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Factory{cfg: c, pool: pool, tables: tables, schema: c.Schema}
-	f.creator = sqlstore.Creator{
+	f := &Factory{cfg: c, pool: pool, tables: tables, schema: c.Schema, closed: new(atomic.Bool)}
+	f.creator = &sqlstore.Creator{
 		Enabled: c.CreateTables && !c.ReadOnly,
 		Exec: func(ctx context.Context, table, stmt string) error {
 			if _, err := pool.Exec(ctx, stmt); err != nil && !isDuplicateObject(err) {
@@ -228,26 +231,51 @@ GROUP BY i.indexrelid`, schema, name)
 }
 
 func eventsTable(table string) sqlstore.Table {
+	index := strings.ReplaceAll(table, ".", "_")
 	return sqlstore.Table{
 		Name: table,
 		DDL: []string{
 			"CREATE TABLE IF NOT EXISTS " + table + ` (
   notification_id bigint NOT NULL,
+  tenant text NOT NULL,
   originator_id uuid NOT NULL,
   originator_version bigint NOT NULL,
   topic text NOT NULL,
   state bytea NOT NULL,
-  PRIMARY KEY (originator_id, originator_version))`,
-			"CREATE UNIQUE INDEX IF NOT EXISTS " + strings.ReplaceAll(table, ".", "_") + "_nid ON " + table + " (notification_id)",
+  commit_id uuid NOT NULL,
+  headers bytea NOT NULL,
+  PRIMARY KEY (tenant, originator_id, originator_version))`,
+			"CREATE UNIQUE INDEX IF NOT EXISTS " + index + "_nid ON " + table + " (notification_id)",
+			"CREATE INDEX IF NOT EXISTS " + index + "_tenant ON " + table + " (tenant, notification_id)",
 		},
 		Columns: []sqlstore.Column{
 			{Name: "notification_id", Types: []string{"bigint"}},
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "originator_id", Types: []string{"uuid"}},
 			{Name: "originator_version", Types: []string{"bigint"}},
 			{Name: "topic", Types: []string{"text"}},
 			{Name: "state", Types: []string{"bytea"}},
+			{Name: "commit_id", Types: []string{"uuid"}},
+			{Name: "headers", Types: []string{"bytea"}},
 		},
-		Unique: [][]string{{"originator_id", "originator_version"}, {"notification_id"}},
+		Unique: [][]string{{"tenant", "originator_id", "originator_version"}, {"notification_id"}},
+	}
+}
+
+func commitsTable(table string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: table,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+  tenant text NOT NULL,
+  originator_id uuid NOT NULL,
+  commit_id uuid NOT NULL,
+  PRIMARY KEY (tenant, originator_id, commit_id))`},
+		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
+			{Name: "originator_id", Types: []string{"uuid"}},
+			{Name: "commit_id", Types: []string{"uuid"}},
+		},
+		Unique: [][]string{{"tenant", "originator_id", "commit_id"}},
 	}
 }
 
@@ -255,18 +283,20 @@ func aggregateTable(table string) sqlstore.Table {
 	return sqlstore.Table{
 		Name: table,
 		DDL: []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+  tenant text NOT NULL,
   originator_id uuid NOT NULL,
   originator_version bigint NOT NULL,
   topic text NOT NULL,
   state bytea NOT NULL,
-  PRIMARY KEY (originator_id, originator_version))`},
+  PRIMARY KEY (tenant, originator_id, originator_version))`},
 		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "originator_id", Types: []string{"uuid"}},
 			{Name: "originator_version", Types: []string{"bigint"}},
 			{Name: "topic", Types: []string{"text"}},
 			{Name: "state", Types: []string{"bytea"}},
 		},
-		Unique: [][]string{{"originator_id", "originator_version"}},
+		Unique: [][]string{{"tenant", "originator_id", "originator_version"}},
 	}
 }
 
@@ -274,10 +304,12 @@ func trackingTable(table string) sqlstore.Table {
 	return sqlstore.Table{
 		Name: table,
 		DDL: []string{"CREATE TABLE IF NOT EXISTS " + table + ` (
+  tenant text NOT NULL,
   application_name text NOT NULL,
   notification_id bigint NOT NULL,
   PRIMARY KEY (application_name, notification_id))`},
 		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "application_name", Types: []string{"text"}},
 			{Name: "notification_id", Types: []string{"bigint"}},
 		},
@@ -315,7 +347,12 @@ func (f *Factory) processRecorder(ctx context.Context, tracking bool) (*Recorder
 	if err := f.creator.Ensure(ctx, f.table(eventsTable(events))); err != nil {
 		return nil, err
 	}
-	r := &Recorder{recorder: f.recorder(events), notifier: f.notifier}
+	commits := f.qualified(f.tables.Commits)
+	if err := f.creator.Ensure(ctx, f.table(commitsTable(commits))); err != nil {
+		return nil, err
+	}
+	r := &Recorder{recorder: f.recorder(events), commits: commits, notifier: f.notifier}
+	r.events = true
 	if tracking {
 		r.tracking = f.qualified(f.tables.Tracking)
 		if err := f.creator.Ensure(ctx, f.table(trackingTable(r.tracking))); err != nil {
@@ -331,12 +368,96 @@ func (f *Factory) processRecorder(ctx context.Context, tracking bool) (*Recorder
 }
 
 func (f *Factory) recorder(table string) recorder {
-	return recorder{pool: f.pool.Pool, table: table, closed: &f.closed, readOnly: f.cfg.ReadOnly, readRetry: f.cfg.ReadRetry}
+	return recorder{pool: f.pool.Pool, table: table, tenant: f.tenant, closed: f.closed, readOnly: f.cfg.ReadOnly, readRetry: f.cfg.ReadRetry}
+}
+
+// Tenant returns the factory of tenant id, on the same database and pool.
+func (f *Factory) Tenant(id string) (persistence.Factory, error) {
+	if err := persistence.CheckTenant(id); err != nil {
+		return nil, err
+	}
+	t := *f
+	t.tenant = id
+	return &t, nil
+}
+
+// DeleteAggregate deletes the aggregate's events, commits and snapshots
+// (every purpose) in the factory's tenant, in one transaction.
+func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
+	op := "delete aggregate " + id.String() + " of " + f.qualified(f.tables.Events)
+	had := false
+	err := f.erase(ctx, op, func(ctx context.Context, tx pgx.Tx, tables []string) error {
+		for _, t := range tables {
+			if t == f.tables.Tracking {
+				continue
+			}
+			tag, err := tx.Exec(ctx, "DELETE FROM "+f.qualified(t)+" WHERE tenant = $1 AND originator_id = $2", f.tenant, [16]byte(id))
+			if err != nil {
+				return err
+			}
+			if t == f.tables.Events && tag.RowsAffected() > 0 {
+				had = true
+			}
+		}
+		return nil
+	})
+	return had, err
+}
+
+// PurgeTenant deletes everything of the factory's tenant, in one
+// transaction.
+func (f *Factory) PurgeTenant(ctx context.Context) error {
+	op := "purge tenant " + f.tenant + " of " + f.qualified(f.tables.Events)
+	if f.tenant == "" {
+		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
+	}
+	return f.erase(ctx, op, func(ctx context.Context, tx pgx.Tx, tables []string) error {
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+f.qualified(t)+" WHERE tenant = $1", f.tenant); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// erase runs del in a transaction with the application's tables that
+// exist: its events, commits and tracking tables and those of every
+// purpose.
+func (f *Factory) erase(ctx context.Context, op string, del func(ctx context.Context, tx pgx.Tx, tables []string) error) error {
+	r := f.recorder(f.qualified(f.tables.Events))
+	if err := r.beginWrite(ctx, op); err != nil {
+		return err
+	}
+	rows, err := f.pool.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", f.schema)
+	if err != nil {
+		return errorf(op+": list tables", err)
+	}
+	listed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return errorf(op+": list tables", err)
+	}
+	var tables []string
+	for _, t := range []string{f.tables.Events, f.tables.Commits, f.tables.Tracking} {
+		if slices.Contains(listed, t) {
+			tables = append(tables, t)
+		}
+	}
+	tables = append(tables, f.tables.Purposes(listed)...)
+	err = pgx.BeginFunc(ctx, f.pool.Pool, func(tx pgx.Tx) error { return del(ctx, tx, tables) })
+	if err != nil {
+		r.recover(err)
+		return writeError(op, err)
+	}
+	return nil
 }
 
 // Close stops the notifier and releases the pool; the last factory of a
 // database closes it.
 func (f *Factory) Close() error {
+	if f.tenant != "" {
+		return nil // the default tenant's factory owns the pool
+	}
 	if !f.creator.Close() {
 		return nil
 	}
@@ -353,6 +474,8 @@ func (f *Factory) Close() error {
 type recorder struct {
 	pool      *pgxpool.Pool
 	table     string
+	tenant    string
+	events    bool // an events table, with commit IDs and headers
 	closed    *atomic.Bool
 	readOnly  bool
 	readRetry time.Duration
@@ -388,6 +511,7 @@ type AggregateRecorder struct{ recorder }
 // Recorder is the application and process recorder.
 type Recorder struct {
 	recorder
+	commits  string
 	tracking string
 	notifier *notifier
 }
@@ -397,6 +521,7 @@ var (
 	_ persistence.NotificationStreamer = (*Recorder)(nil)
 	_ persistence.AggregateRecorder    = (*AggregateRecorder)(nil)
 	_ persistence.Replacer             = (*AggregateRecorder)(nil)
+	_ persistence.Eraser               = (*Factory)(nil)
 )
 
 // errorf classifies a pgx error.
@@ -517,27 +642,45 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := sqlstore.CheckBatch(op, events); err != nil {
 		return nil, err
 	}
-	var sql string
-	args := columns(events)
+	if err := persistence.CheckCommit(op, events); err != nil {
+		return nil, err
+	}
+	var commitID [16]byte
+	var headers []byte
+	if len(events) > 0 {
+		commitID, headers = events[0].CommitID, persistence.EncodeHeaders(events[0].Headers)
+	}
+	if headers == nil {
+		headers = []byte{}
+	}
+	args := append(columns(events), r.tenant, commitID, headers)
 	// Notification IDs follow the events' order in the save, but rows go
 	// in by aggregate and version: two saves of the same aggregates (a
 	// transfer each way between two accounts) then take the unique index's
 	// row locks in the same order, and one waits for the other instead of
 	// both deadlocking.
-	insert := `INSERT INTO ` + r.table + ` (notification_id, originator_id, originator_version, topic, state)
-SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), o, v, tp, s
+	insert := `INSERT INTO ` + r.table + ` (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers)
+SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, $6, $7
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, i)
 ORDER BY o, v
 RETURNING notification_id, originator_id, originator_version`
+	// The tracking record, the commit records and the events go in one
+	// statement, so that a repeated tracking record or commit fails the
+	// whole save. A data-modifying WITH runs to completion even though
+	// nothing reads it.
+	var with []string
 	if t := cfg.Tracking; t != nil {
-		// The tracking record and the events go in one statement, so that
-		// a repeated tracking record fails the whole save. A data-modifying
-		// WITH runs to completion even though nothing reads it.
-		sql = `WITH tracked AS (INSERT INTO ` + r.tracking + ` (application_name, notification_id) VALUES ($5, $6))
-` + insert
+		with = append(with, `tracked AS (INSERT INTO `+r.tracking+` (tenant, application_name, notification_id) VALUES ($5, $8, $9))`)
 		args = append(args, t.ApplicationName, t.NotificationID)
-	} else {
-		sql = insert
+	}
+	committing := len(events) > 0 && events[0].CommitID != uuid.Nil
+	if committing {
+		with = append(with, `committed AS (INSERT INTO `+r.commits+` (tenant, originator_id, commit_id)
+SELECT DISTINCT $5::text, o, $6::uuid FROM unnest($1::uuid[]) AS u(o) ORDER BY o)`)
+	}
+	sql := insert
+	if len(with) > 0 {
+		sql = "WITH " + strings.Join(with, ", ") + "\n" + insert
 	}
 	rows, err := r.pool.Query(ctx, sql, args...)
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
@@ -567,6 +710,11 @@ RETURNING notification_id, originator_id, originator_version`
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		r.recover(err)
+		if committing && errors.Is(writeError(op, err), persistence.ErrIntegrity) {
+			if cerr := r.commitError(ctx, op, events); cerr != nil {
+				return nil, cerr
+			}
+		}
 		return nil, writeError(op, err)
 	}
 	out := make([]int64, len(events))
@@ -583,9 +731,38 @@ RETURNING notification_id, originator_id, originator_version`
 	return out, nil
 }
 
+// commitError tells, after an insert failed on a unique key, whether its
+// commit was recorded before (see sqlstore.CommitError).
+func (r *Recorder) commitError(ctx context.Context, op string, events []persistence.StoredEvent) error {
+	ids := sqlstore.Aggregates(events)
+	rows, err := r.pool.Query(ctx, "SELECT originator_id FROM "+r.commits+" WHERE tenant = $1 AND commit_id = $2 AND originator_id = ANY($3)",
+		r.tenant, [16]byte(events[0].CommitID), uuidArray(ids))
+	if err != nil {
+		return nil // the insert's own error says enough
+	}
+	defer rows.Close()
+	var committed []uuid.UUID
+	for rows.Next() {
+		var id [16]byte
+		if rows.Scan(&id) != nil {
+			return nil
+		}
+		committed = append(committed, id)
+	}
+	return sqlstore.CommitError(op, events, committed)
+}
+
+func uuidArray(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
 // SelectEvents returns one aggregate's events as the query asks.
 func (r *recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistence.EventQuery) ([]persistence.StoredEvent, error) {
-	q := sqlstore.SelectEvents(r.table, [16]byte(id), eq)
+	q := sqlstore.SelectEvents(r.table, r.tenant, [16]byte(id), eq, r.events)
 	q.SQL = sqlstore.Rebind(q.SQL)
 	return retry(ctx, r, "select events from "+r.table, func() ([]persistence.StoredEvent, error) {
 		rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
@@ -594,10 +771,22 @@ func (r *recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistenc
 		}
 		defer rows.Close()
 		out := make([]persistence.StoredEvent, 0, max(eq.Limit, 0))
+		var commitID [16]byte
+		var headers []byte
 		for rows.Next() {
 			e := persistence.StoredEvent{OriginatorID: id}
-			if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			dest := []any{&e.OriginatorVersion, &e.Topic, &e.State}
+			if r.events {
+				dest = append(dest, &commitID, &headers)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				return nil, err
+			}
+			if r.events {
+				e.CommitID = commitID
+				if e.Headers, err = persistence.DecodeHeaders(headers); err != nil {
+					return nil, err
+				}
 			}
 			out = append(out, e)
 		}
@@ -614,7 +803,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	if err := sqlstore.CheckLimit(op, nq.Limit); err != nil {
 		return nil, err
 	}
-	q := sqlstore.SelectNotifications(r.table, nq, topicsAny, visible)
+	q := sqlstore.SelectNotifications(r.table, r.tenant, nq, topicsAny, visible)
 	q.SQL = sqlstore.Rebind(q.SQL)
 	return retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) { return r.selectPage(ctx, q, nq.Limit) })
 }
@@ -647,7 +836,7 @@ func (r *Recorder) Notifications(ctx context.Context, nq persistence.Notificatio
 			if left > 0 && left < size {
 				page.Limit = left
 			}
-			q := sqlstore.SelectNotifications(r.table, page, topicsAny, visible)
+			q := sqlstore.SelectNotifications(r.table, r.tenant, page, topicsAny, visible)
 			q.SQL = sqlstore.Rebind(q.SQL)
 			notes, err := retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
 				return r.selectPage(ctx, q, page.Limit)
@@ -686,11 +875,14 @@ func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, limit int) 
 	}
 	defer rows.Close()
 	out := make([]persistence.Notification, 0, min(limit, 1024))
+	var headers []byte
 	for rows.Next() {
 		var n persistence.Notification
-		if err := rows.Scan(&n.ID, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+		if err := rows.Scan(&n.ID, &n.Tenant, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State, (*[16]byte)(&n.CommitID), &headers); err != nil {
 			return nil, err
 		}
+		// Damaged headers are dropped rather than failing the page.
+		n.Headers, _ = persistence.DecodeHeaders(headers)
 		out = append(out, n)
 	}
 	return out, rows.Err()
@@ -701,7 +893,7 @@ func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, limit int) 
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	return retry(ctx, &r.recorder, "max notification ID of "+r.table, func() (int64, error) {
 		var n int64
-		err := r.pool.QueryRow(ctx, "SELECT COALESCE(MAX(notification_id), 0) FROM "+r.table+" WHERE "+visible).Scan(&n)
+		err := r.pool.QueryRow(ctx, "SELECT COALESCE(MAX(notification_id), 0) FROM "+r.table+" WHERE tenant = $1 AND "+visible, r.tenant).Scan(&n)
 		return n, err
 	})
 }
@@ -782,7 +974,7 @@ func (r *AggregateRecorder) ReplaceEvents(ctx context.Context, events []persiste
 		return err
 	}
 	return r.write(ctx, "replace events in "+r.table, events,
-		" ON CONFLICT (originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state")
+		" ON CONFLICT (tenant, originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state")
 }
 
 func (r *AggregateRecorder) write(ctx context.Context, op string, events []persistence.StoredEvent, suffix string) error {
@@ -792,8 +984,9 @@ func (r *AggregateRecorder) write(ctx context.Context, op string, events []persi
 	if err := sqlstore.CheckBatch(op, events); err != nil {
 		return err
 	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (originator_id, originator_version, topic, state)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) AS u(o, v, tp, s) ORDER BY o, v`+suffix, columns(events)...)
+	_, err := r.pool.Exec(ctx, `INSERT INTO `+r.table+` (tenant, originator_id, originator_version, topic, state)
+SELECT $5, o, v, tp, s FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) AS u(o, v, tp, s) ORDER BY o, v`+suffix,
+		append(columns(events), r.tenant)...)
 	if err != nil {
 		r.recover(err)
 		return writeError(op, err)

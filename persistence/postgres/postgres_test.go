@@ -38,7 +38,7 @@ func open(t testing.TB, vars ...string) *postgres.Factory {
 }
 
 // features are what the PostgreSQL module offers beyond the contract.
-var features = recordertest.Features{Replace: true, Stream: true}
+var features = recordertest.Features{Replace: true, Stream: true, Erase: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
@@ -387,14 +387,16 @@ func TestASaveWhoseAnswerIsLostHasAnUnknownOutcome(t *testing.T) {
 func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
 	ctx := context.Background()
 	for name, ddl := range map[string]struct{ sql, says string }{
-		"an ID stored as text": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id text NOT NULL,
-  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))`,
+		"an ID stored as text": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL UNIQUE, tenant text NOT NULL, originator_id text NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, commit_id uuid NOT NULL, headers bytea NOT NULL,
+  PRIMARY KEY (tenant, originator_id, originator_version))`,
 			"column originator_id is of type text, want uuid"},
-		"no unique version": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id uuid NOT NULL,
-  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL)`,
-			"no primary key or unique index on (originator_id, originator_version)"},
-		"no state": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL, originator_id uuid NOT NULL,
-  originator_version bigint NOT NULL, topic text NOT NULL, PRIMARY KEY (originator_id, originator_version))`,
+		"no unique version": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL UNIQUE, tenant text NOT NULL, originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, commit_id uuid NOT NULL, headers bytea NOT NULL)`,
+			"no primary key or unique index on (tenant, originator_id, originator_version)"},
+		"no state": {`CREATE TABLE %s.shaped_events (notification_id bigint NOT NULL UNIQUE, tenant text NOT NULL, originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL, topic text NOT NULL, commit_id uuid NOT NULL, headers bytea NOT NULL,
+  PRIMARY KEY (tenant, originator_id, originator_version))`,
 			"has no column state"},
 	} {
 		t.Run(name, func(t *testing.T) {

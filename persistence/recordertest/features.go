@@ -32,6 +32,9 @@ type Features struct {
 	// without a round trip per page. It must return exactly what paged
 	// selects return.
 	Stream bool
+	// Erase: factories implement persistence.Eraser, deleting one
+	// aggregate's stream or purging a tenant atomically.
+	Erase bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -48,6 +51,7 @@ func (f Features) names() []struct {
 	}{
 		{"Replace", f.Replace, "a snapshot taken again at a version keeps the first one"},
 		{"Stream", f.Stream, "readers select notifications a page at a time"},
+		{"Erase", f.Erase, "streams cannot be deleted nor tenants purged"},
 	}
 }
 
@@ -102,6 +106,10 @@ func TestFactory(t *testing.T, f Features, newFactory func(t *testing.T) persist
 			return r
 		})
 	})
+
+	testCommits(t, open)
+	testTenants(t, open)
+	testErase(t, f, open)
 
 	t.Run("recorders that keep no tracking records refuse them the same way", func(t *testing.T) {
 		fac := open(t)

@@ -118,7 +118,8 @@ type Factory struct {
 	db     *sqlstore.DB
 	tables sqlstore.Tables
 
-	creator sqlstore.Creator
+	creator *sqlstore.Creator // shared by the factories of its tenants
+	tenant  string
 }
 
 // Open opens the database and returns the application's factory.
@@ -138,7 +139,7 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 		return nil, err
 	}
 	f := &Factory{cfg: c, h: h, db: &sqlstore.DB{Writer: h.writer, Reader: h.reader, Dialect: dialect, ReadOnly: c.ReadOnly}, tables: tables}
-	f.creator = sqlstore.Creator{
+	f.creator = &sqlstore.Creator{
 		Enabled: c.CreateTables && !c.ReadOnly,
 		Exec: func(ctx context.Context, table, stmt string) error {
 			if _, err := h.writer.ExecContext(ctx, stmt); err != nil {
@@ -205,7 +206,7 @@ var dialect = sqlstore.Dialect{
 	Name:      "sqlite",
 	IDArg:     func(id uuid.UUID) any { return id[:] },
 	Returning: "RETURNING notification_id, originator_id, originator_version",
-	Upsert:    "ON CONFLICT (originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state",
+	Upsert:    "ON CONFLICT (tenant, originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state",
 	Classify:  classify,
 }
 
@@ -239,20 +240,44 @@ func eventsTable(name string) sqlstore.Table {
 			// event.
 			"CREATE TABLE IF NOT EXISTS " + name + ` (
   notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant TEXT NOT NULL,
   originator_id BLOB NOT NULL,
   originator_version INTEGER NOT NULL,
   topic TEXT NOT NULL,
-  state BLOB NOT NULL)`,
-			"CREATE UNIQUE INDEX IF NOT EXISTS " + name + "_aggregate ON " + name + " (originator_id, originator_version)",
+  state BLOB NOT NULL,
+  commit_id BLOB NOT NULL,
+  headers BLOB NOT NULL)`,
+			"CREATE UNIQUE INDEX IF NOT EXISTS " + name + "_aggregate ON " + name + " (tenant, originator_id, originator_version)",
+			"CREATE INDEX IF NOT EXISTS " + name + "_tenant ON " + name + " (tenant, notification_id)",
 		},
 		Columns: []sqlstore.Column{
 			{Name: "notification_id", Types: []string{"integer"}},
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "originator_id", Types: []string{"blob"}},
 			{Name: "originator_version", Types: []string{"integer"}},
 			{Name: "topic", Types: []string{"text"}},
 			{Name: "state", Types: []string{"blob"}},
+			{Name: "commit_id", Types: []string{"blob"}},
+			{Name: "headers", Types: []string{"blob"}},
 		},
-		Unique: [][]string{{"originator_id", "originator_version"}},
+		Unique: [][]string{{"tenant", "originator_id", "originator_version"}},
+	}
+}
+
+func commitsTable(name string) sqlstore.Table {
+	return sqlstore.Table{
+		Name: name,
+		DDL: []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
+  tenant TEXT NOT NULL,
+  originator_id BLOB NOT NULL,
+  commit_id BLOB NOT NULL,
+  PRIMARY KEY (tenant, originator_id, commit_id)) WITHOUT ROWID`},
+		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
+			{Name: "originator_id", Types: []string{"blob"}},
+			{Name: "commit_id", Types: []string{"blob"}},
+		},
+		Unique: [][]string{{"tenant", "originator_id", "commit_id"}},
 	}
 }
 
@@ -260,18 +285,20 @@ func aggregateTable(name string) sqlstore.Table {
 	return sqlstore.Table{
 		Name: name,
 		DDL: []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
+  tenant TEXT NOT NULL,
   originator_id BLOB NOT NULL,
   originator_version INTEGER NOT NULL,
   topic TEXT NOT NULL,
   state BLOB NOT NULL,
-  PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID`},
+  PRIMARY KEY (tenant, originator_id, originator_version)) WITHOUT ROWID`},
 		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "originator_id", Types: []string{"blob"}},
 			{Name: "originator_version", Types: []string{"integer"}},
 			{Name: "topic", Types: []string{"text"}},
 			{Name: "state", Types: []string{"blob"}},
 		},
-		Unique: [][]string{{"originator_id", "originator_version"}},
+		Unique: [][]string{{"tenant", "originator_id", "originator_version"}},
 	}
 }
 
@@ -279,10 +306,12 @@ func trackingTable(name string) sqlstore.Table {
 	return sqlstore.Table{
 		Name: name,
 		DDL: []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
+  tenant TEXT NOT NULL,
   application_name TEXT NOT NULL,
   notification_id INTEGER NOT NULL,
   PRIMARY KEY (application_name, notification_id)) WITHOUT ROWID`},
 		Columns: []sqlstore.Column{
+			{Name: "tenant", Types: []string{"text"}},
 			{Name: "application_name", Types: []string{"text"}},
 			{Name: "notification_id", Types: []string{"integer"}},
 		},
@@ -300,28 +329,75 @@ func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (persis
 	if err := f.creator.Ensure(ctx, aggregateTable(table)); err != nil {
 		return nil, err
 	}
-	return sqlstore.NewAggregateRecorder(f.db, table), nil
+	return sqlstore.NewAggregateRecorder(f.db, table, f.tenant), nil
 }
 
 // ApplicationRecorder returns the recorder of the application's events.
 func (f *Factory) ApplicationRecorder(ctx context.Context) (persistence.ApplicationRecorder, error) {
-	if err := f.creator.Ensure(ctx, eventsTable(f.tables.Events)); err != nil {
+	if err := f.ensureEvents(ctx); err != nil {
 		return nil, err
 	}
-	return sqlstore.NewApplicationRecorder(f.db, f.tables.Events), nil
+	return sqlstore.NewApplicationRecorder(f.db, f.tables.Events, f.tables.Commits, f.tenant), nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
 // tracking records.
 func (f *Factory) ProcessRecorder(ctx context.Context) (persistence.ProcessRecorder, error) {
-	if err := f.creator.Ensure(ctx, eventsTable(f.tables.Events)); err != nil {
+	if err := f.ensureEvents(ctx); err != nil {
 		return nil, err
 	}
 	if err := f.creator.Ensure(ctx, trackingTable(f.tables.Tracking)); err != nil {
 		return nil, err
 	}
-	return sqlstore.NewProcessRecorder(f.db, f.tables.Events, f.tables.Tracking), nil
+	return sqlstore.NewProcessRecorder(f.db, f.tables.Events, f.tables.Commits, f.tables.Tracking, f.tenant), nil
 }
+
+func (f *Factory) ensureEvents(ctx context.Context) error {
+	if err := f.creator.Ensure(ctx, eventsTable(f.tables.Events)); err != nil {
+		return err
+	}
+	return f.creator.Ensure(ctx, commitsTable(f.tables.Commits))
+}
+
+// Tenant returns the factory of tenant id, on the same database.
+func (f *Factory) Tenant(id string) (persistence.Factory, error) {
+	if err := persistence.CheckTenant(id); err != nil {
+		return nil, err
+	}
+	t := *f
+	t.tenant = id
+	return &t, nil
+}
+
+// eraser deletes the factory's tenant's data.
+func (f *Factory) eraser() sqlstore.Erase {
+	return sqlstore.Erase{DB: f.db, Tables: f.tables, Tenant: f.tenant, ListTables: func(ctx context.Context) ([]string, error) {
+		rows, err := f.h.reader.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return nil, err
+			}
+			names = append(names, n)
+		}
+		return names, rows.Err()
+	}}
+}
+
+// DeleteAggregate deletes the aggregate's events, commits and snapshots in
+// the factory's tenant, in one transaction.
+func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
+	return f.eraser().DeleteAggregate(ctx, id)
+}
+
+// PurgeTenant deletes everything of the factory's tenant, in one
+// transaction.
+func (f *Factory) PurgeTenant(ctx context.Context) error { return f.eraser().PurgeTenant(ctx) }
 
 // Tables returns the names of the application's tables.
 func (f *Factory) Tables() sqlstore.Tables { return f.tables }
@@ -330,8 +406,12 @@ func (f *Factory) Tables() sqlstore.Tables { return f.tables }
 // writes, several for reads.
 func (f *Factory) DB() (writer, reader *sql.DB) { return f.h.writer, f.h.reader }
 
-// Close releases the database; the last factory of a file closes it.
+// Close releases the database; the last factory of a file closes it. The
+// factory of a tenant (see Tenant) closes nothing.
 func (f *Factory) Close() error {
+	if f.tenant != "" {
+		return nil // the default tenant's factory owns the database
+	}
 	if !f.creator.Close() {
 		return nil
 	}

@@ -40,7 +40,7 @@ func dbnames(t *testing.T) map[string]func(t testing.TB) string {
 }
 
 // features are what the SQLite module offers beyond the contract.
-var features = recordertest.Features{Replace: true}
+var features = recordertest.Features{Replace: true, Erase: true}
 
 func TestFactoryConforms(t *testing.T) {
 	for name, dbname := range dbnames(t) {
@@ -157,12 +157,16 @@ func TestCancelledContextsAreOperationalErrors(t *testing.T) {
 func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
 	ctx := context.Background()
 	for name, ddl := range map[string]struct{ sql, says string }{
-		"an ID stored as text": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL,
-  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, UNIQUE (originator_id, originator_version))`,
+		"an ID stored as text": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, originator_id TEXT NOT NULL,
+  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, commit_id BLOB NOT NULL, headers BLOB NOT NULL,
+  UNIQUE (tenant, originator_id, originator_version))`,
 			"column originator_id is of type text, want blob"},
-		"no unique version": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, originator_id BLOB NOT NULL,
-  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL)`,
-			"no primary key or unique index on (originator_id, originator_version)"},
+		"no unique version": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, originator_id BLOB NOT NULL,
+  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, commit_id BLOB NOT NULL, headers BLOB NOT NULL)`,
+			"no primary key or unique index on (tenant, originator_id, originator_version)"},
+		"an older layout": {`CREATE TABLE shaped_events (notification_id INTEGER PRIMARY KEY, originator_id BLOB NOT NULL,
+  originator_version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, UNIQUE (originator_id, originator_version))`,
+			"has no column tenant"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dbname := filepath.Join(t.TempDir(), "foreign.db")
