@@ -28,13 +28,22 @@ var (
 	ErrConflict = persistence.ErrConflict
 	// ErrSnapshotting means snapshotting is not enabled.
 	ErrSnapshotting = errors.New("snapshotting is not enabled")
+	// ErrAlreadyCommitted means a save whose commit ID the store already
+	// has for its aggregates: the save was recorded before, nothing new
+	// is. It is persistence.ErrAlreadyCommitted, and not a conflict.
+	ErrAlreadyCommitted = persistence.ErrAlreadyCommitted
 )
 
 // Recording is an event that a save recorded, with the notification ID it
-// got in the application's log.
+// got in the application's log (0 where it is not known, as when read by
+// aggregate) and the commit that recorded it.
 type Recording struct {
 	Event          domain.Event
 	NotificationID int64
+	// Tenant is the tenant of the event's aggregate ("" is the default).
+	Tenant   string
+	CommitID uuid.UUID
+	Headers  persistence.Headers
 }
 
 // Listener is called after each save that recorded events, with what was
@@ -68,10 +77,18 @@ type Application struct {
 	// events that this application's cipher or compressor cannot read, and
 	// writing more would leave a log that no one configuration reads.
 	unwritable error
+	detector   *ConflictDetector
+	tenant     string  // "" for the default tenant
+	shared     *shared // what the views of every tenant share
+}
 
+// shared is what an application and the views of its tenants share.
+type shared struct {
 	mu        sync.RWMutex
 	listeners []Listener
 	closed    bool
+	tenants   map[string]*Application
+	base      *Application // the default tenant's
 }
 
 // New builds the named application. The name scopes its tables or streams
@@ -105,7 +122,9 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 	if err != nil {
 		return nil, fmt.Errorf("new application %s: %w", name, err)
 	}
-	a := &Application{name: name, env: env, types: types, logger: c.logger, tracking: c.tracking}
+	a := &Application{name: name, env: env, types: types, logger: c.logger, tracking: c.tracking, detector: c.detector,
+		shared: &shared{tenants: map[string]*Application{}}}
+	a.shared.base = a
 	if a.logger == nil {
 		a.logger = slog.Default()
 	}
@@ -253,23 +272,35 @@ func (a *Application) Factory() persistence.Factory { return a.factory }
 // AddListener registers a listener that is called after every save that
 // recorded events.
 func (a *Application) AddListener(l Listener) {
-	a.mu.Lock()
-	a.listeners = append(a.listeners, l)
-	a.mu.Unlock()
+	a.shared.mu.Lock()
+	a.shared.listeners = append(a.shared.listeners, l)
+	a.shared.mu.Unlock()
 }
 
 // Save records the pending events of the aggregates atomically, in the
-// order the aggregates are given, and returns what was recorded. If
-// another writer recorded one of the versions first, nothing is recorded,
-// the aggregates keep their pending events, and the error wraps
-// [ErrConflict] (and persistence.ErrIntegrity); other failures also keep
-// the pending events, so that nothing is lost.
+// order the aggregates are given, as one commit with a new ID and the
+// headers of ctx (see [ContextWithHeaders]), and returns what was
+// recorded. If another writer recorded one of the versions first, nothing
+// is recorded, the aggregates keep their pending events, and the error
+// wraps [ErrConflict] (and persistence.ErrIntegrity), unless the
+// application resolves conflicts (see [WithConflictDetector]); other
+// failures also keep the pending events, so that nothing is lost.
 //
 // After a successful save, automatic snapshots are taken as configured
 // (a failure to snapshot is logged, never returned) and listeners are
 // called.
 func (a *Application) Save(ctx context.Context, aggregates ...domain.Root) ([]Recording, error) {
-	return a.save(ctx, nil, aggregates)
+	return a.save(ctx, nil, Commit{}, aggregates)
+}
+
+// SaveCommit is Save as the commit c: with its ID, so that the save is
+// idempotent, and its headers. If c's ID is already recorded for the
+// aggregates (an earlier attempt of the same save was recorded), nothing
+// is recorded, the aggregates' pending events are discarded (the store has
+// that commit's events), and the error wraps [ErrAlreadyCommitted]: the
+// save's effect is in the store, and aggregates loaded again show it.
+func (a *Application) SaveCommit(ctx context.Context, c Commit, aggregates ...domain.Root) ([]Recording, error) {
+	return a.save(ctx, nil, c, aggregates)
 }
 
 // SaveTracked is Save that also records the position of a processed
@@ -278,14 +309,18 @@ func (a *Application) Save(ctx context.Context, aggregates ...domain.Root) ([]Re
 // wraps persistence.ErrIntegrity. The application must have been built
 // [WithTracking].
 func (a *Application) SaveTracked(ctx context.Context, t persistence.Tracking, aggregates ...domain.Root) ([]Recording, error) {
-	return a.save(ctx, &t, aggregates)
+	return a.save(ctx, &t, Commit{}, aggregates)
 }
 
-func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, aggregates []domain.Root) ([]Recording, error) {
+// SaveTrackedCommit is SaveTracked as the commit c.
+func (a *Application) SaveTrackedCommit(ctx context.Context, t persistence.Tracking, c Commit, aggregates ...domain.Root) ([]Recording, error) {
+	return a.save(ctx, &t, c, aggregates)
+}
+
+func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, c Commit, aggregates []domain.Root) ([]Recording, error) {
 	if a.unwritable != nil {
 		return nil, fmt.Errorf("save: %w", a.unwritable)
 	}
-	var events []domain.Event
 	saved := aggregates[:0:0]
 	for i, agg := range aggregates {
 		if isNil(agg) {
@@ -302,34 +337,72 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 			}
 		}
 		saved = append(saved, agg)
-		events = append(events, agg.PendingEvents()...)
 	}
+	pending := func() []domain.Event {
+		var events []domain.Event
+		for _, agg := range saved {
+			events = append(events, agg.PendingEvents()...)
+		}
+		return events
+	}
+	events := pending()
 	if len(events) == 0 && tracking == nil {
 		return nil, nil
 	}
-	var opts []persistence.InsertOption
+	commit := persistence.Commit{ID: c.ID, Headers: mergeHeaders(HeadersFrom(ctx), c.Headers)}
+	if commit.ID == uuid.Nil {
+		// Made once, so that a save that resolves conflicts is one commit
+		// however often it tries.
+		commit.ID = uuid.New()
+	}
+	opts := []persistence.InsertOption{persistence.WithCommit(commit)}
 	if tracking != nil {
 		opts = append(opts, persistence.WithTracking(*tracking))
 	}
-	ids, err := a.events.Put(ctx, events, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("save %s: %w", describe(events), err)
+	detector := a.detector
+	if c.Detector != nil {
+		detector = c.Detector
+	}
+	var ids []int64
+	for attempt := 1; ; attempt++ {
+		var err error
+		ids, err = a.events.Put(ctx, events, opts...)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, persistence.ErrAlreadyCommitted) {
+			for _, agg := range saved {
+				agg.CollectEvents()
+			}
+			return nil, fmt.Errorf("save %s: %w", describe(events), err)
+		}
+		if detector == nil || !errors.Is(err, persistence.ErrIntegrity) || attempt > detector.maxAttempts() {
+			return nil, fmt.Errorf("save %s: %w", describe(events), err)
+		}
+		rebased, rerr := a.rebase(ctx, detector, saved)
+		if rerr != nil {
+			return nil, fmt.Errorf("save %s: %w", describe(events), rerr)
+		}
+		if !rebased {
+			return nil, fmt.Errorf("save %s: %w", describe(events), err)
+		}
+		events = pending()
 	}
 	for _, agg := range saved {
 		agg.CollectEvents()
 	}
 	recordings := make([]Recording, len(events))
 	for i, e := range events {
-		recordings[i].Event = e
+		recordings[i] = Recording{Event: e, Tenant: a.tenant, CommitID: commit.ID, Headers: commit.Headers}
 		if i < len(ids) {
 			recordings[i].NotificationID = ids[i]
 		}
 	}
 	a.autoSnapshot(ctx, saved, events)
 	if len(recordings) > 0 {
-		a.mu.RLock()
-		listeners := a.listeners
-		a.mu.RUnlock()
+		a.shared.mu.RLock()
+		listeners := a.shared.listeners
+		a.shared.mu.RUnlock()
 		for _, l := range listeners {
 			l(ctx, recordings)
 		}
@@ -379,12 +452,15 @@ func (a *Application) Get(ctx context.Context, id uuid.UUID, opts ...GetOption) 
 // Close releases the application's datastore resources, if the
 // application opened them.
 func (a *Application) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
+	if a.tenant != "" {
+		return nil // a tenant's view closes with its application
+	}
+	a.shared.mu.Lock()
+	defer a.shared.mu.Unlock()
+	if a.shared.closed {
 		return nil
 	}
-	a.closed = true
+	a.shared.closed = true
 	if a.ownsStore {
 		return a.factory.Close()
 	}

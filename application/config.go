@@ -26,6 +26,7 @@ type config struct {
 	tracking      bool
 	snapshotStore bool
 	sectionSize   int
+	detector      *ConflictDetector
 	logger        *slog.Logger
 	intervals     map[reflect.Type]int64
 	err           error
@@ -103,6 +104,16 @@ func SnapshotInterval[T any, PT interface {
 // variable's value is checked all the same.
 func WithSnapshotStore() Option {
 	return func(c *config) { c.snapshotStore = true }
+}
+
+// WithConflictDetector makes every save of the application resolve version
+// conflicts with d: when another writer recorded versions first, the
+// commits this writer had not seen are compared with the save's events by
+// d, and if none conflicts, the save's events are applied again on top of
+// them (so that the aggregate's rules are checked again) and saved, up to
+// d's attempts. See [ConflictDetector].
+func WithConflictDetector(d *ConflictDetector) Option {
+	return func(c *config) { c.detector = d }
 }
 
 // WithSectionSize sets the most notifications one section of the

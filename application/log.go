@@ -98,6 +98,15 @@ type LocalNotificationLog struct {
 	recorder    persistence.ApplicationRecorder
 	types       *domain.Registry
 	sectionSize int
+	allTenants  bool
+}
+
+// AcrossTenants returns the log of every tenant of the same recorder's
+// store, whose notifications carry their tenant.
+func (l *LocalNotificationLog) AcrossTenants() *LocalNotificationLog {
+	c := *l
+	c.allTenants = true
+	return &c
 }
 
 var _ NotificationLog = (*LocalNotificationLog)(nil)
@@ -180,7 +189,7 @@ func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit in
 	if err != nil {
 		return nil, err
 	}
-	items, err := l.recorder.SelectNotifications(ctx, persistence.NotificationQuery{Start: max(start, 1), Limit: limit, Stop: c.Stop, Topics: topics})
+	items, err := l.recorder.SelectNotifications(ctx, persistence.NotificationQuery{Start: max(start, 1), Limit: limit, Stop: c.Stop, Topics: topics, AllTenants: l.allTenants})
 	if err != nil {
 		return nil, fmt.Errorf("select notifications from %d: %w", start, err)
 	}
@@ -209,7 +218,7 @@ func (l *LocalNotificationLog) Notifications(ctx context.Context, start int64, o
 	if err != nil {
 		return func(yield func(persistence.Notification, error) bool) { yield(persistence.Notification{}, err) }
 	}
-	return persistence.ReadNotifications(ctx, l.recorder, persistence.NotificationQuery{Start: max(start, 1), Stop: c.Stop, Topics: topics}, MaxLimit)
+	return persistence.ReadNotifications(ctx, l.recorder, persistence.NotificationQuery{Start: max(start, 1), Stop: c.Stop, Topics: topics, AllTenants: l.allTenants}, MaxLimit)
 }
 
 // CheckSelect checks the start and limit of a select.

@@ -72,6 +72,35 @@ func (p *snapshotPolicy) remember(id uuid.UUID, version int64) {
 	}
 }
 
+// fresh returns a policy with p's settings and no memory, for a tenant's
+// view, whose aggregates IDs may be those of other tenants.
+func (p *snapshotPolicy) fresh() *snapshotPolicy {
+	if p == nil {
+		return nil
+	}
+	return &snapshotPolicy{enabled: p.enabled, threshold: p.threshold, intervals: p.intervals}
+}
+
+// forget drops what p remembers of aggregate id, which was deleted.
+func (p *snapshotPolicy) forget(id uuid.UUID) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.last, id)
+	p.mu.Unlock()
+}
+
+// forgetAll drops what p remembers.
+func (p *snapshotPolicy) forgetAll() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.last = nil
+	p.mu.Unlock()
+}
+
 func (p *snapshotPolicy) recall(id uuid.UUID) (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/faultproxy"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
@@ -473,5 +475,56 @@ func recordertestWaitVisible(t *testing.T, r persistence.ApplicationRecorder, id
 			t.Fatalf("notification %d is not visible after a minute", id)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A save whose answer was lost with its connection has an unknown outcome;
+// saving it again with the same commit ID, whether with the same aggregate
+// or with the command run again on the reloaded aggregate, records nothing
+// more and says the commit is recorded.
+func TestRetryingAnUnknownOutcomeWithTheCommitIDIsSafe(t *testing.T) {
+	ctx := context.Background()
+	p := newProxy(t)
+	env := map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": viaProxy(t, p), "POSTGRES_SCHEMA": pgtest.Schema(t), "POSTGRES_NOTIFY": "n"}
+	w, err := worlds.New(ctx, application.WithEnv(env), application.WithoutProcessEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	repo, err := application.NewRepository[worlds.World](w.App())
+	if err != nil {
+		t.Fatal(err)
+	}
+	world, _ := worlds.NewWorld()
+	if _, err := w.Save(ctx, world); err != nil {
+		t.Fatal(err)
+	}
+	marker := "cut-" + uuid.NewString()
+	commit := application.Commit{ID: uuid.New()}
+	if err := world.MakeItSo(marker); err != nil {
+		t.Fatal(err)
+	}
+	p.CutAnswerTo([]byte(marker))
+	_, err = w.SaveCommit(ctx, commit, world)
+	if !errors.Is(err, persistence.ErrUnknownOutcome) {
+		t.Fatalf("a save whose answer was lost: %v, want ErrUnknownOutcome", err)
+	}
+	<-p.Cuts()
+	if _, err := w.SaveCommit(ctx, commit, world); !errors.Is(err, application.ErrAlreadyCommitted) {
+		t.Fatalf("the same save again: %v, want ErrAlreadyCommitted", err)
+	}
+	again, err := repo.Get(ctx, world.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.MakeItSo(marker); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.SaveCommit(ctx, commit, again); !errors.Is(err, application.ErrAlreadyCommitted) {
+		t.Fatalf("the command run again with the same commit ID: %v, want ErrAlreadyCommitted", err)
+	}
+	stored, err := repo.Get(ctx, world.ID())
+	if err != nil || len(stored.History) != 1 || stored.History[0] != marker {
+		t.Fatalf("the world's history after the retries: %v (%v)", stored.History, err)
 	}
 }
