@@ -35,6 +35,33 @@ type Admin struct {
 	mu     sync.Mutex
 	apps   map[string]*application.Application
 	closed bool
+	tenant string
+}
+
+// SetTenant makes the Admin's operations work on tenant id's data ("" is
+// the default tenant).
+func (a *Admin) SetTenant(id string) error {
+	if id != "" {
+		if err := persistence.CheckTenant(id); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	a.tenant = id
+	a.mu.Unlock()
+	return nil
+}
+
+// view returns the named application as the Admin's tenant sees it.
+func (a *Admin) view(ctx context.Context, name string) (*application.Application, error) {
+	app, err := a.Application(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	tenant := a.tenant
+	a.mu.Unlock()
+	return app.ForTenant(tenant)
 }
 
 // aggregateType is an event-sourced aggregate type of a domain.
@@ -212,7 +239,7 @@ func (a *Admin) instance(ctx context.Context, aggregate string, id uuid.UUID) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	app, err := a.Application(ctx, t.app)
+	app, err := a.view(ctx, t.app)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -311,7 +338,7 @@ func (a *Admin) createSnapshots(ctx context.Context, t *aggregateType, c snapsho
 	if len(t.created) == 0 {
 		return 0, fmt.Errorf("snapshot %s: cannot find its instances: the aggregate type declares no created events (domain.CreatedBy)", t.name)
 	}
-	app, err := a.Application(ctx, t.app)
+	app, err := a.view(ctx, t.app)
 	if err != nil {
 		return 0, err
 	}

@@ -163,6 +163,7 @@ type root struct {
 	invalid error
 	domain  string
 	db      string
+	tenant  string
 	// defaults are the variables of the store when the environment
 	// chooses none (see WithDefaultStore).
 	defaults map[string]string
@@ -235,8 +236,10 @@ func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 		defaultName = domains[0].Name
 	}
 	cmd.PersistentFlags().StringVar(&r.domain, "domain", "", "the domain to use (default $STRATA_DOMAIN, else "+defaultName+")")
+	cmd.PersistentFlags().StringVar(&r.tenant, "tenant", "", "work on this tenant's data (default: the default tenant; log and serve: every tenant)")
 	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
-	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand())
+	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand(),
+		r.deleteCommand(), r.purgeCommand())
 	return cmd
 }
 
@@ -270,6 +273,9 @@ func (r *root) load(mode access) (*Admin, error) {
 	a, err := Open(d, opts...)
 	if err != nil {
 		return nil, loadError{err}
+	}
+	if err := a.SetTenant(r.tenant); err != nil {
+		return nil, usageError{fmt.Errorf("--tenant: %w", err)}
 	}
 	return a, nil
 }

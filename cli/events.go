@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,18 +17,21 @@ import (
 
 // record is an event as the commands print it.
 type record struct {
-	ID                int64           `json:"id,omitempty"` // notification ID, in logs
-	OriginatorID      uuid.UUID       `json:"originator_id"`
-	OriginatorVersion int64           `json:"originator_version"`
-	Timestamp         time.Time       `json:"timestamp"`
-	Topic             string          `json:"topic"`
-	Data              json.RawMessage `json:"data"`
+	ID                int64               `json:"id,omitempty"` // notification ID, in logs
+	Tenant            string              `json:"tenant,omitempty"`
+	OriginatorID      uuid.UUID           `json:"originator_id"`
+	OriginatorVersion int64               `json:"originator_version"`
+	Timestamp         time.Time           `json:"timestamp"`
+	Topic             string              `json:"topic"`
+	Data              json.RawMessage     `json:"data"`
+	CommitID          uuid.UUID           `json:"commit_id"`
+	Headers           persistence.Headers `json:"headers,omitempty"`
 }
 
 // decode decodes a stored event with the application's mapper (which
 // decrypts and decompresses as configured) into a record whose data is
 // the event's fields as JSON.
-func decode(app *application.Application, id int64, s persistence.StoredEvent) (record, error) {
+func decode(app *application.Application, id int64, tenant string, s persistence.StoredEvent) (record, error) {
 	e, err := app.Mapper().ToEvent(s)
 	if err != nil {
 		return record{}, err
@@ -36,8 +40,8 @@ func decode(app *application.Application, id int64, s persistence.StoredEvent) (
 	if err != nil {
 		return record{}, fmt.Errorf("encode event %s version %d (%s) as JSON: %w", s.OriginatorID, s.OriginatorVersion, s.Topic, err)
 	}
-	return record{ID: id, OriginatorID: s.OriginatorID, OriginatorVersion: s.OriginatorVersion,
-		Timestamp: e.Timestamp.UTC(), Topic: s.Topic, Data: data}, nil
+	return record{ID: id, Tenant: tenant, OriginatorID: s.OriginatorID, OriginatorVersion: s.OriginatorVersion,
+		Timestamp: e.Timestamp.UTC(), Topic: s.Topic, Data: data, CommitID: s.CommitID, Headers: s.Headers}, nil
 }
 
 // printer writes records as text or as JSON lines.
@@ -65,12 +69,20 @@ func (p *printer) print(r record) error {
 		return p.json.Encode(r)
 	}
 	ts := r.Timestamp.Format(time.RFC3339Nano)
-	var err error
+	var line string
 	if p.log {
-		_, err = fmt.Fprintf(p.w, "%d %s %s v%d %s %s\n", r.ID, ts, r.OriginatorID, r.OriginatorVersion, r.Topic, r.Data)
+		line = fmt.Sprintf("%d %s %s v%d %s %s", r.ID, ts, r.OriginatorID, r.OriginatorVersion, r.Topic, r.Data)
 	} else {
-		_, err = fmt.Fprintf(p.w, "v%d %s %s %s\n", r.OriginatorVersion, ts, r.Topic, r.Data)
+		line = fmt.Sprintf("v%d %s %s %s", r.OriginatorVersion, ts, r.Topic, r.Data)
 	}
+	if r.Tenant != "" {
+		line += " tenant=" + strconv.Quote(r.Tenant)
+	}
+	if len(r.Headers) > 0 {
+		h, _ := json.Marshal(r.Headers)
+		line += " headers=" + string(h)
+	}
+	_, err := fmt.Fprintln(p.w, line)
 	return err
 }
 
@@ -92,7 +104,7 @@ func (a *Admin) events(ctx context.Context, aggregate string, id uuid.UUID, f fu
 			return fmt.Errorf("events of %s %s: %w", aggregate, id, err)
 		}
 		for _, s := range page {
-			r, err := decode(app, 0, s)
+			r, err := decode(app, 0, app.Tenant(), s)
 			if err != nil {
 				return err
 			}
@@ -118,12 +130,13 @@ application's types (and cipher key and compressor, as the environment
 configures them).
 
 As text, one line per event: the version, the time (UTC), the topic and the
-event's fields as JSON:
+event's fields as JSON, then the tenant (unless the default) and the
+commit's headers (as JSON, if it has any):
 
-  v2 2026-03-01T10:00:00.000001Z World.SomethingHappened {"what":"dinosaurs"}
+  v2 2026-03-01T10:00:00.000001Z World.SomethingHappened {"what":"dinosaurs"} headers={"user":"ada"}
 
 As JSON, one object per line with originator_id, originator_version,
-timestamp, topic and data.`,
+timestamp, topic, data, commit_id and headers (if any).`,
 		Example: r.examples("events --aggregate " + r.aggregate + " --identifier " + sampleID + " --format json"),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -31,13 +31,18 @@ func (r *root) logCommand() *cobra.Command {
 decoded with the application's types. Notification IDs increase in the order
 readers see events; they may have gaps (with PostgreSQL, large ones).
 
+It prints every tenant's notifications, or with --tenant one tenant's.
+
 As text, one line per notification: the notification ID, the time (UTC), the
-originator ID, its version, the topic and the event's fields as JSON:
+originator ID, its version, the topic and the event's fields as JSON, then
+the tenant (tenant=..., unless the default) and the commit's headers (as
+JSON, if it has any):
 
   2 2026-03-01T10:00:00.000001Z 0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b v2 World.SomethingHappened {"what":"dinosaurs"}
 
-As JSON, one object per line with id, originator_id, originator_version,
-timestamp, topic and data.
+As JSON, one object per line with id, tenant (unless the default),
+originator_id, originator_version, timestamp, topic, data, commit_id and
+headers (if any).
 
 With --follow, the command keeps waiting for new notifications until Ctrl-C
 (exit status 0): it polls every --poll, and with PostgreSQL it is also woken
@@ -67,7 +72,15 @@ by the saves of other processes (LISTEN).`,
 			if err != nil {
 				return err
 			}
-			return printLog(cmd.Context(), app, o, p)
+			log := app.AllTenants()
+			if r.tenant != "" {
+				view, err := app.ForTenant(r.tenant)
+				if err != nil {
+					return usageError{fmt.Errorf("--tenant: %w", err)}
+				}
+				log = view.Log()
+			}
+			return printLog(cmd.Context(), app, log, o, p)
 		},
 	}
 	f := cmd.Flags()
@@ -83,7 +96,7 @@ by the saves of other processes (LISTEN).`,
 
 // printLog prints the log as o asks. Following ends without error when
 // ctx ends.
-func printLog(ctx context.Context, app *application.Application, o logOptions, p *printer) error {
+func printLog(ctx context.Context, app *application.Application, log *application.LocalNotificationLog, o logOptions, p *printer) error {
 	var opts []application.SelectOption
 	if len(o.topics) > 0 {
 		opts = append(opts, application.Topics(o.topics...))
@@ -99,7 +112,7 @@ func printLog(ctx context.Context, app *application.Application, o logOptions, p
 		if o.limit > 0 {
 			size = min(size, o.limit-printed)
 		}
-		page, err := app.Log().Select(ctx, start, size, opts...)
+		page, err := log.Select(ctx, start, size, opts...)
 		if err != nil {
 			if o.follow && ctx.Err() != nil {
 				return nil
@@ -107,7 +120,7 @@ func printLog(ctx context.Context, app *application.Application, o logOptions, p
 			return fmt.Errorf("log of %s: %w", app.Name(), err)
 		}
 		for _, n := range page {
-			rec, err := decode(app, n.ID, n.StoredEvent)
+			rec, err := decode(app, n.ID, n.Tenant, n.StoredEvent)
 			if err != nil {
 				return fmt.Errorf("log of %s: notification %d: %w", app.Name(), n.ID, err)
 			}

@@ -25,6 +25,9 @@ read it (httpapi.Client, system.WithRemoteLog):
   GET /sections/{first,last}                                 a section, such as 1,10
   GET /notifications?start=N&limit=M[&topics=a,b][&stop=K]   a select
 
+It serves every tenant's notifications (each with its tenant), as followers
+need, or with --tenant one tenant's.
+
 Requests must send "Authorization: Bearer TOKEN" with the token of --token,
 else STRATA_TOKEN. Without a token the command refuses to serve, unless
 --no-auth says that anyone who can reach the address may read the log.
@@ -60,7 +63,15 @@ Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The fir
 			if token != "" {
 				opts = append(opts, httpapi.WithBearerToken(token))
 			}
-			srv := httpapi.NewServer(addr, httpapi.NewHandler(app.Log(), opts...), httpapi.WithServerLogger(logger))
+			log := app.AllTenants()
+			if r.tenant != "" {
+				view, err := app.ForTenant(r.tenant)
+				if err != nil {
+					return usageError{fmt.Errorf("--tenant: %w", err)}
+				}
+				log = view.Log()
+			}
+			srv := httpapi.NewServer(addr, httpapi.NewHandler(log, opts...), httpapi.WithServerLogger(logger))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("serve the notification log of %s: %w", app.Name(), err)

@@ -5,7 +5,8 @@
 // leader.
 //
 // On the server side, [NewHandler] turns any application.NotificationLog
-// (usually app.Log()) into a read-only http.Handler, to mount in a mux of
+// (usually app.AllTenants(), every tenant's log, or app.Log(), the default
+// tenant's) into a read-only http.Handler, to mount in a mux of
 // one's own, behind [WithBearerToken] if the network is not trusted.
 // [NewServer] wraps a handler in an *http.Server with timeouts fit for the
 // internet, and [Serve] runs it, with TLS if given a certificate, until a
@@ -35,10 +36,13 @@
 //
 // Each ITEM is a notification:
 //
-//	{"id": 5, "originator_id": "0b9ab1a2-...", "originator_version": 3,
-//	 "topic": "World.SomethingHappened", "state": "eyJ0aW1l..."}
+//	{"id": 5, "tenant": "acme", "originator_id": "0b9ab1a2-...", "originator_version": 3,
+//	 "topic": "World.SomethingHappened", "state": "eyJ0aW1l...",
+//	 "commit_id": "5f0c...", "headers": {"correlation_id": "order-7"}}
 //
-// where "state" is the stored bytes, in standard base64 with padding. The
+// where "tenant" (absent for the default tenant) is the aggregate's tenant,
+// "commit_id" and "headers" are the save's (headers absent if it had none),
+// and "state" is the stored bytes, in standard base64 with padding. The
 // server never decodes them: if the application encrypts its events, they
 // stay encrypted from its datastore to the reader, who needs the cipher key
 // to decode them with its mapper (app.Mapper().ToEvent).

@@ -48,8 +48,8 @@ func errorBody(t *testing.T, w *httptest.ResponseRecorder) string {
 
 func TestTheWireFormatIsAsDocumented(t *testing.T) {
 	h := httpapi.NewHandler(&stubLog{items: fixedNotifications()})
-	first := `{"id":1,"originator_id":"0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b","originator_version":1,"topic":"World.Created","state":"AAEC/v8="}`
-	second := `{"id":3,"originator_id":"0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b","originator_version":2,"topic":"World.SomethingHappened","state":"eyJ3aGF0IjoiZGlub3NhdXJzIn0="}`
+	first := `{"id":1,"originator_id":"0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b","originator_version":1,"topic":"World.Created","state":"AAEC/v8=","commit_id":"00000000-0000-0000-0000-000000000000"}`
+	second := `{"id":3,"tenant":"acme","originator_id":"0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b","originator_version":2,"topic":"World.SomethingHappened","state":"eyJ3aGF0IjoiZGlub3NhdXJzIn0=","commit_id":"5f0c2a1b-3c4d-4e5f-8a6b-7c8d9e0f1a2b","headers":{"correlation_id":"order-7"}}`
 	tests := []struct {
 		name, target, want string
 	}{
@@ -65,7 +65,7 @@ func TestTheWireFormatIsAsDocumented(t *testing.T) {
 	empty := httpapi.NewHandler(&stubLog{items: []persistence.Notification{{ID: 1}}})
 	tests = append(tests, struct{ name, target, want string }{
 		"empty state is an empty string", "/notifications?start=1&limit=1",
-		`{"items":[{"id":1,"originator_id":"00000000-0000-0000-0000-000000000000","originator_version":0,"topic":"","state":""}]}`,
+		`{"items":[{"id":1,"originator_id":"00000000-0000-0000-0000-000000000000","originator_version":0,"topic":"","state":"","commit_id":"00000000-0000-0000-0000-000000000000"}]}`,
 	})
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -79,7 +80,7 @@ func sameNotifications(t testing.TB, got, want []persistence.Notification) {
 	for i, w := range want {
 		g := got[i]
 		if g.ID != w.ID || g.OriginatorID != w.OriginatorID || g.OriginatorVersion != w.OriginatorVersion ||
-			g.Topic != w.Topic || !bytes.Equal(g.State, w.State) {
+			g.Topic != w.Topic || !bytes.Equal(g.State, w.State) || g.Tenant != w.Tenant || g.CommitID != w.CommitID || !maps.Equal(g.Headers, w.Headers) {
 			t.Fatalf("notification %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
@@ -141,11 +142,13 @@ func fixedNotifications() []persistence.Notification {
 			Topic:             "World.Created",
 			State:             []byte{0, 1, 2, 0xfe, 0xff},
 		}},
-		{ID: 3, StoredEvent: persistence.StoredEvent{
+		{ID: 3, Tenant: "acme", StoredEvent: persistence.StoredEvent{
 			OriginatorID:      uuid.MustParse("0b9ab1a2-3c4d-4e5f-8a6b-7c8d9e0f1a2b"),
 			OriginatorVersion: 2,
 			Topic:             "World.SomethingHappened",
 			State:             []byte(`{"what":"dinosaurs"}`),
+			CommitID:          uuid.MustParse("5f0c2a1b-3c4d-4e5f-8a6b-7c8d9e0f1a2b"),
+			Headers:           persistence.Headers{"correlation_id": "order-7"},
 		}},
 	}
 }

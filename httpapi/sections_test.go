@@ -11,6 +11,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/storetest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -25,13 +26,23 @@ func TestSectionsOverHTTPReadTheWholeLogOnEveryStore(t *testing.T) {
 		t.Run(fmt.Sprintf("section size %d", size), func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T, env map[string]string) {
 				w := newWorlds(t, application.WithEnv(env), application.WithSectionSize(size))
-				rec := w.App().Recorder()
-				storetest.WaitForLog(t, rec, 12)
-				want, err := w.Log().Select(ctx, 1, 100)
+				// A tenant's events, with headers, in the log of every tenant.
+				acme, err := w.App().ForTenant("acme")
 				if err != nil {
 					t.Fatal(err)
 				}
-				c := newClient(t, serve(t, w.Log()).URL)
+				world, _ := worlds.NewWorld()
+				_ = world.MakeItSo("acme's")
+				if _, err := acme.Save(application.ContextWithHeaders(ctx, persistence.Headers{"user": "ada"}), world); err != nil {
+					t.Fatal(err)
+				}
+				storetest.WaitForLog(t, acme.Recorder(), 2)
+				storetest.WaitForLog(t, w.App().Recorder(), 12)
+				want, err := w.App().AllTenants().Select(ctx, 1, 100)
+				if err != nil || len(want) != 14 || want[13].Tenant != "acme" || want[13].Headers["user"] != "ada" {
+					t.Fatalf("the log of every tenant: %d notifications (%v)", len(want), err)
+				}
+				c := newClient(t, serve(t, w.App().AllTenants()).URL)
 				for _, page := range []int{1, 5, 100} {
 					var got []persistence.Notification
 					for n, err := range system.NewNotificationLogReader(c, system.PageSize(page)).Read(ctx, 1) {

@@ -26,11 +26,14 @@ type notificationsJSON struct {
 // which JSON carries as standard base64 with padding: the server never
 // decodes, decompresses or decrypts it.
 type notificationJSON struct {
-	ID                int64     `json:"id"`
-	OriginatorID      uuid.UUID `json:"originator_id"`
-	OriginatorVersion int64     `json:"originator_version"`
-	Topic             string    `json:"topic"`
-	State             []byte    `json:"state"`
+	ID                int64               `json:"id"`
+	Tenant            string              `json:"tenant,omitempty"`
+	OriginatorID      uuid.UUID           `json:"originator_id"`
+	OriginatorVersion int64               `json:"originator_version"`
+	Topic             string              `json:"topic"`
+	State             []byte              `json:"state"`
+	CommitID          uuid.UUID           `json:"commit_id"`
+	Headers           persistence.Headers `json:"headers,omitempty"`
 }
 
 // errorJSON is the body of every response that is not 200 OK.
@@ -43,10 +46,13 @@ func toJSON(ns []persistence.Notification) []notificationJSON {
 	for i, n := range ns {
 		out[i] = notificationJSON{
 			ID:                n.ID,
+			Tenant:            n.Tenant,
 			OriginatorID:      n.OriginatorID,
 			OriginatorVersion: n.OriginatorVersion,
 			Topic:             n.Topic,
 			State:             n.State,
+			CommitID:          n.CommitID,
+			Headers:           n.Headers,
 		}
 	}
 	return out
@@ -55,12 +61,17 @@ func toJSON(ns []persistence.Notification) []notificationJSON {
 func fromJSON(ns []notificationJSON) []persistence.Notification {
 	out := make([]persistence.Notification, len(ns))
 	for i, n := range ns {
-		out[i] = persistence.Notification{ID: n.ID, StoredEvent: persistence.StoredEvent{
+		out[i] = persistence.Notification{ID: n.ID, Tenant: n.Tenant, StoredEvent: persistence.StoredEvent{
 			OriginatorID:      n.OriginatorID,
 			OriginatorVersion: n.OriginatorVersion,
 			Topic:             n.Topic,
 			State:             n.State,
+			CommitID:          n.CommitID,
+			Headers:           n.Headers,
 		}}
+		if len(out[i].Headers) == 0 {
+			out[i].Headers = nil
+		}
 	}
 	return out
 }

@@ -197,6 +197,18 @@ func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func()
 	return n, nil
 }
 
+// causedBy returns the commit of what processing note produced: the
+// upstream event's correlation ID, or its own ID if it has none, and its
+// ID as the causation ID.
+func causedBy(note persistence.Notification) application.Commit {
+	id := persistence.EventID(note.Tenant, note.OriginatorID, note.OriginatorVersion).String()
+	correlation := note.Headers[persistence.HeaderCorrelationID]
+	if correlation == "" {
+		correlation = id
+	}
+	return application.Commit{Headers: persistence.Headers{persistence.HeaderCorrelationID: correlation, persistence.HeaderCausationID: id}}
+}
+
 // process runs the policy on one notification and records the result with
 // its tracking record. A failure that is not temporary is a *PoisonError.
 func (f *follower) process(ctx context.Context, up *upstream, note persistence.Notification) error {
@@ -206,21 +218,28 @@ func (f *follower) process(ctx context.Context, up *upstream, note persistence.N
 		}
 		return &PoisonError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Topic: note.Topic, Err: err}
 	}
-	event, err := up.mapper.ToEvent(note.StoredEvent)
+	app, err := f.app.ForTenant(note.Tenant)
 	if err != nil {
-		return fail(fmt.Errorf("decode: %w", err))
+		return fail(err)
 	}
 	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
+	event, err := up.mapper.ToEvent(note.StoredEvent)
+	// An erased event (its data key was shredded) can never be decoded:
+	// it is tracked without its policy, so followers go on past it.
+	erased := errors.Is(err, persistence.ErrErased)
+	if err != nil && !erased {
+		return fail(fmt.Errorf("decode: %w", err))
+	}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note}
+		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note)}
 		// A leader's parked notifications are its own business.
-		if !isParkingEvent(event.Data) {
+		if !erased && !isParkingEvent(event.Data) {
 			if err := f.node.Policy(ctx, event, p); err != nil {
 				return fail(fmt.Errorf("policy: %w", err))
 			}
 		}
-		_, err := f.app.SaveTracked(ctx, tracking, p.aggregates...)
+		_, err := app.SaveTrackedCommit(ctx, tracking, p.Commit, p.aggregates...)
 		if err == nil {
 			return nil
 		}

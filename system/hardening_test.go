@@ -224,3 +224,51 @@ func TestFollowersWorkWithAPoolOfOneConnection(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A follower records each notification's results in the notification's
+// tenant, with the upstream event's correlation ID and its ID as the
+// causation ID.
+func TestFollowersKeepTenantsAndPropagateCausation(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, env map[string]string) {
+		ctx := context.Background()
+		sys := mustSystem(t, []system.Def{worldsDef, journal("Scribe", nil)}, []string{worlds.Name, "Scribe"})
+		r := system.NewSingleThreadedRunner(sys, system.WithEnv(env))
+		startRunner(t, r)
+		w, scribe := get[*worlds.Worlds](t, r, worlds.Name), get[*Journal](t, r, "Scribe")
+		acme, err := w.App().ForTenant("acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		world, _ := worlds.NewWorld()
+		_ = world.MakeItSo("dinosaurs")
+		ctx = application.ContextWithHeaders(ctx, persistence.Headers{persistence.HeaderCorrelationID: "order-1"})
+		recs, err := acme.Save(ctx, world)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := createWorld(t, w)
+		storetest.WaitForLog(t, w.App().Recorder(), 1)
+
+		scribeAcme, _ := scribe.App().ForTenant("acme")
+		storetest.WaitForLog(t, scribeAcme.Recorder(), 2)
+		entries, err := scribeAcme.Log().Select(context.Background(), 1, 10)
+		if err != nil || len(entries) != 2 {
+			t.Fatalf("Scribe's acme log: %d entries (%v)", len(entries), err)
+		}
+		for i, n := range entries {
+			cause := persistence.EventID("acme", world.ID(), recs[i].Event.OriginatorVersion).String()
+			if n.Tenant != "acme" || n.Headers[persistence.HeaderCausationID] != cause || n.Headers[persistence.HeaderCorrelationID] != "order-1" {
+				t.Fatalf("entry %d: tenant %q headers %v, want acme, causation %s, correlation order-1", i, n.Tenant, n.Headers, cause)
+			}
+		}
+		storetest.WaitForLog(t, scribe.App().Recorder(), 1)
+		own, err := scribe.App().Log().Select(context.Background(), 1, 10)
+		if err != nil || len(own) != 1 {
+			t.Fatalf("Scribe's default log: %d entries (%v), want the one of the default tenant's world", len(own), err)
+		}
+		cause := persistence.EventID("", plain, 1).String()
+		if own[0].Headers[persistence.HeaderCausationID] != cause || own[0].Headers[persistence.HeaderCorrelationID] != cause {
+			t.Fatalf("an entry of an event without a correlation ID: headers %v, want %s as both", own[0].Headers, cause)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -97,6 +98,8 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 // that a notification is parked once.
 type Parked struct {
 	domain.Aggregate
+	// Tenant is the notification's tenant, whose data the record is.
+	Tenant            string    `json:"tenant,omitempty"`
 	Follower          string    `json:"follower"`
 	Upstream          string    `json:"upstream"`
 	NotificationID    int64     `json:"notification_id"`
@@ -175,22 +178,19 @@ func isParkingEvent(data any) bool {
 
 // ParkedNotifications returns the notifications that the follower app
 // (a process application built by a runner, or as a runner builds it)
-// parked and that are still parked, in the order they were parked.
+// parked and that are still parked, in every tenant, in the order they
+// were parked. A parked record is kept in the tenant of its notification.
 func ParkedNotifications(ctx context.Context, app *application.Application) ([]*Parked, error) {
-	repo, err := application.NewRepository[Parked](app)
-	if err != nil {
-		return nil, fmt.Errorf("parked notifications of %s: %w", app.Name(), err)
-	}
 	var out []*Parked
 	var start int64 = 1
 	for {
-		page, err := app.Log().Select(ctx, start, application.MaxLimit, application.Topics("strata.Parked.NotificationParked"))
+		page, err := app.AllTenants().Select(ctx, start, application.MaxLimit, application.Topics("strata.Parked.NotificationParked"))
 		if err != nil {
 			return nil, fmt.Errorf("parked notifications of %s: %w", app.Name(), err)
 		}
 		for _, n := range page {
 			start = n.ID + 1
-			p, err := repo.Get(ctx, n.OriginatorID)
+			p, err := loadParked(ctx, app, n.Tenant, n.OriginatorID)
 			if err != nil {
 				return nil, fmt.Errorf("parked notifications of %s: %w", app.Name(), err)
 			}
@@ -202,6 +202,24 @@ func ParkedNotifications(ctx context.Context, app *application.Application) ([]*
 			return out, nil
 		}
 	}
+}
+
+// loadParked loads a parked record of a tenant of app.
+func loadParked(ctx context.Context, app *application.Application, tenant string, id uuid.UUID) (*Parked, error) {
+	view, err := app.ForTenant(tenant)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := application.NewRepository[Parked](view)
+	if err != nil {
+		return nil, err
+	}
+	p, err := repo.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.Tenant = tenant
+	return p, nil
 }
 
 // ErrNotParked means a notification that is not parked: it never was, or
@@ -218,7 +236,11 @@ func (f *follower) park(ctx context.Context, up *upstream, note persistence.Noti
 		return err
 	}
 	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
-	if _, err := f.app.SaveTracked(ctx, tracking, p); err != nil {
+	app, err := f.app.ForTenant(note.Tenant)
+	if err != nil {
+		return err
+	}
+	if _, err := app.SaveTracked(ctx, tracking, p); err != nil {
 		if errors.Is(err, persistence.ErrIntegrity) {
 			if done, herr := f.recorder.HasTrackingID(ctx, up.name, note.ID); herr == nil && done {
 				return nil // another instance processed or parked it first
@@ -231,7 +253,8 @@ func (f *follower) park(ctx context.Context, up *upstream, note persistence.Noti
 }
 
 // retryParked processes a parked notification again and, if its policy
-// succeeds, records the results with the parked record's Retried event.
+// succeeds, records the results with the parked record's Retried event, in
+// the notification's tenant.
 func (f *follower) retryParked(ctx context.Context, upstreamName string, id int64) error {
 	up := f.upstream(upstreamName)
 	if up == nil {
@@ -239,38 +262,40 @@ func (f *follower) retryParked(ctx context.Context, upstreamName string, id int6
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	repo, err := application.NewRepository[Parked](f.app)
+	items, err := up.reader.log.Select(ctx, id, 1)
+	if err != nil {
+		return fmt.Errorf("retry notification %d of %s: read it: %w", id, upstreamName, err)
+	}
+	if len(items) == 0 || items[0].ID != id {
+		return fmt.Errorf("retry notification %d of %s: %w: %s does not have it", id, upstreamName, ErrNotParked, upstreamName)
+	}
+	note := items[0]
+	app, err := f.app.ForTenant(note.Tenant)
 	if err != nil {
 		return err
 	}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		p, err := repo.Get(ctx, ParkedID(f.name, upstreamName, id))
+		p, err := loadParked(ctx, f.app, note.Tenant, ParkedID(f.name, upstreamName, id))
 		if errors.Is(err, application.ErrAggregateNotFound) || err == nil && p.Outcome != "" {
 			return fmt.Errorf("retry notification %d of %s in %s: %w", id, upstreamName, f.name, ErrNotParked)
 		}
 		if err != nil {
 			return err
 		}
-		items, err := up.reader.log.Select(ctx, id, 1)
+		event, err := up.mapper.ToEvent(note.StoredEvent)
 		if err != nil {
-			return fmt.Errorf("retry notification %d of %s: read it: %w", id, upstreamName, err)
+			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: note.Topic, Err: err}
 		}
-		if len(items) == 0 || items[0].ID != id {
-			return fmt.Errorf("retry notification %d of %s: %w: %s no longer has it", id, upstreamName, ErrNotParked, upstreamName)
-		}
-		event, err := up.mapper.ToEvent(items[0].StoredEvent)
-		if err != nil {
-			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: items[0].Topic, Err: err}
-		}
-		proc := &Processing{Upstream: upstreamName, Tracking: persistence.Tracking{ApplicationName: upstreamName, NotificationID: id}, Notification: items[0]}
+		proc := &Processing{Upstream: upstreamName, Tracking: persistence.Tracking{ApplicationName: upstreamName, NotificationID: id},
+			Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note)}
 		if err := f.node.Policy(ctx, event, proc); err != nil {
-			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: items[0].Topic, Err: fmt.Errorf("policy: %w", err)}
+			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: note.Topic, Err: fmt.Errorf("policy: %w", err)}
 		}
 		if err := domain.Trigger(p, ParkedRetried{}); err != nil {
 			return err
 		}
-		_, err = f.app.Save(ctx, append(proc.aggregates, p)...)
+		_, err = app.SaveCommit(ctx, proc.Commit, append(proc.aggregates, p)...)
 		if err == nil {
 			return nil
 		}
@@ -292,22 +317,31 @@ func SkipParked(ctx context.Context, follower *application.Application, upstream
 }
 
 func skipParked(ctx context.Context, app *application.Application, follower, upstream string, id int64, reason string) error {
-	repo, err := application.NewRepository[Parked](app)
+	notParked := fmt.Errorf("skip notification %d of %s in %s: %w", id, upstream, follower, ErrNotParked)
+	parked, err := ParkedNotifications(ctx, app)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(parked, func(p *Parked) bool { return p.Upstream == upstream && p.NotificationID == id && p.Follower == follower })
+	if i < 0 {
+		return notParked
+	}
+	view, err := app.ForTenant(parked[i].Tenant)
 	if err != nil {
 		return err
 	}
 	return application.Retry(ctx, func(ctx context.Context) error {
-		p, err := repo.Get(ctx, ParkedID(follower, upstream, id))
-		if errors.Is(err, application.ErrAggregateNotFound) || err == nil && p.Outcome != "" {
-			return fmt.Errorf("skip notification %d of %s in %s: %w", id, upstream, follower, ErrNotParked)
-		}
+		p, err := loadParked(ctx, app, parked[i].Tenant, parked[i].ID())
 		if err != nil {
 			return err
+		}
+		if p.Outcome != "" {
+			return notParked
 		}
 		if err := domain.Trigger(p, ParkedSkipped{Reason: reason}); err != nil {
 			return err
 		}
-		_, err = app.Save(ctx, p)
+		_, err = view.Save(ctx, p)
 		return err
 	}, application.Backoff(10*time.Millisecond, 200*time.Millisecond))
 }

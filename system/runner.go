@@ -354,7 +354,7 @@ func (b *base) upstreamOf(leader string, app *application.Application) (applicat
 		return log, mapper, nil
 	}
 	l := b.nodes[leader].App()
-	log := application.NewLocalNotificationLog(l.Recorder(), types)
+	log := application.NewLocalNotificationLog(l.Recorder(), types).AcrossTenants()
 	return log, l.Mapper().WithTypes(types), nil
 }
 

@@ -42,6 +42,19 @@ type Processing struct {
 	Tracking persistence.Tracking
 	// Notification is the upstream notification.
 	Notification persistence.Notification
+	// Tenant is the upstream notification's tenant, in which the results
+	// are recorded ("" is the default tenant).
+	Tenant string
+	// App is the follower's application as the notification's tenant sees
+	// it (see application.Application.ForTenant): a policy of an
+	// application with tenants loads what it changes from repositories made
+	// from it. For the default tenant it is the follower's application.
+	App *application.Application
+	// Commit is what the results' commit records: by default, the
+	// upstream event's correlation ID (its own ID if it has none) and its
+	// ID as the causation ID (see persistence.EventID). A policy may add
+	// headers.
+	Commit application.Commit
 
 	aggregates []domain.Root
 }

@@ -1013,3 +1013,58 @@ func TestParked(t *testing.T) {
 		t.Fatalf("skip for a leader: exit %d, stderr %q", r2.code, r2.stderr)
 	}
 }
+
+// Tenants, commits and headers reach the command's output; delete and
+// purge erase one tenant's data, and wait for followers unless forced.
+func TestTenantsHeadersDeleteAndPurge(t *testing.T) {
+	ctx := context.Background()
+	s := sqliteStore(t)
+	s.ok(t, "demo")
+	w, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, err := w.App().ForTenant("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	world, _ := worlds.NewWorld()
+	_ = world.MakeItSo("acme's")
+	commit := application.Commit{ID: uuid.New(), Headers: persistence.Headers{"user": "ada"}}
+	if _, err := acme.SaveCommit(ctx, commit, world); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	lines := s.ok(t, "log", "--format", "json")
+	var last struct {
+		Tenant   string            `json:"tenant"`
+		CommitID uuid.UUID         `json:"commit_id"`
+		Headers  map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Tenant != "acme" || last.CommitID != commit.ID || last.Headers["user"] != "ada" {
+		t.Fatalf("the last notification as JSON: %s (%v)", lines[len(lines)-1], err)
+	}
+	text := s.ok(t, "log", "--tenant", "acme")
+	if len(text) != 2 || !strings.HasSuffix(text[1], `{"what":"acme's"} tenant="acme" headers={"user":"ada"}`) {
+		t.Fatalf("strata log --tenant acme: %q", text)
+	}
+	id := world.ID().String()
+	events := s.ok(t, "events", "--tenant", "acme", "--aggregate", "World", "--identifier", id)
+	if len(events) != 2 || !strings.HasSuffix(events[1], `tenant="acme" headers={"user":"ada"}`) {
+		t.Fatalf("strata events --tenant acme: %q", events)
+	}
+	expect(t, s.run(t, "events", "--aggregate", "World", "--identifier", id), 1, "", "Error: World with identifier "+id+" does not exist\n")
+
+	r := s.run(t, "delete", "--tenant", "acme", "--aggregate", "World", "--identifier", id)
+	if r.code != 1 || !strings.Contains(r.stderr, "Counters has processed Worlds up to notification") {
+		t.Fatalf("delete while Counters lags: exit %d, stderr %q", r.code, r.stderr)
+	}
+	expect(t, s.run(t, "delete", "--tenant", "acme", "--aggregate", "World", "--identifier", id, "--force"), 0, "Deleted World "+id+".\n", "")
+	expect(t, s.run(t, "events", "--tenant", "acme", "--aggregate", "World", "--identifier", id), 1, "", "Error: World with identifier "+id+" does not exist\n")
+	expect(t, s.run(t, "purge"), 2, "", "Error: purge needs --tenant\nRun 'strata purge --help' for usage.\n")
+	expect(t, s.run(t, "purge", "--tenant", "acme"), 0, "Purged tenant \"acme\".\n", "")
+	if got := s.ok(t, "log"); len(got) != len(lines)-2 {
+		t.Fatalf("the log after the deletion has %d lines, want %d", len(got), len(lines)-2)
+	}
+}
