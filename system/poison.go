@@ -322,7 +322,9 @@ func skipParked(ctx context.Context, app *application.Application, follower, ups
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(parked, func(p *Parked) bool { return p.Upstream == upstream && p.NotificationID == id && p.Follower == follower })
+	i := slices.IndexFunc(parked, func(p *Parked) bool {
+		return p.Upstream == upstream && p.NotificationID == id && p.Follower == follower
+	})
 	if i < 0 {
 		return notParked
 	}

@@ -376,9 +376,16 @@ func TestASaveWhoseAnswerIsLostHasAnUnknownOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := check.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{})
-	if err != nil || len(got) != 1 || string(got[0].State) != string(marker) {
-		t.Fatalf("the save with an unknown outcome was recorded: %d events, %v", len(got), err)
+	// The server may still be committing (its answer was cut, not
+	// waited for): the save shows up.
+	var got []persistence.StoredEvent
+	for deadline := time.Now().Add(30 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err = check.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || string(got[0].State) != string(marker) {
+		t.Fatalf("the save with an unknown outcome was recorded: %d events", len(got))
 	}
 	_, err = r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 1}))
 	if !errors.Is(err, persistence.ErrIntegrity) {
