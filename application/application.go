@@ -77,6 +77,7 @@ type Application struct {
 	// events that this application's cipher or compressor cannot read, and
 	// writing more would leave a log that no one configuration reads.
 	unwritable error
+	dataKeys   *persistence.DataKeys // nil unless CIPHER_DATA_KEYS
 	detector   *ConflictDetector
 	tenant     string  // "" for the default tenant
 	shared     *shared // what the views of every tenant share
@@ -148,6 +149,12 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 		}
 		a.ownsStore = true
 	}
+	if err := a.openDataKeys(ctx); err != nil {
+		if a.ownsStore {
+			a.factory.Close()
+		}
+		return nil, fmt.Errorf("new application %s: %w", name, err)
+	}
 	if err := a.openRecorders(ctx, c.tracking); err != nil {
 		if a.ownsStore {
 			a.factory.Close()
@@ -181,7 +188,7 @@ func (a *Application) checkStore(ctx context.Context) error {
 	if err != nil || len(newest) == 0 {
 		return err
 	}
-	if err := a.mapper.CheckState(newest[0].State); err != nil {
+	if err := a.mapper.CheckState(newest[0].State); err != nil && !errors.Is(err, persistence.ErrErased) {
 		a.unwritable = fmt.Errorf("%w: this application's settings cannot read the events already in its store (notification %d: %w), so it records nothing until they can: set CIPHER_KEY (and COMPRESSOR_TOPIC) as they were when the events were written",
 			persistence.ErrConfig, newest[0].ID, err)
 		a.logger.ErrorContext(ctx, "saves are refused", "error", a.unwritable)

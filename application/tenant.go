@@ -37,6 +37,9 @@ func (a *Application) ForTenant(id string) (*Application, error) {
 	t := *base
 	t.factory, t.tenant = f, id
 	t.policy = base.policy.fresh()
+	if base.dataKeys != nil {
+		t.mapper = base.mapper.WithCipher(base.dataKeys.Cipher(id))
+	}
 	ctx := context.Background()
 	if err := t.openRecorders(ctx, base.tracking); err != nil {
 		return nil, fmt.Errorf("tenant %q of %s: %w", id, base.name, err)

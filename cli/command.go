@@ -239,7 +239,7 @@ func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&r.tenant, "tenant", "", "work on this tenant's data (default: the default tenant; log and serve: every tenant)")
 	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
 	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand(),
-		r.deleteCommand(), r.purgeCommand())
+		r.deleteCommand(), r.purgeCommand(), r.eraseCommand(), r.rotateKeysCommand())
 	return cmd
 }
 
@@ -346,6 +346,8 @@ application's name in upper case: WORLDS_SQLITE_DBNAME):
 	rows = append(rows,
 		[2]string{"READ_ONLY", "open the stores for reading only (log, events and serve always do)"},
 		[2]string{"CIPHER_TOPIC, CIPHER_KEY", "encryption of stored events (aes-gcm); the commands decode events with the key"},
+		[2]string{"CIPHER_PREVIOUS_KEYS", "earlier cipher keys, comma-separated, that still decrypt"},
+		[2]string{"CIPHER_DATA_KEYS", "tenant or aggregate: encrypt with a data key per tenant or aggregate, wrapped by CIPHER_KEY, which erase can shred"},
 		[2]string{"COMPRESSOR_TOPIC", "compression of stored events (zlib)"},
 		[2]string{"COMPRESSOR_MAX_SIZE", "the most bytes one stored state may decompress to (default 16 MiB)"},
 		[2]string{"IS_SNAPSHOTTING_ENABLED", "snapshots as demo saves (snapshot create always can)"},

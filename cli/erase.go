@@ -176,3 +176,130 @@ command refuses; --force purges all the same.`,
 	cmd.Flags().BoolVar(&force, "force", false, "purge even if followers have not processed everything")
 	return cmd
 }
+
+// Erase erases the data key of the Admin's tenant in every application
+// that encrypts with data keys per tenant, or, if aggregate is not empty,
+// the data key of that aggregate (CIPHER_DATA_KEYS=aggregate): the events
+// stay, unreadable for good (crypto-shredding).
+func (a *Admin) Erase(ctx context.Context, aggregate string, id uuid.UUID) error {
+	if aggregate != "" {
+		_, app, err := a.instance(ctx, aggregate, id)
+		if err != nil {
+			return err
+		}
+		return app.EraseAggregate(ctx, id)
+	}
+	erased := 0
+	for _, name := range a.sys.Names() {
+		app, err := a.view(ctx, name)
+		if err != nil {
+			return err
+		}
+		if k := app.DataKeys(); k == nil || k.Scope() != persistence.KeyPerTenant {
+			continue
+		}
+		if err := app.EraseTenant(ctx); err != nil {
+			return err
+		}
+		erased++
+	}
+	if erased == 0 {
+		return fmt.Errorf("erase: %w per tenant in domain %s (set CIPHER_DATA_KEYS=tenant and CIPHER_KEY)", application.ErrNoDataKeys, a.dom.Name)
+	}
+	return nil
+}
+
+// RotateDataKeys wraps the data keys of every application again with the
+// current CIPHER_KEY (see application.Application.RotateDataKeys) and
+// returns how many it wrapped.
+func (a *Admin) RotateDataKeys(ctx context.Context) (int, error) {
+	total := 0
+	for _, name := range a.sys.Names() {
+		app, err := a.Application(ctx, name)
+		if err != nil {
+			return total, err
+		}
+		if app.DataKeys() == nil {
+			continue
+		}
+		n, err := app.RotateDataKeys(ctx)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (r *root) eraseCommand() *cobra.Command {
+	var aggregate, identifier string
+	cmd := &cobra.Command{
+		Use:   "erase",
+		Short: "Erase the data key of a tenant or an aggregate (crypto-shredding)",
+		Long: `Erase the data key that encrypts the data of the tenant of --tenant (the
+default tenant without it) in every application, with CIPHER_DATA_KEYS=tenant,
+or of one aggregate (--aggregate TYPE --identifier ID), with
+CIPHER_DATA_KEYS=aggregate. The events stay in the log, in order, and can
+never be decrypted again: log and events print them as <erased>, followers
+go past them, and nothing more can be saved with that key. Processes that
+cached the key use it for up to a minute more.`,
+		Example: r.examples("erase --tenant acme", "erase --aggregate "+r.aggregate+" --identifier "+sampleID),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (aggregate == "") != (identifier == "") {
+				return usageError{errors.New("--aggregate and --identifier go together")}
+			}
+			admin, err := r.load(writing)
+			if err != nil {
+				return err
+			}
+			defer admin.Close()
+			var id uuid.UUID
+			if aggregate != "" {
+				if _, err := admin.aggregate(aggregate); err != nil {
+					return err
+				}
+				if id, err = uuid.Parse(identifier); err != nil {
+					return fmt.Errorf("%s with identifier %s %w (identifiers are UUIDs)", aggregate, identifier, ErrInstanceNotFound)
+				}
+			}
+			if err := admin.Erase(cmd.Context(), aggregate, id); err != nil {
+				return err
+			}
+			if aggregate != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Erased the data key of %s %s.\n", aggregate, id)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "Erased the data key of tenant %q.\n", r.tenant)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&aggregate, "aggregate", "", "the aggregate type, with CIPHER_DATA_KEYS=aggregate")
+	cmd.Flags().StringVar(&identifier, "identifier", "", identifierFlag)
+	return cmd
+}
+
+func (r *root) rotateKeysCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-keys",
+		Short: "Wrap every data key again with the current CIPHER_KEY",
+		Long: `Wrap every data key (CIPHER_DATA_KEYS) again with the current master key,
+CIPHER_KEY, reading those wrapped by the previous ones (CIPHER_PREVIOUS_KEYS),
+which are no longer needed afterwards. Events are not rewritten.`,
+		Example: r.examples("rotate-keys"),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			admin, err := r.load(writing)
+			if err != nil {
+				return err
+			}
+			defer admin.Close()
+			n, err := admin.RotateDataKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Wrapped %d data key(s) with the current CIPHER_KEY.\n", n)
+			return nil
+		},
+	}
+}

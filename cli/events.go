@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -26,6 +27,9 @@ type record struct {
 	Data              json.RawMessage     `json:"data"`
 	CommitID          uuid.UUID           `json:"commit_id"`
 	Headers           persistence.Headers `json:"headers,omitempty"`
+	// Erased is true for an event whose data key was erased: it has no
+	// data, and no time.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // decode decodes a stored event with the application's mapper (which
@@ -33,6 +37,10 @@ type record struct {
 // the event's fields as JSON.
 func decode(app *application.Application, id int64, tenant string, s persistence.StoredEvent) (record, error) {
 	e, err := app.Mapper().ToEvent(s)
+	if errors.Is(err, persistence.ErrErased) {
+		return record{ID: id, Tenant: tenant, OriginatorID: s.OriginatorID, OriginatorVersion: s.OriginatorVersion,
+			Topic: s.Topic, Data: json.RawMessage("null"), CommitID: s.CommitID, Headers: s.Headers, Erased: true}, nil
+	}
 	if err != nil {
 		return record{}, err
 	}
@@ -68,12 +76,15 @@ func (p *printer) print(r record) error {
 	if p.json != nil {
 		return p.json.Encode(r)
 	}
-	ts := r.Timestamp.Format(time.RFC3339Nano)
+	ts, data := r.Timestamp.Format(time.RFC3339Nano), string(r.Data)
+	if r.Erased {
+		ts, data = "-", "<erased>"
+	}
 	var line string
 	if p.log {
-		line = fmt.Sprintf("%d %s %s v%d %s %s", r.ID, ts, r.OriginatorID, r.OriginatorVersion, r.Topic, r.Data)
+		line = fmt.Sprintf("%d %s %s v%d %s %s", r.ID, ts, r.OriginatorID, r.OriginatorVersion, r.Topic, data)
 	} else {
-		line = fmt.Sprintf("v%d %s %s %s", r.OriginatorVersion, ts, r.Topic, r.Data)
+		line = fmt.Sprintf("v%d %s %s %s", r.OriginatorVersion, ts, r.Topic, data)
 	}
 	if r.Tenant != "" {
 		line += " tenant=" + strconv.Quote(r.Tenant)

@@ -218,7 +218,22 @@ var (
 )
 
 func init() {
-	RegisterCipher(AESCipherNames, func(key string, _ Env) (Cipher, error) { return NewAESCipherFromString(key) })
+	RegisterCipher(AESCipherNames, func(key string, env Env) (Cipher, error) {
+		var previous []string
+		if v, name, _ := env.Lookup("CIPHER_PREVIOUS_KEYS"); strings.TrimSpace(v) != "" {
+			for p := range strings.SplitSeq(v, ",") {
+				if p = strings.TrimSpace(p); p == "" {
+					return nil, fmt.Errorf("%w: %s has an empty key", ErrConfig, name)
+				}
+				previous = append(previous, p)
+			}
+		}
+		c, err := NewAESCipherFromString(key, previous...)
+		if err != nil && len(previous) > 0 {
+			return nil, fmt.Errorf("CIPHER_KEY or CIPHER_PREVIOUS_KEYS: %w", err)
+		}
+		return c, err
+	})
 	RegisterCompressor(ZlibCompressorNames, func(maxSize int) Compressor { return &ZlibCompressor{MaxSize: maxSize} })
 }
 
@@ -227,7 +242,9 @@ func init() {
 //
 //   - CIPHER_TOPIC selects a cipher ("aes-gcm"; the default when only
 //     CIPHER_KEY is set) and CIPHER_KEY gives its key (for AES, 16, 24 or
-//     32 bytes in standard base64, see [CreateKey]);
+//     32 bytes in standard base64, see [CreateKey]); CIPHER_PREVIOUS_KEYS,
+//     comma-separated, are earlier keys it still decrypts with, so that
+//     the key can be rotated;
 //   - COMPRESSOR_TOPIC selects a compressor ("zlib"), and
 //     COMPRESSOR_MAX_SIZE the most bytes one state may decompress to
 //     (default [DefaultMaxDecompressed]).

@@ -48,6 +48,17 @@ func NewMapper(types *domain.Registry, opts ...MapperOption) *Mapper {
 	return m
 }
 
+// WithCipher returns a mapper like m that encrypts with c instead, as a
+// tenant's view of an application with data keys needs.
+func (m *Mapper) WithCipher(c Cipher) *Mapper {
+	cp := *m
+	cp.cipher = c
+	return &cp
+}
+
+// Cipher returns the mapper's cipher, or nil.
+func (m *Mapper) Cipher() Cipher { return m.cipher }
+
 // WithTypes returns a mapper like m (the same transcoder, compressor and
 // cipher) for the types of another registry.
 func (m *Mapper) WithTypes(types *domain.Registry) *Mapper {
@@ -77,7 +88,7 @@ func (m *Mapper) ToStored(e domain.Event) (StoredEvent, error) {
 	if err != nil {
 		return StoredEvent{}, fmt.Errorf("encode event %s version %d: %w", e.OriginatorID, e.OriginatorVersion, err)
 	}
-	state, err := m.encode(storedState{Timestamp: e.Timestamp, ClassVersion: info.ClassVersion(), Data: e.Data})
+	state, err := m.encode(e.OriginatorID, storedState{Timestamp: e.Timestamp, ClassVersion: info.ClassVersion(), Data: e.Data})
 	if err != nil {
 		return StoredEvent{}, fmt.Errorf("encode event %s version %d (%s): %w", e.OriginatorID, e.OriginatorVersion, info.Topic(), err)
 	}
@@ -118,7 +129,7 @@ func (m *Mapper) SnapshotToStored(s domain.Snapshot) (StoredEvent, error) {
 		return StoredEvent{}, fmt.Errorf("encode snapshot of %s version %d: %w: %s", s.OriginatorID, s.OriginatorVersion, ErrProgramming, reason)
 	}
 	created := s.CreatedOn
-	state, err := m.encode(storedState{Timestamp: s.Timestamp, CreatedOn: &created, ClassVersion: info.ClassVersion(), Data: s.State})
+	state, err := m.encode(s.OriginatorID, storedState{Timestamp: s.Timestamp, CreatedOn: &created, ClassVersion: info.ClassVersion(), Data: s.State})
 	if err != nil {
 		return StoredEvent{}, fmt.Errorf("encode snapshot of %s version %d (%s): %w", s.OriginatorID, s.OriginatorVersion, info.Topic(), err)
 	}
@@ -147,7 +158,7 @@ func (m *Mapper) ToSnapshot(s StoredEvent) (domain.Snapshot, error) {
 	return snap, nil
 }
 
-func (m *Mapper) encode(st storedState) ([]byte, error) {
+func (m *Mapper) encode(id uuid.UUID, st storedState) ([]byte, error) {
 	b, err := m.transcoder.Marshal(st)
 	if err != nil {
 		return nil, err
@@ -158,7 +169,12 @@ func (m *Mapper) encode(st storedState) ([]byte, error) {
 		}
 	}
 	if m.cipher != nil {
-		if b, err = m.cipher.Encrypt(b); err != nil {
+		if ac, ok := m.cipher.(AggregateCipher); ok {
+			b, err = ac.EncryptAggregate(id, b)
+		} else {
+			b, err = m.cipher.Encrypt(b)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("encrypt: %w", err)
 		}
 	}

@@ -272,3 +272,82 @@ func TestFollowersKeepTenantsAndPropagateCausation(t *testing.T) {
 		}
 	})
 }
+
+// Crypto-shredding: erasing a tenant's data key leaves its events in the
+// log, unreadable; other tenants read theirs, and a follower started after
+// the erasure processes the rest and goes past the erased events.
+func TestAFollowerGoesPastATenantsErasedEvents(t *testing.T) {
+	persistent(t, func(t *testing.T, env map[string]string) {
+		ctx := context.Background()
+		key, _ := persistence.CreateKey(32)
+		env["CIPHER_KEY"], env["CIPHER_DATA_KEYS"] = key, "tenant"
+		w, err := worlds.New(ctx, application.WithEnv(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var want []int64
+		for _, tenant := range []string{"acme", "globex", ""} {
+			view, err := w.App().ForTenant(tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			world, _ := worlds.NewWorld()
+			_ = world.MakeItSo(tenant + "'s")
+			recs, err := view.Save(ctx, world)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tenant != "acme" {
+				want = append(want, recs[0].NotificationID, recs[1].NotificationID)
+			}
+		}
+		acme, _ := w.App().ForTenant("acme")
+		if err := acme.EraseTenant(ctx); err != nil {
+			t.Fatal(err)
+		}
+		all := first(t, w.App().AllTenants(), 6)
+		acmeWorlds, _ := application.NewRepository[worlds.World](acme)
+		acmeLog, _ := acme.Log().Select(ctx, 1, 10)
+		if _, err := acmeWorlds.Get(ctx, acmeLog[0].OriginatorID); !errors.Is(err, persistence.ErrErased) {
+			t.Fatalf("load an erased tenant's world: %v, want ErrErased", err)
+		}
+		if _, err := acme.Save(ctx, mustWorld(t)); !errors.Is(err, persistence.ErrErased) {
+			t.Fatalf("save for an erased tenant: %v, want ErrErased", err)
+		}
+		globex, _ := w.App().ForTenant("globex")
+		globexLog, _ := globex.Log().Select(ctx, 1, 10)
+		if _, err := w.Mapper().WithCipher(w.DataKeys().Cipher("globex")).ToEvent(globexLog[1].StoredEvent); err != nil {
+			t.Fatalf("another tenant's event after the erasure: %v", err)
+		}
+
+		sys := mustSystem(t, []system.Def{worldsDef, journal("Scribe", nil)}, []string{worlds.Name, "Scribe"})
+		r := system.NewSingleThreadedRunner(sys, system.WithEnv(env))
+		startRunner(t, r)
+		if err := r.Err(); err != nil {
+			t.Fatalf("the follower stopped at erased events: %v", err)
+		}
+		scribe := get[*Journal](t, r, "Scribe")
+		if got := tracked(t, scribe.App(), worlds.Name); got != all[5] {
+			t.Fatalf("Scribe tracked up to %d, want %d", got, all[5])
+		}
+		var noted []int64
+		for _, tenant := range []string{"globex", ""} {
+			view, _ := scribe.App().ForTenant(tenant)
+			noted = append(noted, ids(entries(t, view), worlds.Name)...)
+		}
+		slices.Sort(noted)
+		if !slices.Equal(noted, want) {
+			t.Fatalf("Scribe noted %v, want the other tenants' %v", noted, want)
+		}
+	})
+}
+
+func mustWorld(t *testing.T) *worlds.World {
+	t.Helper()
+	w, err := worlds.NewWorld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}

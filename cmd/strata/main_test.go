@@ -1068,3 +1068,45 @@ func TestTenantsHeadersDeleteAndPurge(t *testing.T) {
 		t.Fatalf("the log after the deletion has %d lines, want %d", len(got), len(lines)-2)
 	}
 }
+
+// With data keys, erasing a tenant's key leaves its events in the log,
+// printed as erased; rotating the master key keeps every other event
+// readable with the new key alone.
+func TestEraseAndRotateKeys(t *testing.T) {
+	k1, _ := persistence.CreateKey(32)
+	k2, _ := persistence.CreateKey(32)
+	s := sqliteStore(t)
+	s.env["CIPHER_KEY"], s.env["CIPHER_DATA_KEYS"] = k1, "tenant"
+	s.ok(t, "demo")
+	before := s.ok(t, "log")
+	ctx := context.Background()
+	w, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, _ := w.App().ForTenant("acme")
+	world, _ := worlds.NewWorld()
+	_ = world.MakeItSo("acme's")
+	if _, err := acme.Save(ctx, world); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	expect(t, s.run(t, "erase", "--tenant", "acme"), 0, "Erased the data key of tenant \"acme\".\n", "")
+	lines := s.ok(t, "log")
+	if len(lines) != len(before)+2 || !strings.Contains(lines[len(lines)-1], " - "+world.ID().String()+" v2 World.SomethingHappened <erased> tenant=\"acme\"") {
+		t.Fatalf("the log after erasing acme's key ends with %q", lines[len(lines)-2:])
+	}
+	if !slices.Equal(lines[:len(before)], before) {
+		t.Fatal("erasing acme's key changed the other tenants' lines")
+	}
+	s.env["CIPHER_KEY"], s.env["CIPHER_PREVIOUS_KEYS"] = k2, k1
+	expect(t, s.run(t, "rotate-keys"), 0, "Wrapped 2 data key(s) with the current CIPHER_KEY.\n", "")
+	delete(s.env, "CIPHER_PREVIOUS_KEYS")
+	if got := s.ok(t, "log"); !slices.Equal(got, lines) {
+		t.Fatal("after the rotation, the new key alone does not read the log as before")
+	}
+	r := s.run(t, "erase", "--tenant", "acme", "--aggregate", "World")
+	if r.code != 2 {
+		t.Fatalf("erase with --aggregate and no --identifier: exit %d", r.code)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sync/atomic"
 
@@ -134,6 +135,7 @@ var (
 	_ persistence.ProcessRecorder   = (*Recorder)(nil)
 	_ persistence.AggregateRecorder = AggregateRecorder{}
 	_ persistence.Replacer          = AggregateRecorder{}
+	_ persistence.Lister            = AggregateRecorder{}
 )
 
 // NewAggregateRecorder returns an aggregate recorder of the events of
@@ -334,6 +336,46 @@ func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persisten
 		}
 		return nil
 	})
+}
+
+// Originators yields the IDs of the aggregates of the recorder's tenant,
+// read whole before they are yielded.
+func (r AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID, error] {
+	return func(yield func(uuid.UUID, error) bool) {
+		op := "list aggregates of " + r.table
+		if err := r.db.begin(ctx, op); err != nil {
+			yield(uuid.Nil, err)
+			return
+		}
+		q := r.db.rebind(Query{"SELECT DISTINCT originator_id FROM " + r.table + " WHERE tenant = ?", []any{r.tenant}})
+		rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
+		if err != nil {
+			yield(uuid.Nil, r.db.Errorf(op, err))
+			return
+		}
+		var ids []uuid.UUID
+		for rows.Next() {
+			var raw []byte
+			if err := rows.Scan(&raw); err != nil {
+				rows.Close()
+				yield(uuid.Nil, r.db.Errorf(op, err))
+				return
+			}
+			if id, err := ParseID(raw); err == nil {
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			yield(uuid.Nil, r.db.Errorf(op, err))
+			return
+		}
+		for _, id := range ids {
+			if !yield(id, nil) {
+				return
+			}
+		}
+	}
 }
 
 // SelectEvents returns one aggregate's events as the query asks.

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"sort"
@@ -221,7 +222,10 @@ func (r *Recorder) put(e persistence.StoredEvent) {
 // events can be replaced, which events with notifications cannot.
 type AggregateRecorder struct{ *Recorder }
 
-var _ persistence.Replacer = AggregateRecorder{}
+var (
+	_ persistence.Replacer = AggregateRecorder{}
+	_ persistence.Lister   = AggregateRecorder{}
+)
 
 // NewAggregateRecorder returns an empty aggregate recorder.
 func NewAggregateRecorder() AggregateRecorder { return AggregateRecorder{NewRecorder()} }
@@ -236,6 +240,29 @@ func (r AggregateRecorder) InsertEvents(ctx context.Context, events []persistenc
 		return nil, err
 	}
 	return nil, nil
+}
+
+// Originators yields the IDs of the aggregates the recorder's tenant has.
+func (r AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID, error] {
+	return func(yield func(uuid.UUID, error) bool) {
+		if err := done(ctx, "list aggregates"); err != nil {
+			yield(uuid.Nil, err)
+			return
+		}
+		r.s.mu.RLock()
+		var ids []uuid.UUID
+		for k := range r.s.aggregates {
+			if k.tenant == r.tenant {
+				ids = append(ids, k.id)
+			}
+		}
+		r.s.mu.RUnlock()
+		for _, id := range ids {
+			if !yield(id, nil) {
+				return
+			}
+		}
+	}
 }
 
 // ReplaceEvents records the events, replacing events recorded at the same

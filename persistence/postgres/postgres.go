@@ -522,6 +522,7 @@ var (
 	_ persistence.AggregateRecorder    = (*AggregateRecorder)(nil)
 	_ persistence.Replacer             = (*AggregateRecorder)(nil)
 	_ persistence.Eraser               = (*Factory)(nil)
+	_ persistence.Lister               = (*AggregateRecorder)(nil)
 )
 
 // errorf classifies a pgx error.
@@ -966,6 +967,30 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []persisten
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("an aggregate recorder does not record tracking records")}
 	}
 	return nil, r.write(ctx, op, events, "")
+}
+
+// Originators yields the IDs of the aggregates of the recorder's tenant,
+// read whole before they are yielded.
+func (r *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID, error] {
+	return func(yield func(uuid.UUID, error) bool) {
+		op := "list aggregates of " + r.table
+		ids, err := retry(ctx, &r.recorder, op, func() ([][16]byte, error) {
+			rows, err := r.pool.Query(ctx, "SELECT DISTINCT originator_id FROM "+r.table+" WHERE tenant = $1", r.tenant)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+		})
+		if err != nil {
+			yield(uuid.Nil, err)
+			return
+		}
+		for _, id := range ids {
+			if !yield(id, nil) {
+				return
+			}
+		}
+	}
 }
 
 // ReplaceEvents records events, replacing those at the same versions.
