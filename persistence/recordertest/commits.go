@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -344,6 +345,55 @@ func testErase(t *testing.T, f Features, open func(t *testing.T) persistence.Fac
 		}
 		if err := eraser(t, fac).PurgeTenant(ctxFor(t)); !errors.Is(err, persistence.ErrProgramming) {
 			t.Fatalf("purge the default tenant: %v, want ErrProgramming", err)
+		}
+	})
+}
+
+// testList tests that an aggregate recorder lists its tenant's
+// aggregates.
+func testList(t *testing.T, f Features, open func(t *testing.T) persistence.Factory) {
+	recorder := func(t *testing.T, fac persistence.Factory) persistence.AggregateRecorder {
+		t.Helper()
+		r, err := fac.AggregateRecorder(ctxFor(t), "snapshots")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if !f.List {
+		t.Run("a recorder that declares no List is no Lister", func(t *testing.T) {
+			if r, ok := recorder(t, open(t)).(persistence.Lister); ok {
+				t.Fatalf("%T implements persistence.Lister: declare Features.List", r)
+			}
+		})
+		return
+	}
+	t.Run("an aggregate recorder lists its tenant's aggregates", func(t *testing.T) {
+		fac := open(t)
+		r, other := recorder(t, fac), recorder(t, tenant(t, fac, "other"))
+		l, ok := r.(persistence.Lister)
+		if !ok {
+			t.Fatalf("Features.List is declared, but %T does not implement persistence.Lister", r)
+		}
+		var want []uuid.UUID
+		for range 3 {
+			id := uuid.New()
+			want = append(want, id)
+			mustInsert(t, r, []persistence.StoredEvent{ev(id, 1, "t", ""), ev(id, 2, "t", "")})
+		}
+		mustInsert(t, other, []persistence.StoredEvent{ev(uuid.New(), 1, "t", "")})
+		var got []uuid.UUID
+		for id, err := range l.Originators(ctxFor(t)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, id)
+		}
+		less := func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) }
+		slices.SortFunc(got, less)
+		slices.SortFunc(want, less)
+		if !slices.Equal(got, want) {
+			t.Fatalf("listed %v, want %v", got, want)
 		}
 	})
 }

@@ -35,6 +35,9 @@ type Features struct {
 	// Erase: factories implement persistence.Eraser, deleting one
 	// aggregate's stream or purging a tenant atomically.
 	Erase bool
+	// List: the aggregate recorders of a factory implement
+	// persistence.Lister, which rotating data keys needs.
+	List bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -52,6 +55,7 @@ func (f Features) names() []struct {
 		{"Replace", f.Replace, "a snapshot taken again at a version keeps the first one"},
 		{"Stream", f.Stream, "readers select notifications a page at a time"},
 		{"Erase", f.Erase, "streams cannot be deleted nor tenants purged"},
+		{"List", f.List, "data keys cannot be rotated (RotateDataKeys)"},
 	}
 }
 
@@ -107,6 +111,7 @@ func TestFactory(t *testing.T, f Features, newFactory func(t *testing.T) persist
 		})
 	})
 
+	testList(t, f, open)
 	testCommits(t, open)
 	testTenants(t, open)
 	testErase(t, f, open)
