@@ -79,6 +79,7 @@ type follower struct {
 	upstreams []*upstream
 	logger    *slog.Logger
 	poison    PoisonPolicy
+	nodes     func(name string) (Node, error) // the runner's applications
 	mu        sync.Mutex
 
 	// Guarded by mu:
@@ -232,7 +233,7 @@ func (f *follower) process(ctx context.Context, up *upstream, note persistence.N
 	}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note)}
+		p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note), nodes: f.nodes}
 		// A leader's parked notifications are its own business.
 		if !erased && !isParkingEvent(event.Data) {
 			if err := f.node.Policy(ctx, event, p); err != nil {

@@ -288,7 +288,7 @@ func (f *follower) retryParked(ctx context.Context, upstreamName string, id int6
 			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: note.Topic, Err: err}
 		}
 		proc := &Processing{Upstream: upstreamName, Tracking: persistence.Tracking{ApplicationName: upstreamName, NotificationID: id},
-			Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note)}
+			Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note), nodes: f.nodes}
 		if err := f.node.Policy(ctx, event, proc); err != nil {
 			return &PoisonError{Follower: f.name, Upstream: upstreamName, NotificationID: id, Topic: note.Topic, Err: fmt.Errorf("policy: %w", err)}
 		}

@@ -189,6 +189,15 @@ func (b *base) Get(name string) (Node, error) {
 	return n, nil
 }
 
+// node returns a built application without the runner's lock, which a
+// pull may hold: nodes do not change while the runner runs.
+func (b *base) node(name string) (Node, error) {
+	if n, ok := b.nodes[name]; ok {
+		return n, nil
+	}
+	return nil, fmt.Errorf("%w %q: not built in this process", ErrUnknownApplication, name)
+}
+
 func (b *base) Err() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -317,6 +326,7 @@ func (b *base) build(ctx context.Context) error {
 			return err
 		}
 		f.poison = b.cfg.poisonPolicy(name)
+		f.nodes = b.node
 		for _, l := range b.sys.leaders[name] {
 			log, mapper, err := b.upstreamOf(l, f.app)
 			if err != nil {

@@ -57,6 +57,33 @@ type Processing struct {
 	Commit application.Commit
 
 	aggregates []domain.Root
+	nodes      func(name string) (Node, error)
+}
+
+// Node returns the application named name that the runner built in this
+// process, so that a policy (a saga's dispatcher, say) can act on another
+// application. An application the runner did not build here (one that is
+// hosted by another process, or only remote) is an error wrapping
+// ErrUnknownApplication.
+func (p *Processing) Node(name string) (Node, error) {
+	if p.nodes == nil {
+		return nil, fmt.Errorf("%w %q: not built in this process", ErrUnknownApplication, name)
+	}
+	return p.nodes(name)
+}
+
+// NodeAs is [Processing.Node] as type T.
+func NodeAs[T Node](p *Processing, name string) (T, error) {
+	var zero T
+	n, err := p.Node(name)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := n.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s is a %T, not a %T", name, n, zero)
+	}
+	return t, nil
 }
 
 // Save collects the pending events of aggregates, to be recorded
