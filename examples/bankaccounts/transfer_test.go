@@ -20,7 +20,6 @@ import (
 	"github.com/strata-go/strata/system"
 )
 
-
 // waitEnded waits until every transfer has ended, and returns them.
 func waitEnded(t *testing.T, transfers *bankaccounts.Transfers, ids []uuid.UUID, within time.Duration) []*bankaccounts.Transfer {
 	t.Helper()
