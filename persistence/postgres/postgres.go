@@ -167,6 +167,9 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 
 func (f *Factory) qualified(table string) string { return f.schema + "." + table }
 
+// Schema returns the schema of the factory's tables.
+func (f *Factory) Schema() string { return f.schema }
+
 // Pool returns the factory's connection pool.
 func (f *Factory) Pool() *pgxpool.Pool { return f.pool.Pool }
 
@@ -528,6 +531,18 @@ var (
 // errorf classifies a pgx error.
 func errorf(op string, err error) error {
 	return persistence.Errorf(classify(err), op, err)
+}
+
+// Classify returns the persistence kind (ErrOperational, ErrIntegrity,
+// ...) of an error of pgx or the server, or nil if err is nil. An error
+// that is not the server's is a failure on the way to or from it:
+// ErrOperational. Code that runs its own SQL on the database (read
+// models) uses it to tell failures worth trying again from others.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(err)
 }
 
 // classify maps PostgreSQL's SQLSTATE classes and connection failures to

@@ -210,6 +210,12 @@ var dialect = sqlstore.Dialect{
 	Classify:  classify,
 }
 
+// Classify returns the persistence kind (ErrOperational, ErrIntegrity,
+// ...) of an error of the SQLite driver, or nil if err is not one. Code
+// that runs its own SQL on the database (read models) uses it to tell
+// failures worth trying again from others.
+func Classify(err error) error { return classify(err) }
+
 // classify maps SQLite result codes to persistence kinds.
 func classify(err error) error {
 	var se *sqlite.Error
