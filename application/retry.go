@@ -84,7 +84,7 @@ func Retry(ctx context.Context, command func(ctx context.Context) error, opts ..
 		if err == nil || attempt >= c.attempts || !c.on(err) {
 			return err
 		}
-		observe.Or(c.tel).Retry(ctx, "retry", retryAttrs)
+		observe.Or(c.tel).Retry(ctx, observe.OpRetry, retryAttrs)
 		jittered := wait
 		if wait > 1 {
 			jittered = wait/2 + rand.N(wait/2+1)

@@ -70,6 +70,7 @@ const (
 	OpSelect     = "select"
 	OpFollower   = "follower"
 	OpProjection = "projection"
+	OpRetry      = "retry"
 )
 
 // The error kinds of [KeyErrorKind], one per sentinel of the persistence

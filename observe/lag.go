@@ -42,6 +42,9 @@ type Lag struct {
 	// Age is how long ago the oldest notification still to process was
 	// recorded (its event's timestamp); 0 when Behind is 0.
 	Age time.Duration
+	// Stopped, if not nil, is the error that stopped the reader (a poison
+	// notification): it processes nothing until an operator acts.
+	Stopped error
 }
 
 // String describes the lag for logs and health reports.
