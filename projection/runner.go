@@ -111,10 +111,11 @@ type Runner[Tx any] struct {
 	caughtUp bool
 	started  int64 // batches begun
 	atHead   int64 // the number of the last batch begun that reached the head
+	cancel   context.CancelFunc
+	done     chan struct{}
+
 	// reached holds the positions of the last batch recorded, for Lags.
 	reached map[string]int64
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 // NewRunner returns the runner of proj over store, reading sources.
