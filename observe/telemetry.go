@@ -10,7 +10,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of Strata's tracer and meter.
@@ -85,6 +87,7 @@ type Telemetry struct {
 	lagGauges     [4]metric.Int64ObservableGauge
 	ageGauges     [4]metric.Float64ObservableGauge
 	horizonGauge  metric.Float64ObservableGauge
+	off           bool
 	gaugeErr      error
 	gaugesCreated sync.Once
 }
@@ -131,6 +134,15 @@ func New(opts ...Option) *Telemetry {
 	return t
 }
 
+// Disabled returns a telemetry that records nothing and costs nothing,
+// whatever providers the program sets: its operations return at once.
+// Benchmarks use it as the baseline of instrumented code.
+func Disabled() *Telemetry {
+	t := New(WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider()))
+	t.off = true
+	return t
+}
+
 var (
 	defaultOnce sync.Once
 	defaultTel  *Telemetry
@@ -174,6 +186,9 @@ type Op struct {
 // Metric...Duration constants, or "" for none) with the metric attributes
 // set. Call End on the result.
 func (t *Telemetry) Begin(ctx context.Context, name, op, duration string, set attribute.Set, attrs ...attribute.KeyValue) (context.Context, Op) {
+	if t.off {
+		return ctx, Op{t: t, span: noopSpan}
+	}
 	ctx, span := t.tracer.Start(ctx, name, trace.WithAttributes(attrs...))
 	o := Op{t: t, span: span, op: op, attrs: metric.WithAttributeSet(set)}
 	if h := t.durations[duration]; h != nil && h.Enabled(ctx) {
@@ -189,6 +204,9 @@ func (o Op) Span() trace.Span { return o.span }
 // and, if err is not nil, marks the span as failed with err's kind (not
 // its message, which may quote data) and counts the error.
 func (o Op) End(ctx context.Context, err error, attrs ...attribute.KeyValue) {
+	if o.t.off {
+		return
+	}
 	if o.duration != nil {
 		o.duration.Record(ctx, time.Since(o.start).Seconds(), o.attrs)
 	}
@@ -214,6 +232,9 @@ func (t *Telemetry) Error(ctx context.Context, op, kind string, set metric.Measu
 // Saved counts a save that recorded events of the aggregate types given
 // (one entry per event).
 func (t *Telemetry) Saved(ctx context.Context, set attribute.Set, aggregateTypes []string) {
+	if t.off {
+		return
+	}
 	attrs := metric.WithAttributeSet(set)
 	t.saves.Add(ctx, 1, attrs)
 	if !t.events.Enabled(ctx) {
@@ -231,11 +252,13 @@ func (t *Telemetry) Saved(ctx context.Context, set attribute.Set, aggregateTypes
 
 // EventsEnabled reports whether the events counter records, so that
 // callers can skip naming aggregate types when it does not.
-func (t *Telemetry) EventsEnabled(ctx context.Context) bool { return t.events.Enabled(ctx) }
+func (t *Telemetry) EventsEnabled(ctx context.Context) bool { return !t.off && t.events.Enabled(ctx) }
 
 // Conflict counts a save refused for a conflict.
 func (t *Telemetry) Conflict(ctx context.Context, set attribute.Set) {
-	t.conflicts.Add(ctx, 1, metric.WithAttributeSet(set))
+	if !t.off {
+		t.conflicts.Add(ctx, 1, metric.WithAttributeSet(set))
+	}
 }
 
 // Retry counts a retry of operation op.
@@ -248,7 +271,7 @@ func (t *Telemetry) Retry(ctx context.Context, op string, set attribute.Set) {
 // Processed counts n notifications processed by a follower or projection
 // (set names which).
 func (t *Telemetry) Processed(ctx context.Context, n int, set attribute.Set) {
-	if n > 0 {
+	if n > 0 && !t.off {
 		t.processed.Add(ctx, int64(n), metric.WithAttributeSet(set))
 	}
 }
@@ -261,4 +284,6 @@ func (t *Telemetry) HTTP(ctx context.Context, d time.Duration, attrs ...attribut
 }
 
 // HTTPEnabled reports whether HTTP durations are recorded.
-func (t *Telemetry) HTTPEnabled(ctx context.Context) bool { return t.http.Enabled(ctx) }
+func (t *Telemetry) HTTPEnabled(ctx context.Context) bool { return !t.off && t.http.Enabled(ctx) }
+
+var noopSpan = trace.SpanFromContext(context.Background()) // records nothing
