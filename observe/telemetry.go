@@ -178,7 +178,7 @@ type Op struct {
 	start    time.Time
 	op       string
 	duration metric.Float64Histogram
-	attrs    metric.MeasurementOption
+	set      attribute.Set
 }
 
 // Begin starts the span name of operation op (one of the Op constants)
@@ -190,7 +190,7 @@ func (t *Telemetry) Begin(ctx context.Context, name, op, duration string, set at
 		return ctx, Op{t: t, span: noopSpan}
 	}
 	ctx, span := t.tracer.Start(ctx, name, trace.WithAttributes(attrs...))
-	o := Op{t: t, span: span, op: op, attrs: metric.WithAttributeSet(set)}
+	o := Op{t: t, span: span, op: op, set: set}
 	if h := t.durations[duration]; h != nil && h.Enabled(ctx) {
 		o.duration, o.start = h, time.Now()
 	}
@@ -208,7 +208,7 @@ func (o Op) End(ctx context.Context, err error, attrs ...attribute.KeyValue) {
 		return
 	}
 	if o.duration != nil {
-		o.duration.Record(ctx, time.Since(o.start).Seconds(), o.attrs)
+		o.duration.Record(ctx, time.Since(o.start).Seconds(), metric.WithAttributeSet(o.set))
 	}
 	if len(attrs) > 0 && o.span.IsRecording() {
 		o.span.SetAttributes(attrs...)
@@ -217,7 +217,7 @@ func (o Op) End(ctx context.Context, err error, attrs ...attribute.KeyValue) {
 		kind := ErrorKind(err)
 		o.span.SetStatus(codes.Error, kind)
 		o.span.SetAttributes(attribute.String(KeyErrorKind, kind))
-		o.t.Error(ctx, o.op, kind, o.attrs)
+		o.t.Error(ctx, o.op, kind, metric.WithAttributeSet(o.set))
 	}
 	o.span.End()
 }
@@ -233,6 +233,9 @@ func (t *Telemetry) Error(ctx context.Context, op, kind string, set metric.Measu
 // (one entry per event).
 func (t *Telemetry) Saved(ctx context.Context, set attribute.Set, aggregateTypes []string) {
 	if t.off {
+		return
+	}
+	if !t.saves.Enabled(ctx) {
 		return
 	}
 	attrs := metric.WithAttributeSet(set)
