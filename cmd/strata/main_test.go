@@ -1118,7 +1118,7 @@ func TestEraseAndRotateKeys(t *testing.T) {
 func TestHealthAndMetrics(t *testing.T) {
 	s := postgresStore(t)
 	demo(t, s, 0)
-	r := s.run(t, "health")
+	r := s.run(t, "health", "--max-horizon-age", "1h") // other programs may hold transactions
 	if r.code != 0 || !strings.Contains(r.stdout, `"status": "ok"`) || !strings.Contains(r.stdout, `"check": "horizon"`) {
 		t.Fatalf("health: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

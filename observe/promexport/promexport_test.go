@@ -111,9 +111,19 @@ func TestScrapeFindsLagAndHorizonMoving(t *testing.T) {
 		if _, err := writer.CreateWorld(ctx); err != nil {
 			t.Fatal(err)
 		}
-		body = scrape(t, srv.URL)
-		if v := value(t, body, lag, labels); v < float64(i) {
-			t.Fatalf("%s after %d saves: %v\n%s", lag, i, v, body)
+		// A save becomes visible to readers once the cluster's older
+		// transactions, perhaps another program's, have ended.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			body = scrape(t, srv.URL)
+			v := value(t, body, lag, labels)
+			if v >= float64(i) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after %d saves: %v\n%s", lag, i, v, body)
+			}
+			time.Sleep(20 * time.Millisecond) // poll with a deadline
 		}
 		if v := value(t, body, lagAge, labels); v <= 0 {
 			t.Fatalf("%s after %d saves: %v", lagAge, i, v)
