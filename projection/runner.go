@@ -64,8 +64,12 @@ type runnerConfig struct {
 	logger *slog.Logger
 }
 
-// BatchSize sets how many events one transaction processes at most
-// (default 100).
+// BatchSize sets how many events one transaction processes at most when
+// the runner follows its sources (default 100). Catching up, a runner
+// doubles its batches while they come full, up to 8 times as many (and at
+// most application.MaxLimit), so that a rebuild overtakes writers that
+// keep the live version busy; it returns to n at the head or after a
+// failure.
 func BatchSize(n int) Option { return func(c *runnerConfig) { c.batch = max(n, 1) } }
 
 // PollInterval sets how often the runner looks for new events when it is
@@ -102,6 +106,7 @@ type Runner[Tx any] struct {
 	model   Model
 	logger  *slog.Logger
 	sub     *Subscription
+	size    int // the size of the next batch
 
 	mu       sync.Mutex
 	err      error // the error that stopped it, or the last temporary one
@@ -132,7 +137,7 @@ func NewRunner[Tx any](store Store[Tx], proj Projection[Tx], sources []Source, o
 	m := Model{Name: proj.Name(), Version: proj.Version()}
 	return &Runner[Tx]{store: store, proj: proj, sources: sources, cfg: c, model: m,
 		logger: c.logger.With("projection", m.Name, "projection_version", m.Version),
-		sub:    &Subscription{sources: sources, poll: c.poll, kick: make(chan struct{}, 1)}}, nil
+		sub:    &Subscription{sources: sources, poll: c.poll, kick: make(chan struct{}, 1)}, size: c.batch}, nil
 }
 
 // Model returns the model the runner builds.
@@ -222,6 +227,12 @@ func (r *Runner[Tx]) run(ctx context.Context) {
 		r.set(func() { r.started++; batchNo = r.started })
 		n, atHead, err := r.batch(ctx)
 		switch {
+		case err != nil || atHead:
+			r.size = r.cfg.batch
+		case n >= r.size:
+			r.size = min(r.size*2, r.cfg.batch*8, application.MaxLimit)
+		}
+		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, ErrSuperseded):
@@ -284,7 +295,7 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 	// Read outside the transaction, which then holds its locks only for
 	// the writes.
 	r.sub.Seek(positions)
-	events, atHead, err := r.sub.Poll(ctx, r.cfg.batch)
+	events, atHead, err := r.sub.Poll(ctx, r.size)
 	if err != nil {
 		return 0, false, fmt.Errorf("projection %s: %w", r.model.Name, err)
 	}
@@ -433,10 +444,53 @@ func DropVersion[Tx any](ctx context.Context, store Store[Tx], m Model) error {
 }
 
 // Wait waits until the runner's version is live and it has processed
-// every event its sources had when Wait was called, or until the runner
-// stops: it then returns the error that stopped it. It is for tests and
-// for programs that serve a model only once it is built.
+// every event its sources let readers see when Wait was called, or until
+// the runner stops: it then returns the error that stopped it. It is for
+// tests and for programs that serve a model only once it is built.
+//
+// On PostgreSQL a save becomes visible to readers once every transaction
+// that began before it ended has ended, anywhere in the cluster (see
+// docs/postgres.md): to wait for saves of one's own, use [Runner.WaitFor]
+// with their notification IDs.
 func (r *Runner[Tx]) Wait(ctx context.Context) error {
+	return r.waitBatch(ctx)
+}
+
+// WaitFor waits until the runner's version is live and it has processed
+// the upstream notifications up to the given IDs, by source name (for
+// example the NotificationID of the last [application.Recording] a save
+// returned), whatever their topics, or until the runner stops: it then
+// returns the error that stopped it.
+func (r *Runner[Tx]) WaitFor(ctx context.Context, positions map[string]int64) error {
+	for name, id := range positions {
+		i := slices.IndexFunc(r.sources, func(s Source) bool { return s.Name == name })
+		if i < 0 {
+			return fmt.Errorf("%w: projection %s has no source %q", persistence.ErrConfig, r.model.Name, name)
+		}
+		// Wait until the notification is visible to readers of its log:
+		// a batch begun after that has then read past it, even if the
+		// runner's topics skip it.
+		for {
+			ns, err := r.sources[i].Log.Select(ctx, max(id, 1), 1)
+			if err != nil {
+				return fmt.Errorf("projection %s waiting for notification %d of %s: %w", r.model.Name, id, name, err)
+			}
+			if len(ns) > 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("projection %s waiting for notification %d of %s to be visible: %w", r.model.Name, id, name, ctx.Err())
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	return r.waitBatch(ctx)
+}
+
+// waitBatch waits until a batch begun after the call has reached the head
+// of every source with the runner's version live.
+func (r *Runner[Tx]) waitBatch(ctx context.Context) error {
 	var after int64
 	r.set(func() { after = r.started })
 	select {
