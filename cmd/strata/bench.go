@@ -33,7 +33,7 @@ func benchPostgresURL() string {
 
 func benchCommand() *cobra.Command {
 	var store, filter string
-	var systemEvents int
+	var systemEvents, projectionEvents int
 	var cfg benchsuite.Config
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,10 +53,17 @@ table gives the follower's events/s, the end-to-end lag (p50, p99, max), and
 the ratio of the follower's throughput to the leader's saving alone, measured
 in the same run.
 
+With --projection N, it measures a projection the same way, --rounds times on
+fresh stores: the leader saves N events alone, a projection counting each
+world's events in a table of the same database catches up on them, then
+follows N more saved as fast as the leader can; the table gives the median
+events/s of each phase and the ratio of the projection's throughput while
+following to the leader's alone, with its minimum and maximum over rounds.
+
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 ` + benchsuite.DefaultPostgresURL + `).`,
-		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
+		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
@@ -99,11 +106,13 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 {
+			if len(results) == 0 && projectionEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
-			benchsuite.Print(out, results)
+			if len(results) > 0 {
+				benchsuite.Print(out, results)
+			}
 			if systemEvents > 0 {
 				var sys []benchsuite.SystemResult
 				for _, s := range stores {
@@ -117,6 +126,23 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 				fmt.Fprintln(out)
 				benchsuite.PrintSystem(out, sys)
 			}
+			if projectionEvents > 0 {
+				var rounds []benchsuite.ProjectionResult
+				for _, s := range stores {
+					for range cfg.Rounds {
+						r, err := projectionBench(ctx, s, projectionEvents)
+						if err != nil {
+							return fmt.Errorf("bench %s projection: %w", s, err)
+						}
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s projection: %.0f events/s, %.2fx the leader alone\n", s, r.Projection, r.Ratio)
+						rounds = append(rounds, r)
+					}
+				}
+				if len(results) > 0 || systemEvents > 0 {
+					fmt.Fprintln(out)
+				}
+				benchsuite.PrintProjection(out, rounds)
+			}
 			fmt.Fprintln(out, machine())
 			return nil
 		},
@@ -127,33 +153,55 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
 	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")
+	f.IntVar(&projectionEvents, "projection", 0, "also measure a projection following this many events, --rounds times (0: no)")
 	return cmd
 }
 
 // systemBench measures the worlds system on a fresh store.
 func systemBench(ctx context.Context, store string, events int) (benchsuite.SystemResult, error) {
-	var env map[string]string
+	env, done, err := freshStore(ctx, store)
+	if err != nil {
+		return benchsuite.SystemResult{}, err
+	}
+	defer done()
+	return benchsuite.SystemThroughput(ctx, store, env, events)
+}
+
+// projectionBench measures a projection of the worlds example on a fresh
+// store.
+func projectionBench(ctx context.Context, store string, events int) (benchsuite.ProjectionResult, error) {
+	env, done, err := freshStore(ctx, store)
+	if err != nil {
+		return benchsuite.ProjectionResult{}, err
+	}
+	defer done()
+	return benchsuite.ProjectionThroughput(ctx, store, env, events)
+}
+
+// freshStore returns the environment of a new, empty store, and a
+// function that removes it.
+func freshStore(ctx context.Context, store string) (map[string]string, func(), error) {
 	switch store {
 	case "sqlite":
 		dir, err := os.MkdirTemp("", "strata-bench-")
 		if err != nil {
-			return benchsuite.SystemResult{}, err
+			return nil, nil, err
 		}
-		defer os.RemoveAll(dir)
-		env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "system.db")}
+		env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "system.db")}
+		return env, func() { os.RemoveAll(dir) }, nil
 	case "postgres":
 		schema := "bench_system_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 		conn, err := pgx.Connect(ctx, benchPostgresURL())
 		if err != nil {
-			return benchsuite.SystemResult{}, err
+			return nil, nil, err
 		}
-		defer func() {
+		env := map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+		return env, func() {
 			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 			conn.Close(context.Background())
-		}()
-		env = map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+		}, nil
 	}
-	return benchsuite.SystemThroughput(ctx, store, env, events)
+	return nil, nil, fmt.Errorf("no fresh store of %s", store)
 }
 
 // machine describes the machine: "machine: <CPU model>, 2 cores, go1.26 linux/amd64".
