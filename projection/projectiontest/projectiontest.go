@@ -124,6 +124,26 @@ func Run[Tx any](t *testing.T, h Harness[Tx]) {
 	t.Run("WaitForOwnSaves", func(t *testing.T) { testWaitFor(t, h) })
 }
 
+// SaveTally saves a new tally with an Added event of each of ns and
+// returns the recordings of the save.
+func SaveTally(t testing.TB, app *application.Application, ns ...int) []application.Recording {
+	t.Helper()
+	tally, err := domain.New[Tally](uuid.New(), Started{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if err := domain.Trigger(tally, Added{N: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := app.Save(context.Background(), tally)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 // writer saves tallies and records what it saved.
 type writer struct {
 	app     *application.Application
