@@ -92,8 +92,8 @@ type strataMeta struct {
 	// Encoding is "base64" for state that is not the mapper's JSON (it is
 	// encrypted, compressed, or other bytes): data is then
 	// {"base64": "..."}.
-	Encoding string             `json:"encoding,omitempty"`
-	CommitID *uuid.UUID         `json:"commit_id,omitempty"`
+	Encoding string              `json:"encoding,omitempty"`
+	CommitID *uuid.UUID          `json:"commit_id,omitempty"`
 	Headers  persistence.Headers `json:"headers,omitempty"`
 }
 
