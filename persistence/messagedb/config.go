@@ -16,6 +16,7 @@ import (
 var Variables = []string{
 	"MESSAGEDB_URL", "MESSAGEDB_CATEGORY", "MESSAGEDB_INITIAL_VERSION", "MESSAGEDB_SNAPSHOT_TOPIC",
 	"MESSAGEDB_TYPE_NAMES", "MESSAGEDB_SCHEMA", "MESSAGEDB_POOL_SIZE", "MESSAGEDB_LOCK_TIMEOUT",
+	"MESSAGEDB_CONSUMER_GROUP_MEMBER", "MESSAGEDB_CONSUMER_GROUP_SIZE",
 	"CREATE_TABLE", "READ_ONLY",
 }
 
@@ -50,6 +51,14 @@ type Config struct {
 	// topic. A type that is not mapped is its topic. Messages read with a
 	// mapped type get its topic back.
 	TypeNames map[string]string
+	// GroupMember and GroupSize, if GroupSize is positive, say that the
+	// application is one member of a consumer group of GroupSize followers
+	// sharing their leaders' categories (see [Factory.GroupMember]): its
+	// process recorder keeps its own position in each leader
+	// (MaxTrackingID sees only its member's tracking records), while a
+	// notification recorded by any member is recorded for all
+	// (HasTrackingID and the uniqueness of tracking records).
+	GroupMember, GroupSize int
 	// Schema holds Strata's own table, of tracking records (default
 	// "strata").
 	Schema string
@@ -90,6 +99,15 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 	if c.PoolSize, err = env.Int("MESSAGEDB_POOL_SIZE", 10, 1); err != nil {
 		return c, err
 	}
+	if c.GroupMember, err = env.Int("MESSAGEDB_CONSUMER_GROUP_MEMBER", 0, 0); err != nil {
+		return c, err
+	}
+	if c.GroupSize, err = env.Int("MESSAGEDB_CONSUMER_GROUP_SIZE", 0, 0); err != nil {
+		return c, err
+	}
+	if _, name, set := env.Lookup("MESSAGEDB_CONSUMER_GROUP_MEMBER"); set && c.GroupSize == 0 {
+		return c, fmt.Errorf("%w: %s is set but MESSAGEDB_CONSUMER_GROUP_SIZE is not", persistence.ErrConfig, name)
+	}
 	if c.LockTimeout, err = env.Seconds("MESSAGEDB_LOCK_TIMEOUT", 0); err != nil {
 		return c, err
 	}
@@ -129,6 +147,10 @@ func (c *Config) check() error {
 	}
 	if err := sqlstore.CheckIdentifier("MESSAGEDB_SCHEMA", c.Schema); err != nil {
 		return err
+	}
+	if c.GroupSize > MaxGroupSize || c.GroupSize > 0 && (c.GroupMember < 0 || c.GroupMember >= c.GroupSize) || c.GroupSize < 0 {
+		return fmt.Errorf("%w: MESSAGEDB_CONSUMER_GROUP_MEMBER=%d and MESSAGEDB_CONSUMER_GROUP_SIZE=%d: want 0 <= member < size <= %d",
+			persistence.ErrConfig, c.GroupMember, c.GroupSize, MaxGroupSize)
 	}
 	if c.InitialVersion < 0 {
 		return fmt.Errorf("%w: MESSAGEDB_INITIAL_VERSION=%d is negative", persistence.ErrConfig, c.InitialVersion)

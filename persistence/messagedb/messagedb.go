@@ -103,6 +103,15 @@ func (f *Factory) Pool() *pgxpool.Pool { return f.pool }
 // Category returns the category of the application's event streams.
 func (f *Factory) Category() string { return f.cfg.Category }
 
+// group names the factory's consumer group member in tracking records, or
+// is "" when the application is no member of one.
+func (f *Factory) group() string {
+	if f.cfg.GroupSize == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", f.cfg.GroupMember, f.cfg.GroupSize)
+}
+
 // typeOf returns the message type of events of topic.
 func (f *Factory) typeOf(topic string) string {
 	if t, ok := f.types[topic]; ok {
@@ -176,6 +185,7 @@ func (f *Factory) createTracking(ctx context.Context) error {
   application_name text NOT NULL,
   notification_id bigint NOT NULL,
   tenant text NOT NULL,
+  consumer_group text NOT NULL DEFAULT '',
   PRIMARY KEY (category, application_name, notification_id))`,
 	} {
 		if _, err := f.pool.Exec(ctx, stmt); err != nil && !isDuplicateObject(err) {
@@ -440,8 +450,8 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	var writes []write
 	if t := cfg.Tracking; t != nil {
 		writes = append(writes, write{event: -1,
-			sql:  "INSERT INTO " + r.f.tracking + " (category, application_name, notification_id, tenant) VALUES ($1, $2, $3, $4)",
-			args: []any{r.category, t.ApplicationName, t.NotificationID, r.tenant}})
+			sql:  "INSERT INTO " + r.f.tracking + " (category, application_name, notification_id, tenant, consumer_group) VALUES ($1, $2, $3, $4, $5)",
+			args: []any{r.category, t.ApplicationName, t.NotificationID, r.tenant, r.f.group()}})
 	}
 	// The expected version of an event at version v is the position of
 	// the event before it: v - 1 - initial, or -1 (no stream yet) for the
@@ -728,7 +738,7 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
 	}
 	var n int64
-	err := r.f.pool.QueryRow(ctx, "SELECT coalesce(max(notification_id), 0) FROM "+r.f.tracking+" WHERE category = $1 AND application_name = $2", r.category, app).Scan(&n)
+	err := r.f.pool.QueryRow(ctx, "SELECT coalesce(max(notification_id), 0) FROM "+r.f.tracking+" WHERE category = $1 AND application_name = $2 AND consumer_group = $3", r.category, app, r.f.group()).Scan(&n)
 	if err != nil {
 		return 0, errorf(op, err)
 	}
