@@ -30,6 +30,7 @@ import (
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/mdbtest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -80,11 +81,22 @@ func postgresStore(t *testing.T) store {
 	return store{name: "postgres", env: env, desc: desc, dir: t.TempDir()}
 }
 
-// forEachStore runs f against SQLite and against PostgreSQL (skipped if
-// PostgreSQL is not available, unless CI=true).
+func messagedbStore(t *testing.T) store {
+	env := mdbtest.Env(t)
+	u, err := url.Parse(env["MESSAGEDB_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := "Message DB in database " + strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+	return store{name: "messagedb", env: env, desc: desc, dir: t.TempDir()}
+}
+
+// forEachStore runs f against SQLite, PostgreSQL and Message DB (the
+// last two skipped if they are not available, unless CI=true).
 func forEachStore(t *testing.T, f func(t *testing.T, s store)) {
 	t.Run("sqlite", func(t *testing.T) { f(t, sqliteStore(t)) })
 	t.Run("postgres", func(t *testing.T) { f(t, postgresStore(t)) })
+	t.Run("messagedb", func(t *testing.T) { f(t, messagedbStore(t)) })
 }
 
 // environ returns the process environment without the variables that
@@ -94,7 +106,7 @@ func environ(vars map[string]string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "STRATA_") || strings.Contains(k, "PERSISTENCE_MODULE") || strings.Contains(k, "INFRASTRUCTURE_FACTORY") ||
-			strings.Contains(k, "SQLITE_") || strings.Contains(k, "POSTGRES_") || strings.Contains(k, "CIPHER_") || strings.Contains(k, "SNAPSHOT") {
+			strings.Contains(k, "SQLITE_") || strings.Contains(k, "POSTGRES_") || strings.Contains(k, "MESSAGEDB_") || strings.Contains(k, "CIPHER_") || strings.Contains(k, "SNAPSHOT") {
 			continue
 		}
 		env = append(env, kv)
