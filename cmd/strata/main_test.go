@@ -821,29 +821,34 @@ func TestServe(t *testing.T) {
 
 func TestBench(t *testing.T) {
 	s := store{name: "bench", dir: t.TempDir()}
-	for _, st := range []string{"sqlite", "postgres"} {
+	for _, st := range []string{"sqlite", "postgres", "messagedb"} {
 		t.Run(st, func(t *testing.T) {
-			if st == "postgres" {
+			baseline := "raw INSERT"
+			switch st {
+			case "postgres":
 				pgtest.Require(t)
+			case "messagedb":
+				mdbtest.Require(t)
+				baseline = "raw write_message"
 			}
-			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL()},
+			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL(), "STRATA_BENCH_MESSAGEDB_URL": mdbtest.URLFor("postgres")},
 				"bench", "--store", st, "--filter", "save 100", "--rounds", "1", "--round-time", "20ms")
 			out := lines(r.stdout)
 			if r.code != 0 || len(out) != 3 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
 			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op \(median\)\s+baseline/op \(median\)\s+ratio \(median of rounds\)\s+round ratios \(min–max\)\s+target \(rounds under it\)\s+baseline$`).MatchString(out[0]) ||
-				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+raw INSERT$`).MatchString(out[1]) ||
+				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+`+baseline+`$`).MatchString(out[1]) ||
 				!regexp.MustCompile(`^machine: .+, \d+ cores, go\S+ \w+/\w+$`).MatchString(out[2]) {
 				t.Fatalf("bench output:\n%s", r.stdout)
 			}
-			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) raw INSERT\n$`).MatchString(r.stderr) {
+			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) ` + baseline + `\n$`).MatchString(r.stderr) {
 				t.Fatalf("progress %q", r.stderr)
 			}
 		})
 	}
 	expect(t, s.run(t, "bench", "--store", "mysql"), 2, "",
-		"Error: --store \"mysql\": want sqlite, postgres or all\nRun 'strata bench --help' for usage.\n")
+		"Error: --store \"mysql\": want sqlite, postgres, messagedb or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
 }
@@ -883,7 +888,7 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 		variables = append(variables, m.Variables...)
 	}
 	variables = append(variables, "STRATA_DOMAIN", "PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY", "CIPHER_TOPIC", "CIPHER_KEY",
-		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL")
+		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL", "STRATA_BENCH_MESSAGEDB_URL")
 	for _, v := range variables {
 		if !strings.Contains(rootHelp, v) || !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("variable %s is not in strata --help or README.md", v)
