@@ -33,7 +33,7 @@ type Config struct {
 	// snapshots in <Category>:snapshot-<ID>. The default is the
 	// application's name in snake case ("BankAccounts" → bank_accounts).
 	// It must not contain '-' (Message DB's category ends at the first
-	// one) nor '+', ':' or spaces.
+	// one), '+' or spaces; Protean's "my_domain::user" is a valid one.
 	Category string
 	// InitialVersion is the Strata version of the first message (position
 	// 0) of a stream whose first message was not written by Strata (by
@@ -166,17 +166,19 @@ func (c *Config) check() error {
 }
 
 // CheckCategory checks a category name: not empty, at most 100 bytes,
-// printable, and without '-' (where Message DB ends a category), '+' (where
-// it ends a cardinal ID), ':' (which starts Eventide's stream type
-// suffixes, such as :snapshot) or spaces.
+// printable, without '-' (where Message DB ends a category), '+' (where it
+// ends a cardinal ID) or spaces, and not ending in ":snapshot". Colons are
+// allowed: Protean's categories are <domain>::<aggregate>.
 func CheckCategory(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty category", persistence.ErrConfig)
 	case len(name) > 100:
 		return fmt.Errorf("%w: category %.20q... is longer than 100 bytes", persistence.ErrConfig, name)
-	case strings.ContainsAny(name, "-+:"):
-		return fmt.Errorf("%w: category %q contains '-', '+' or ':', which Message DB's stream names give a meaning", persistence.ErrConfig, name)
+	case strings.ContainsAny(name, "-+"):
+		return fmt.Errorf("%w: category %q contains '-' or '+', which Message DB's stream names give a meaning", persistence.ErrConfig, name)
+	case strings.HasSuffix(name, ":snapshot"):
+		return fmt.Errorf("%w: category %q ends in :snapshot, the suffix of snapshot categories", persistence.ErrConfig, name)
 	case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar }):
 		return fmt.Errorf("%w: category %q contains spaces or control characters", persistence.ErrConfig, name)
 	}

@@ -50,11 +50,12 @@ var accountTypes = domain.Types(
 	domain.AggregateType[Account](domain.Named("Account"), domain.CreatedBy(Opened{}), domain.Events(Deposited{})),
 )
 
-// bank opens an application whose aggregates are in category "bank" of
+// bank opens an application whose aggregates are in Protean's category
+// "bank::account" (domain Bank, aggregate Account) of
 // the Message DB at url.
 func bank(t *testing.T, url string, vars map[string]string) *application.Application {
 	t.Helper()
-	env := map[string]string{"PERSISTENCE_MODULE": "messagedb", "MESSAGEDB_URL": url, "MESSAGEDB_CATEGORY": "bank"}
+	env := map[string]string{"PERSISTENCE_MODULE": "messagedb", "MESSAGEDB_URL": url, "MESSAGEDB_CATEGORY": "bank::account"}
 	for k, v := range vars {
 		env[k] = v
 	}
@@ -147,7 +148,7 @@ func proteanMetadata(stream, typ string, position int64) map[string]any {
 	return map[string]any{
 		"headers":  map[string]any{"id": fmt.Sprintf("%s-%d", stream, position), "type": typ, "stream": stream},
 		"envelope": map[string]any{"specversion": "1.0"},
-		"domain": map[string]any{"fqn": "bank." + typ, "kind": "EVENT", "stream_category": "bank", "version": 1,
+		"domain": map[string]any{"fqn": "bank." + typ, "kind": "EVENT", "stream_category": "bank::account", "version": 1,
 			"sequence_id": fmt.Sprint(position), "expected_version": position - 1, "correlation_id": "corr-1", "causation_id": nil},
 		"event_store": nil,
 	}
@@ -169,7 +170,7 @@ func TestStrataWritesAreReadByMessageDBsFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool := raw(t, url)
-	stream := "bank-" + acc.ID().String()
+	stream := "bank::account-" + acc.ID().String()
 	got := query(t, pool, "get_stream_messages($1)", stream)
 	if len(got) != 2 {
 		t.Fatalf("get_stream_messages returned %d messages, want 2", len(got))
@@ -182,7 +183,7 @@ func TestStrataWritesAreReadByMessageDBsFunctions(t *testing.T) {
 		}
 		domainMeta, _ := m.metadata["domain"].(map[string]any)
 		strata, _ := m.metadata["strata"].(map[string]any)
-		if domainMeta["stream_category"] != "bank" || domainMeta["kind"] != "EVENT" || domainMeta["correlation_id"] != "order-7" || domainMeta["version"] != 1.0 {
+		if domainMeta["stream_category"] != "bank::account" || domainMeta["kind"] != "EVENT" || domainMeta["correlation_id"] != "order-7" || domainMeta["version"] != 1.0 {
 			t.Fatalf("message %d: domain metadata %v", i, domainMeta)
 		}
 		if strata["version"] != float64(i+1) || strata["commit_id"] == nil {
@@ -191,7 +192,7 @@ func TestStrataWritesAreReadByMessageDBsFunctions(t *testing.T) {
 	}
 	// The notification IDs are global positions, as the category read
 	// returns them.
-	cat := query(t, pool, "get_category_messages('bank')")
+	cat := query(t, pool, "get_category_messages('bank::account')")
 	if len(cat) != 2 || cat[0].global != recorded[0].NotificationID || cat[1].global != recorded[1].NotificationID {
 		t.Fatalf("get_category_messages: %+v; recorded %+v", cat, recorded)
 	}
@@ -209,7 +210,7 @@ func TestMessagesWrittenInProteansLayoutLoadIntoStrataAggregates(t *testing.T) {
 	url := mdbtest.Database(t)
 	pool := raw(t, url)
 	id := uuid.New()
-	stream := "bank-" + id.String()
+	stream := "bank::account-" + id.String()
 	writeMessage(t, pool, stream, "Bank.Opened.v1", map[string]any{"owner": "bob"}, proteanMetadata(stream, "Bank.Opened.v1", 0), ptr(-1))
 	writeMessage(t, pool, stream, "Bank.Deposited.v1", map[string]any{"amount": 7}, proteanMetadata(stream, "Bank.Deposited.v1", 1), ptr(0))
 	// Eventide writes without metadata.
@@ -265,7 +266,7 @@ func TestSnapshotsAreSharedInProteansLayout(t *testing.T) {
 	pool := raw(t, url)
 	ctx := context.Background()
 	id := uuid.New()
-	stream, snapshots := "bank-"+id.String(), "bank:snapshot-"+id.String()
+	stream, snapshots := "bank::account-"+id.String(), "bank::account:snapshot-"+id.String()
 	writeMessage(t, pool, stream, "Bank.Opened.v1", map[string]any{"owner": "carl"}, proteanMetadata(stream, "Bank.Opened.v1", 0), ptr(-1))
 	writeMessage(t, pool, stream, "Bank.Deposited.v1", map[string]any{"amount": 1}, proteanMetadata(stream, "Bank.Deposited.v1", 1), ptr(0))
 	writeMessage(t, pool, stream, "Bank.Deposited.v1", map[string]any{"amount": 2}, proteanMetadata(stream, "Bank.Deposited.v1", 2), ptr(1))
