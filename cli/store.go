@@ -109,8 +109,23 @@ func describeStore(env persistence.Env) string {
 		return "SQLite database " + db
 	case "postgres":
 		return describePostgres(env)
+	case "messagedb":
+		return describeMessageDB(env)
 	}
 	return "persistence module " + name
+}
+
+// describeMessageDB names the database and the category of Message DB
+// (MESSAGEDB_CATEGORY, or the application's name in snake case).
+func describeMessageDB(env persistence.Env) string {
+	where := "the database of MESSAGEDB_URL"
+	if u, err := url.Parse(strings.TrimSpace(env.Get("MESSAGEDB_URL"))); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		where = "database " + strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+	}
+	if c := env.Get("MESSAGEDB_CATEGORY"); c != "" {
+		return "Message DB in " + where + ", category " + c
+	}
+	return "Message DB in " + where
 }
 
 func describePostgres(env persistence.Env) string {

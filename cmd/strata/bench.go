@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,7 +21,17 @@ import (
 )
 
 // benchEnvironment documents bench's variable in the root's help.
-var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
+var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres") +
+	cli.EnvHelp("STRATA_BENCH_MESSAGEDB_URL", "the server of bench --store messagedb, where scripts/messagedb-install installed Message DB")
+
+// benchMessageDBURL returns the server that bench measures Message DB on:
+// STRATA_BENCH_MESSAGEDB_URL, else the default.
+func benchMessageDBURL() string {
+	if u := os.Getenv("STRATA_BENCH_MESSAGEDB_URL"); u != "" {
+		return u
+	}
+	return benchsuite.DefaultMessageDBURL
+}
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
 // on: STRATA_BENCH_POSTGRES_URL, else the default.
@@ -62,18 +73,22 @@ following to the leader's alone, with its minimum and maximum over rounds.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + benchsuite.DefaultPostgresURL + `).`,
+` + benchsuite.DefaultPostgresURL + `). Message DB runs in a new database,
+dropped afterwards, cloned from ` + benchsuite.MessageDBTemplate + ` on the server of
+STRATA_BENCH_MESSAGEDB_URL (default ` + benchsuite.DefaultMessageDBURL + `);
+its baselines call write_message, get_category_messages and
+get_stream_messages directly.`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres":
+			case "sqlite", "postgres", "messagedb":
 				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres"}
+				stores = []string{"sqlite", "postgres", "messagedb"}
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, messagedb or all", store))
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -95,6 +110,8 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 					cases, done, err = benchsuite.SQLite(ctx, dir)
 				case "postgres":
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				case "messagedb":
+					cases, done, err = benchsuite.MessageDB(ctx, benchMessageDBURL())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -129,6 +146,10 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 			if projectionEvents > 0 {
 				var rounds []benchsuite.ProjectionResult
 				for _, s := range stores {
+					if s != "sqlite" && s != "postgres" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s projection: no projection store (docs/projections.md); skipped\n", s)
+						continue
+					}
 					for range cfg.Rounds {
 						r, err := projectionBench(ctx, s, projectionEvents)
 						if err != nil {
@@ -148,7 +169,7 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, messagedb or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -198,6 +219,26 @@ func freshStore(ctx context.Context, store string) (map[string]string, func(), e
 		env := map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
 		return env, func() {
 			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			conn.Close(context.Background())
+		}, nil
+	case "messagedb":
+		db := "strata_messagedb_bench_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+		conn, err := pgx.Connect(ctx, benchMessageDBURL())
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE "+benchsuite.MessageDBTemplate); err != nil {
+			conn.Close(ctx)
+			return nil, nil, err
+		}
+		u := conn.Config().ConnString()
+		if parsed, err := url.Parse(u); err == nil {
+			parsed.Path = "/" + db
+			u = parsed.String()
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "messagedb", "MESSAGEDB_URL": u}
+		return env, func() {
+			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
 			conn.Close(context.Background())
 		}, nil
 	}
