@@ -18,15 +18,19 @@ import (
 	"github.com/strata-go/strata/persistence"
 )
 
-// The application's collection is one log of documents at dense
-// positions, the _id of each: 1, 2, 3, ... A document is inserted at the
-// position after the highest one its writer has seen, so a position is
-// taken only once its predecessor exists. Every write of the application
-// is one such document: the events of a save with their commit and
-// tracking record, a snapshot, or a deletion. One insert of one document
-// is atomic on every server that speaks MongoDB's protocol, FerretDB
-// included, and the unique _id decides between writers racing for a
-// position. docs/mongodb.md gives the proof of order and its limits.
+// The application's collection is one log of documents that take dense
+// positions: a document starts (its _id) at the position after the last
+// one of the document before it (its e), and takes one position per event
+// it holds (at least one). Every write of the application is one document:
+// the events of a save with their commit and tracking record, a snapshot,
+// or a deletion. A writer inserts its document at the position after the
+// last document it has seen, so a document can only be inserted right
+// after one that exists: a writer that has not seen the latest document
+// computes a start that the latest document already has, and the unique
+// _id refuses it. One insert of one document is atomic on every server
+// that speaks MongoDB's protocol, FerretDB included. The events' positions
+// are their notification IDs. docs/mongodb.md gives the proof of order and
+// its limits.
 
 // Field names of the log's documents, short because every document
 // carries them.
@@ -50,6 +54,7 @@ const (
 // logDoc is a document of the log.
 type logDoc struct {
 	ID       int64             `bson:"_id"`
+	Last     int64             `bson:"e"` // the last position the document takes: one per event, at least one
 	Tenant   string            `bson:"t"`
 	Purpose  *string           `bson:"p,omitempty"`
 	Commit   *bson.Binary      `bson:"c,omitempty"`
@@ -59,6 +64,9 @@ type logDoc struct {
 	Replace  bool              `bson:"r,omitempty"`
 	Marker   string            `bson:"x,omitempty"`
 	Deleted  *bson.Binary      `bson:"xo,omitempty"`
+	// Nonce is random per attempt to insert the document, so that a
+	// writer can tell its own document at a position from another's.
+	Nonce int64 `bson:"w"`
 }
 
 type trackingDoc struct {
@@ -125,54 +133,75 @@ func trackingHidden(markers []logDoc, d *logDoc) bool {
 type log struct {
 	coll *mongo.Collection
 	mu   sync.Mutex
-	head int64 // the highest position known to exist, or -1 when unknown
+	next int64 // the position after the last document known to exist, or 0 when unknown
 }
 
-// queryHead returns the highest position in the collection, or 0.
-func (l *log) queryHead(ctx context.Context) (int64, error) {
+// queryNext returns the position after the last document of the
+// collection: 1 for an empty one.
+func (l *log) queryNext(ctx context.Context) (int64, error) {
 	var d struct {
-		ID int64 `bson:"_id"`
+		Last int64 `bson:"e"`
 	}
-	err := l.coll.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}})).Decode(&d)
+	err := l.coll.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "e", Value: 1}})).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+		return 1, nil
 	}
-	return d.ID, err
+	return d.Last + 1, err
 }
 
 // append inserts the document that build makes at the next position,
 // after check (if not nil) has found nothing that forbids it among the
 // documents up to the position before. It returns the position.
 //
-// Why this is safe: check runs after the position before the new one was
-// seen to exist, so it sees every document that precedes the new one;
-// the insert succeeds only if no other writer took the position in the
-// meantime, and if one did, the head is read again and check runs again.
+// Why this is safe: check runs after the document before the new one was
+// seen to exist, so it sees every document that precedes the new one; the
+// insert succeeds only if no other writer took the position in the
+// meantime, and if one did, the end is read again and check runs again.
 func (l *log) append(ctx context.Context, op string, build func(pos int64) *logDoc, check func(ctx context.Context) error) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		if l.head < 0 {
-			h, err := l.queryHead(ctx)
+		if l.next == 0 {
+			n, err := l.queryNext(ctx)
 			if err != nil {
-				return 0, errorf(op+": read the log's head", err)
+				return 0, errorf(op+": read the log's end", err)
 			}
-			l.head = h
+			l.next = n
 		}
 		if check != nil {
 			if err := check(ctx); err != nil {
 				return 0, err
 			}
 		}
-		pos := l.head + 1
-		_, err := l.coll.InsertOne(ctx, build(pos))
+		pos := l.next
+		doc := build(pos)
+		doc.Last = pos + int64(max(len(doc.Events), 1)) - 1
+		doc.Nonce = rand.Int64()
+		_, err := l.coll.InsertOne(ctx, doc)
 		if err == nil {
-			l.head = pos
+			l.next = doc.Last + 1
 			return pos, nil
 		}
-		l.head = -1
+		l.next = 0
 		if !mongo.IsDuplicateKeyError(err) {
-			return 0, writeError(op, err)
+			err = writeError(op, err)
+			if !errors.Is(err, persistence.ErrUnknownOutcome) {
+				return 0, err
+			}
+		}
+		// The position is taken, or the answer was lost: by this insert
+		// (the driver retried it, or it landed before the connection
+		// broke) or by another writer. The nonce tells.
+		switch mine, found := l.owns(pos, doc.Nonce); {
+		case mine:
+			l.next = doc.Last + 1
+			return pos, nil
+		case !found:
+			// Still unknown: the insert may have landed, or land later.
+			if !errors.Is(err, persistence.ErrUnknownOutcome) {
+				err = persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
+			}
+			return 0, err
 		}
 		// Another process took the position. Wait a little, growing with
 		// the attempts, so that racing processes spread out.
@@ -187,6 +216,21 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 			}
 		}
 	}
+}
+
+// owns reports whether the document at pos is there (found) and is the
+// one inserted with nonce. It reads on a context of its own, since the
+// caller's may have ended with the insert.
+func (l *log) owns(pos, nonce int64) (mine, found bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var d struct {
+		Nonce int64 `bson:"w"`
+	}
+	if err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d); err != nil {
+		return false, false
+	}
+	return d.Nonce == nonce, true
 }
 
 // all reads every document that the query selects, in batches of
@@ -286,7 +330,9 @@ func (r *recorder) checkSave(ctx context.Context, op string, events []persistenc
 			if d.Tenant != r.tenant {
 				continue
 			}
-			forget := func(id uuid.UUID) bool { return d.Marker == markerPurge || d.Deleted != nil && readUUID(*d.Deleted) == id }
+			forget := func(id uuid.UUID) bool {
+				return d.Marker == markerPurge || d.Deleted != nil && readUUID(*d.Deleted) == id
+			}
 			for k := range conflicts {
 				if forget(k.id) {
 					delete(conflicts, k)
@@ -349,4 +395,3 @@ func (r *recorder) checkSave(ctx context.Context, op string, events []persistenc
 	}
 	return nil
 }
-

@@ -31,10 +31,6 @@ func init() {
 	})
 }
 
-// MaxSave is the most events one save may hold: the index of an event in
-// its save is the low 16 bits of its notification ID.
-const MaxSave = 1 << 16
-
 // MaxDocumentBytes is the most bytes of state, topics and headers one save
 // may carry: a save is one document, and MongoDB refuses documents over
 // 16 MiB. The margin leaves room for the document's other fields.
@@ -98,7 +94,7 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 		return nil, errorf("connect to MongoDB at "+hosts(opts), err)
 	}
 	coll := client.Database(c.Database).Collection(name)
-	return &Factory{cfg: c, client: client, coll: coll, log: &log{coll: coll, head: -1}, ready: new(atomic.Bool), closed: new(atomic.Bool)}, nil
+	return &Factory{cfg: c, client: client, coll: coll, log: &log{coll: coll}, ready: new(atomic.Bool), closed: new(atomic.Bool)}, nil
 }
 
 func hosts(o *options.ClientOptions) string { return strings.Join(o.Hosts, ",") }
@@ -113,14 +109,17 @@ func (f *Factory) Collection() *mongo.Collection { return f.coll }
 // the order and every conflict are decided by _id alone (see log.go), so
 // they are a matter of speed, not of correctness, and a server that
 // ignores them (FerretDB scans) still gives the same answers.
-var indexes = []mongo.IndexModel{
-	{Keys: bson.D{{Key: fTenant, Value: 1}, {Key: fPurpose, Value: 1}, {Key: fEvents + ".o", Value: 1}, {Key: fEvents + ".v", Value: 1}}, Options: options.Index().SetName("strata_aggregate")},
-	{Keys: bson.D{{Key: fPurpose, Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("strata_log")},
-	{Keys: bson.D{{Key: fTenant, Value: 1}, {Key: fPurpose, Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("strata_tenant_log")},
-	{Keys: bson.D{{Key: fTracking + ".a", Value: 1}, {Key: fTracking + ".n", Value: 1}}, Options: options.Index().SetName("strata_tracking")},
-	{Keys: bson.D{{Key: fTenant, Value: 1}, {Key: fCommit, Value: 1}}, Options: options.Index().SetName("strata_commits")},
-	{Keys: bson.D{{Key: fMarker, Value: 1}, {Key: fTenant, Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("strata_markers")},
-	{Keys: bson.D{{Key: fTenant, Value: 1}, {Key: fDeleted, Value: 1}}, Options: options.Index().SetName("strata_deleted")},
+var indexes = []struct {
+	name string
+	keys bson.D
+}{
+	{"strata_aggregate", bson.D{{Key: fTenant, Value: 1}, {Key: fPurpose, Value: 1}, {Key: fEvents + ".o", Value: 1}, {Key: fEvents + ".v", Value: 1}}},
+	{"strata_log", bson.D{{Key: fPurpose, Value: 1}, {Key: "e", Value: 1}}},
+	{"strata_tenant_log", bson.D{{Key: fTenant, Value: 1}, {Key: fPurpose, Value: 1}, {Key: "e", Value: 1}}},
+	{"strata_tracking", bson.D{{Key: fTracking + ".a", Value: 1}, {Key: fTracking + ".n", Value: 1}}},
+	{"strata_commits", bson.D{{Key: fTenant, Value: 1}, {Key: fCommit, Value: 1}}},
+	{"strata_markers", bson.D{{Key: fMarker, Value: 1}, {Key: fTenant, Value: 1}, {Key: "_id", Value: 1}}},
+	{"strata_deleted", bson.D{{Key: fTenant, Value: 1}, {Key: fDeleted, Value: 1}}},
 }
 
 // prepare checks the collection once per factory: with CREATE_TABLE it
@@ -153,8 +152,25 @@ func (f *Factory) prepare(ctx context.Context) error {
 		}
 	}
 	if f.cfg.CreateTables && !f.cfg.ReadOnly {
-		if _, err := f.coll.Indexes().CreateMany(ctx, indexes); err != nil {
-			return errorf(op+": create indexes", err)
+		// Only the missing ones: FerretDB v1 fails on a createIndexes of
+		// indexes that exist.
+		var specs []mongo.IndexSpecification
+		if len(names) > 0 {
+			var err error
+			if specs, err = f.coll.Indexes().ListSpecifications(ctx); err != nil {
+				return errorf(op+": list indexes", err)
+			}
+		}
+		var missing []mongo.IndexModel
+		for _, ix := range indexes {
+			if !slices.ContainsFunc(specs, func(s mongo.IndexSpecification) bool { return s.Name == ix.name }) {
+				missing = append(missing, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
+			}
+		}
+		if len(missing) > 0 {
+			if _, err := f.coll.Indexes().CreateMany(ctx, missing); err != nil {
+				return errorf(op+": create indexes", err)
+			}
 		}
 	}
 	f.ready.Store(true)
@@ -370,9 +386,6 @@ var (
 // insert records events (and the tracking record) as one document at the
 // next position, and returns the position.
 func (r *recorder) insert(ctx context.Context, op string, events []persistence.StoredEvent, tracking *persistence.Tracking, replace bool) (int64, error) {
-	if len(events) > MaxSave {
-		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("%d events in one save, more than %d", len(events), MaxSave)}
-	}
 	if err := sqlstore.CheckBatch(op, events); err != nil {
 		return 0, err
 	}
@@ -440,7 +453,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	}
 	ids := make([]int64, len(events))
 	for i := range events {
-		ids[i] = pos<<16 | int64(i)
+		ids[i] = pos + int64(i)
 	}
 	return ids, nil
 }
@@ -573,14 +586,16 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 	if err := r.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	from := max(q.Start, 0) >> 16
+	from := max(q.Start, 0)
 	stop := int64(math.MaxInt64)
 	if q.Stop > 0 {
-		stop = q.Stop >> 16
+		stop = q.Stop
 	}
 	out := make([]persistence.Notification, 0, min(q.Limit, 1024))
 	for len(out) < q.Limit && from <= stop {
-		filter := bson.D{{Key: fPurpose, Value: ""}, {Key: "_id", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: stop}}}}
+		// A document's events are at _id to e: the documents that end at
+		// or after from and start at or before stop. e grows with _id.
+		filter := bson.D{{Key: fPurpose, Value: ""}, {Key: "e", Value: bson.D{{Key: "$gte", Value: from}}}, {Key: "_id", Value: bson.D{{Key: "$lte", Value: stop}}}}
 		if !q.AllTenants {
 			filter = append(bson.D{{Key: fTenant, Value: r.tenant}}, filter...)
 		}
@@ -588,7 +603,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 			filter = append(filter, bson.E{Key: fEvents + ".tp", Value: bson.D{{Key: "$in", Value: q.Topics}}})
 		}
 		page := int64(min(q.Limit-len(out), batchSize))
-		docs, err := all(ctx, r.coll(), filter, ascending().SetLimit(page).SetBatchSize(int32(page)))
+		docs, err := all(ctx, r.coll(), filter, options.Find().SetSort(bson.D{{Key: "e", Value: 1}}).SetLimit(page).SetBatchSize(int32(page)))
 		if err != nil {
 			return nil, errorf(op, err)
 		}
@@ -602,7 +617,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 		for i := range docs {
 			d := &docs[i]
 			for j, e := range d.Events {
-				nid := d.ID<<16 | int64(j)
+				nid := d.ID + int64(j)
 				if nid < q.Start || q.Stop > 0 && nid > q.Stop || len(q.Topics) > 0 && !slices.Contains(q.Topics, e.Topic) {
 					continue
 				}
@@ -626,7 +641,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 		if int64(len(docs)) < page {
 			break
 		}
-		from = docs[len(docs)-1].ID + 1
+		from = docs[len(docs)-1].Last + 1
 	}
 	return out, nil
 }
@@ -655,7 +670,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 		for _, d := range docs {
 			for j := len(d.Events) - 1; j >= 0; j-- {
 				if !hidden(markers, d.Tenant, readUUID(d.Events[j].Originator), d.ID) {
-					return d.ID<<16 | int64(j), nil
+					return d.ID + int64(j), nil
 				}
 			}
 		}

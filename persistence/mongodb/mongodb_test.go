@@ -34,6 +34,6 @@ func TestStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := recordertest.Stress(t, r, recordertest.StressConfig{})
+	res := recordertest.Stress(t, r, recordertest.StressConfig{Writers: 16, SavesPerWriter: 50})
 	t.Logf("%d saves, %d events, %d conflicts in %v", res.Saves, res.Events, res.Conflicts, res.Elapsed)
 }
