@@ -62,22 +62,31 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 	if c.ReadOnly, err = env.Bool("READ_ONLY", false); err != nil {
 		return c, err
 	}
-	if err := c.check(); err != nil {
+	_, uriVar, _ := env.Lookup("MONGODB_URI")
+	_, dbVar, _ := env.Lookup("MONGODB_DATABASE")
+	_, prefixVar, _ := env.Lookup("MONGODB_COLLECTION_PREFIX")
+	if err := c.checkNamed(uriVar, dbVar, prefixVar); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
-// check refuses names MongoDB would refuse, naming the variable.
+// check refuses names MongoDB would refuse.
 func (c Config) check() error {
+	return c.checkNamed("MONGODB_URI", "MONGODB_DATABASE", "MONGODB_COLLECTION_PREFIX")
+}
+
+// checkNamed is check with the names of the variables the values came
+// from, which the errors name.
+func (c Config) checkNamed(uriVar, dbVar, prefixVar string) error {
 	if !strings.HasPrefix(c.URI, "mongodb://") && !strings.HasPrefix(c.URI, "mongodb+srv://") {
-		return fmt.Errorf("%w: MONGODB_URI does not start with mongodb:// or mongodb+srv://", persistence.ErrConfig)
+		return fmt.Errorf("%w: %s does not start with mongodb:// or mongodb+srv://", persistence.ErrConfig, uriVar)
 	}
 	if c.Database == "" || len(c.Database) > 63 || strings.ContainsAny(c.Database, "/\\. \"$*<>:|?\x00") {
-		return fmt.Errorf("%w: MONGODB_DATABASE=%q is not a MongoDB database name (at most 63 characters, none of /\\. \"$*<>:|?)", persistence.ErrConfig, c.Database)
+		return fmt.Errorf("%w: %s=%q is not a MongoDB database name (at most 63 characters, none of /\\. \"$*<>:|?)", persistence.ErrConfig, dbVar, c.Database)
 	}
 	if c.CollectionPrefix != "" {
-		if err := sqlstore.CheckIdentifier("MONGODB_COLLECTION_PREFIX", c.CollectionPrefix); err != nil {
+		if err := sqlstore.CheckIdentifier(prefixVar, c.CollectionPrefix); err != nil {
 			return err
 		}
 	}
