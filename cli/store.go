@@ -109,8 +109,27 @@ func describeStore(env persistence.Env) string {
 		return "SQLite database " + db
 	case "postgres":
 		return describePostgres(env)
+	case "mongodb", "mongo":
+		return "MongoDB database " + env.String("MONGODB_DATABASE", "strata") + " on " + mongoHosts(env.String("MONGODB_URI", "mongodb://127.0.0.1:27017"))
 	}
 	return "persistence module " + name
+}
+
+// mongoHosts returns the hosts of a MongoDB URI, without its credentials
+// and options.
+func mongoHosts(uri string) string {
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
+			return "the server of MONGODB_URI"
+		}
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, "?")
+	return host
 }
 
 func describePostgres(env persistence.Env) string {

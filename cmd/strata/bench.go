@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
@@ -21,6 +23,18 @@ import (
 
 // benchEnvironment documents bench's variable in the root's help.
 var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
+
+// benchMongoEnvironment documents bench's MongoDB variable in the root's help.
+var benchMongoEnvironment = cli.EnvHelp("STRATA_BENCH_MONGODB_URI", "the server of bench --store mongodb")
+
+// benchMongoDBURI returns the server that bench measures MongoDB on:
+// STRATA_BENCH_MONGODB_URI, else the default.
+func benchMongoDBURI() string {
+	if u := os.Getenv("STRATA_BENCH_MONGODB_URI"); u != "" {
+		return u
+	}
+	return benchsuite.DefaultMongoDBURI
+}
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
 // on: STRATA_BENCH_POSTGRES_URL, else the default.
@@ -61,12 +75,12 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres":
+			case "sqlite", "postgres", "mongodb":
 				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres"}
+				stores = []string{"sqlite", "postgres", "mongodb"}
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, mongodb or all", store))
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -88,6 +102,8 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 					cases, done, err = benchsuite.SQLite(ctx, dir)
 				case "postgres":
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				case "mongodb":
+					cases, done, err = benchsuite.MongoDB(ctx, benchMongoDBURI())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -122,7 +138,7 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, mongodb or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -152,6 +168,17 @@ func systemBench(ctx context.Context, store string, events int) (benchsuite.Syst
 			conn.Close(context.Background())
 		}()
 		env = map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+	case "mongodb":
+		db := "strata_bench_system_" + uuid.NewString()[:8]
+		client, err := mongo.Connect(options.Client().ApplyURI(benchMongoDBURI()))
+		if err != nil {
+			return benchsuite.SystemResult{}, err
+		}
+		defer func() {
+			client.Database(db).Drop(context.Background())
+			client.Disconnect(context.Background())
+		}()
+		env = map[string]string{"PERSISTENCE_MODULE": "mongodb", "MONGODB_URI": benchMongoDBURI(), "MONGODB_DATABASE": db}
 	}
 	return benchsuite.SystemThroughput(ctx, store, env, events)
 }

@@ -32,7 +32,7 @@ const defaultDBName = "strata.db"
 // as the default store, and the benchmark command.
 func newCommand() *cobra.Command {
 	cmd := cli.NewCommand(domains(), cli.WithDefaultStore(cli.SQLiteFile(defaultDBName)))
-	cmd.Long += benchEnvironment
+	cmd.Long += benchEnvironment + benchMongoEnvironment
 	cmd.AddCommand(benchCommand())
 	return cmd
 }
