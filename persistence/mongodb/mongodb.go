@@ -602,8 +602,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 		if len(q.Topics) > 0 {
 			filter = append(filter, bson.E{Key: fEvents + ".tp", Value: bson.D{{Key: "$in", Value: q.Topics}}})
 		}
-		page := int64(min(q.Limit-len(out), batchSize))
-		docs, err := all(ctx, r.coll(), filter, options.Find().SetSort(bson.D{{Key: "e", Value: 1}}).SetLimit(page).SetBatchSize(int32(page)))
+		docs, more, err := readPage(ctx, r.coll(), filter, q.Limit-len(out))
 		if err != nil {
 			return nil, errorf(op, err)
 		}
@@ -638,12 +637,46 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 				}
 			}
 		}
-		if int64(len(docs)) < page {
+		if !more {
 			break
 		}
 		from = docs[len(docs)-1].Last + 1
 	}
 	return out, nil
+}
+
+// readPage reads, in log order, the documents that filter selects until
+// they hold at least need events, and reports whether there may be more.
+// Batches are sized by the events the documents hold, so that a page of
+// large saves does not bring the rest of the log with it.
+func readPage(ctx context.Context, coll *mongo.Collection, filter bson.D, need int) ([]logDoc, bool, error) {
+	batch := int32(min(need, 100))
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "e", Value: 1}}).SetBatchSize(batch).SetLimit(int64(need)))
+	if err != nil {
+		return nil, false, err
+	}
+	defer cur.Close(ctx)
+	var docs []logDoc
+	events, inBatch := 0, int32(0)
+	for events < need {
+		if !cur.Next(ctx) {
+			return docs, false, cur.Err()
+		}
+		var d logDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, false, fmt.Errorf("%w: document %v: %v", persistence.ErrCorrupt, cur.Current.Lookup("_id"), err)
+		}
+		docs = append(docs, d)
+		events += max(len(d.Events), 1)
+		if inBatch++; inBatch == batch {
+			// The next batch: as many documents as the events still
+			// wanted need, at the mean size so far.
+			per := max(events/len(docs), 1)
+			batch, inBatch = int32(min(max((need-events)/per, 1), batchSize)), 0
+			cur.SetBatchSize(batch)
+		}
+	}
+	return docs, true, nil
 }
 
 // MaxNotificationID returns the highest notification ID of the tenant's
