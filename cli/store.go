@@ -111,6 +111,8 @@ func describeStore(env persistence.Env) string {
 		return describePostgres(env)
 	case "messagedb":
 		return describeMessageDB(env)
+	case "mongodb", "mongo":
+		return "MongoDB database " + env.String("MONGODB_DATABASE", "strata") + " on " + mongoHosts(env.String("MONGODB_URI", "mongodb://127.0.0.1:27017"))
 	}
 	return "persistence module " + name
 }
@@ -126,6 +128,23 @@ func describeMessageDB(env persistence.Env) string {
 		return "Message DB in " + where + ", category " + c
 	}
 	return "Message DB in " + where
+}
+
+// mongoHosts returns the hosts of a MongoDB URI, without its credentials
+// and options.
+func mongoHosts(uri string) string {
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
+			return "the server of MONGODB_URI"
+		}
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, "?")
+	return host
 }
 
 func describePostgres(env persistence.Env) string {

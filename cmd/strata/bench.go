@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
@@ -31,6 +33,18 @@ func benchMessageDBURL() string {
 		return u
 	}
 	return benchsuite.DefaultMessageDBURL
+}
+
+// benchMongoEnvironment documents bench's MongoDB variable in the root's help.
+var benchMongoEnvironment = cli.EnvHelp("STRATA_BENCH_MONGODB_URI", "the server of bench --store mongodb")
+
+// benchMongoDBURI returns the server that bench measures MongoDB on:
+// STRATA_BENCH_MONGODB_URI, else the default.
+func benchMongoDBURI() string {
+	if u := os.Getenv("STRATA_BENCH_MONGODB_URI"); u != "" {
+		return u
+	}
+	return benchsuite.DefaultMongoDBURI
 }
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
@@ -77,18 +91,20 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 dropped afterwards, cloned from ` + benchsuite.MessageDBTemplate + ` on the server of
 STRATA_BENCH_MESSAGEDB_URL (default ` + benchsuite.DefaultMessageDBURL + `);
 its baselines call write_message, get_category_messages and
-get_stream_messages directly.`,
+get_stream_messages directly. MongoDB runs in a new database, dropped
+afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
+` + benchsuite.DefaultMongoDBURI + `).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres", "messagedb":
+			case "sqlite", "postgres", "messagedb", "mongodb":
 				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres", "messagedb"}
+				stores = []string{"sqlite", "postgres", "messagedb", "mongodb"}
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, messagedb or all", store))
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, messagedb, mongodb or all", store))
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -112,6 +128,8 @@ get_stream_messages directly.`,
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
 				case "messagedb":
 					cases, done, err = benchsuite.MessageDB(ctx, benchMessageDBURL())
+				case "mongodb":
+					cases, done, err = benchsuite.MongoDB(ctx, benchMongoDBURI())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -169,7 +187,7 @@ get_stream_messages directly.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, messagedb or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, messagedb, mongodb or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -240,6 +258,17 @@ func freshStore(ctx context.Context, store string) (map[string]string, func(), e
 		return env, func() {
 			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
 			conn.Close(context.Background())
+		}, nil
+	case "mongodb":
+		db := "strata_bench_system_" + uuid.NewString()[:8]
+		client, err := mongo.Connect(options.Client().ApplyURI(benchMongoDBURI()))
+		if err != nil {
+			return nil, nil, err
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "mongodb", "MONGODB_URI": benchMongoDBURI(), "MONGODB_DATABASE": db}
+		return env, func() {
+			client.Database(db).Drop(context.Background())
+			client.Disconnect(context.Background())
 		}, nil
 	}
 	return nil, nil, fmt.Errorf("no fresh store of %s", store)
