@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,7 +46,24 @@ type Dialect struct {
 	// Nil means commits fail only when nothing was recorded, as with an
 	// embedded engine.
 	Ambiguous func(error) bool
+	// Reserve, if not nil, gives the notification IDs instead of
+	// Returning, for engines whose generated keys are not commit-ordered
+	// or that cannot return them: it reserves n consecutive IDs for the
+	// events of table in tx and returns the first. It runs as the last
+	// step of the transaction before the events are inserted with their
+	// IDs and the transaction commits, so that whatever it locks is held
+	// for as short a time as possible.
+	Reserve func(ctx context.Context, tx *sql.Tx, table string, n int) (int64, error)
+	// Retry, if not nil, reports whether a write transaction that failed
+	// with err was rolled back whole by the engine for a reason that
+	// running it again may not meet (a deadlock), so that it is run again,
+	// up to [WriteAttempts] times in all.
+	Retry func(error) bool
 }
+
+// WriteAttempts is how many times a write transaction runs at most when
+// Dialect.Retry says its failure may pass.
+const WriteAttempts = 5
 
 // DB is a database as the recorders use it: a pool for writes and one for
 // reads (which may be the same), and the engine's dialect. A factory owns
@@ -232,8 +251,29 @@ func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) erro
 	return r.db.write(ctx, op, f)
 }
 
-// write runs f in a write transaction and commits it.
+// write runs f in a write transaction and commits it, running it again
+// while the dialect says its failure may pass.
 func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err, cause := db.writeOnce(ctx, op, f)
+		if err == nil || db.Dialect.Retry == nil || attempt == WriteAttempts || !db.Dialect.Retry(cause) || ctx.Err() != nil {
+			return err
+		}
+		// A short pause, growing and jittered by the attempt, lets the
+		// transaction that won the deadlock finish first.
+		t := time.NewTimer(time.Duration(attempt*attempt) * time.Millisecond * time.Duration(1+rand.IntN(4)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// writeOnce runs f in a write transaction and commits it. It returns the
+// classified error and the engine's own.
+func (db *DB) writeOnce(ctx context.Context, op string, f func(tx *sql.Tx) error) (error, error) {
 	var tx *sql.Tx
 	var err error
 	if db.Dialect.BeginWrite != nil {
@@ -242,19 +282,19 @@ func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) er
 		tx, err = db.Writer.BeginTx(ctx, nil)
 	}
 	if err != nil {
-		return db.Errorf(op+": begin", err)
+		return db.Errorf(op+": begin", err), err
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
-		return db.Errorf(op, err)
+		return db.Errorf(op, err), err
 	}
 	if err := tx.Commit(); err != nil {
 		if a := db.Dialect.Ambiguous; a != nil && a(err) {
-			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err)
+			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err), err
 		}
-		return db.Errorf(op+": commit", err)
+		return db.Errorf(op+": commit", err), err
 	}
-	return nil
+	return nil, nil
 }
 
 // insert inserts events and returns their notification IDs in the order
@@ -274,6 +314,25 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		return nil, nil
 	}
 	ids := make([]int64, 0, len(events))
+	if reserve := r.db.Dialect.Reserve; reserve != nil {
+		if len(events) == 0 {
+			return nil, nil
+		}
+		first, err := reserve(ctx, tx, r.table, len(events))
+		if err != nil {
+			return nil, err
+		}
+		for i, batch := range Batches(events) {
+			q := r.db.rebind(InsertNumberedEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, first+int64(i*MaxBatch)))
+			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				return nil, err
+			}
+		}
+		for i := range events {
+			ids = append(ids, first+int64(i))
+		}
+		return ids, nil
+	}
 	for _, batch := range Batches(events) {
 		q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
 		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)

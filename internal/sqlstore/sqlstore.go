@@ -31,6 +31,11 @@ type Tables struct {
 	// Commits holds the commit IDs recorded for each aggregate, which
 	// makes a commit recorded again detectable.
 	Commits string
+	// Sequence, if not empty, holds the counter of notification IDs of an
+	// engine whose generated keys are not commit-ordered (see
+	// Dialect.Reserve). TablesFor leaves it empty; [Tables.WithSequence]
+	// names it.
+	Sequence string
 	// prefix is prepended to the names of aggregate recorders' tables.
 	prefix string
 }
@@ -39,12 +44,25 @@ type Tables struct {
 // as "snapshots".
 func (t Tables) Purpose(purpose string) string { return t.prefix + purpose }
 
+// WithSequence returns t with a Sequence table, <prefix>notification_ids.
+func (t Tables) WithSequence() Tables {
+	t.Sequence = t.prefix + "notification_ids"
+	return t
+}
+
+// Reserved reports whether name is one of the application's own tables
+// (events, tracking, commits, sequence), which no purpose may name.
+func (t Tables) Reserved(name string) bool {
+	return name == t.Events || name == t.Tracking || name == t.Commits || t.Sequence != "" && name == t.Sequence
+}
+
 // Purposes returns, of the names of tables, those of the application's
-// aggregate recorders: its prefix, and not its events, tracking or commits.
+// aggregate recorders: its prefix, and not its events, tracking, commits
+// or sequence.
 func (t Tables) Purposes(tables []string) []string {
 	var out []string
 	for _, name := range tables {
-		if strings.HasPrefix(name, t.prefix) && name != t.Events && name != t.Tracking && name != t.Commits {
+		if strings.HasPrefix(name, t.prefix) && !t.Reserved(name) {
 			out = append(out, name)
 		}
 	}
@@ -228,6 +246,29 @@ func InsertEvents(table, tenant string, events []persistence.StoredEvent, idArg 
 	if suffix != "" {
 		b.WriteByte(' ')
 		b.WriteString(suffix)
+	}
+	return Query{b.String(), args}
+}
+
+// InsertNumberedEvents returns a multi-row insert of events of a tenant
+// with their commits and headers, whose notification IDs are given: first
+// for the first event, then one more for each.
+func InsertNumberedEvents(table, tenant string, events []persistence.StoredEvent, idArg func(uuid.UUID) any, first int64) Query {
+	var b strings.Builder
+	args := make([]any, 0, 8*len(events))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ")
+	var headers []byte
+	if len(events) > 0 {
+		headers = nonNil(persistence.EncodeHeaders(events[0].Headers))
+	}
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, first+int64(i), tenant, idArg(e.OriginatorID), e.OriginatorVersion, e.Topic, nonNil(e.State), idArg(e.CommitID), headers)
 	}
 	return Query{b.String(), args}
 }
