@@ -46,14 +46,16 @@ type Dialect struct {
 	// Nil means commits fail only when nothing was recorded, as with an
 	// embedded engine.
 	Ambiguous func(error) bool
-	// Reserve, if not nil, gives the notification IDs instead of
-	// Returning, for engines whose generated keys are not commit-ordered
-	// or that cannot return them: it reserves n consecutive IDs for the
-	// events of table in tx and returns the first. It runs as the last
-	// step of the transaction before the events are inserted with their
-	// IDs and the transaction commits, so that whatever it locks is held
-	// for as short a time as possible.
-	Reserve func(ctx context.Context, tx *sql.Tx, table string, n int) (int64, error)
+	// Save, if not nil, records the save of events into the events table
+	// in a transaction of the engine's own making, instead of Returning:
+	// for engines whose generated keys are not commit-ordered, or that
+	// cannot return them. It runs before (the tracking record's and the
+	// commit's inserts, already rebound), then inserts the events with
+	// their notification IDs, commits, and returns the IDs in the order of
+	// events. Its errors are the engine's, or *persistence.Error values
+	// whose kinds it chose (ErrUnknownOutcome for a commit that may have
+	// been recorded).
+	Save func(ctx context.Context, db *sql.DB, table, tenant string, before []Query, events []persistence.StoredEvent) ([]int64, error)
 	// Retry, if not nil, reports whether a write transaction that failed
 	// with err was rolled back whole by the engine for a reason that
 	// running it again may not meet (a deadlock), so that it is run again,
@@ -195,24 +197,36 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := persistence.CheckCommit(op, events); err != nil {
 		return nil, err
 	}
+	var before []Query
+	if t := cfg.Tracking; t != nil {
+		before = append(before, r.db.rebind(Query{"INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES (?, ?, ?)", []any{r.tenant, t.ApplicationName, t.NotificationID}}))
+	}
+	if r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
+		before = append(before, r.db.rebind(InsertCommits(r.commits, r.tenant, events, r.db.Dialect.IDArg)))
+	}
 	var ids []int64
-	err := r.write(ctx, op, func(tx *sql.Tx) error {
-		if t := cfg.Tracking; t != nil {
-			q := r.db.rebind(Query{"INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES (?, ?, ?)", []any{r.tenant, t.ApplicationName, t.NotificationID}})
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
-				return err
+	var err error
+	if save := r.db.Dialect.Save; save != nil && r.events {
+		err = r.db.retrying(ctx, func() (error, error) {
+			var cause error
+			ids, cause = save(ctx, r.db.Writer, r.table, r.tenant, before, events)
+			if cause != nil {
+				return r.db.Errorf(op, cause), cause
 			}
-		}
-		if r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
-			q := r.db.rebind(InsertCommits(r.commits, r.tenant, events, r.db.Dialect.IDArg))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
-				return err
+			return nil, nil
+		})
+	} else {
+		err = r.write(ctx, op, func(tx *sql.Tx) error {
+			for _, q := range before {
+				if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+					return err
+				}
 			}
-		}
-		var err error
-		ids, err = r.insert(ctx, tx, events)
-		return err
-	})
+			var err error
+			ids, err = r.insert(ctx, tx, events)
+			return err
+		})
+	}
 	if errors.Is(err, persistence.ErrIntegrity) && r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
 		if cerr := r.commitError(ctx, op, events); cerr != nil {
 			return nil, cerr
@@ -254,14 +268,20 @@ func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) erro
 // write runs f in a write transaction and commits it, running it again
 // while the dialect says its failure may pass.
 func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err, cause := db.writeOnce(ctx, op, f)
-		if err == nil || db.Dialect.Retry == nil || attempt == WriteAttempts || !db.Dialect.Retry(cause) || ctx.Err() != nil {
+	return db.retrying(ctx, func() (error, error) { return db.writeOnce(ctx, op, f) })
+}
+
+// retrying runs attempt, which returns the classified error and the
+// engine's own, again while the dialect says its failure may pass.
+func (db *DB) retrying(ctx context.Context, attempt func() (error, error)) error {
+	for n := 1; ; n++ {
+		err, cause := attempt()
+		if err == nil || db.Dialect.Retry == nil || n == WriteAttempts || !db.Dialect.Retry(cause) || ctx.Err() != nil {
 			return err
 		}
 		// A short pause, growing and jittered by the attempt, lets the
 		// transaction that won the deadlock finish first.
-		t := time.NewTimer(time.Duration(attempt*attempt) * time.Millisecond * time.Duration(1+rand.IntN(4)))
+		t := time.NewTimer(time.Duration(n*n) * time.Millisecond * time.Duration(1+rand.IntN(4)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -314,25 +334,6 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		return nil, nil
 	}
 	ids := make([]int64, 0, len(events))
-	if reserve := r.db.Dialect.Reserve; reserve != nil {
-		if len(events) == 0 {
-			return nil, nil
-		}
-		first, err := reserve(ctx, tx, r.table, len(events))
-		if err != nil {
-			return nil, err
-		}
-		for i, batch := range Batches(events) {
-			q := r.db.rebind(InsertNumberedEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, first+int64(i*MaxBatch)))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
-				return nil, err
-			}
-		}
-		for i := range events {
-			ids = append(ids, first+int64(i))
-		}
-		return ids, nil
-	}
 	for _, batch := range Batches(events) {
 		q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
 		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)

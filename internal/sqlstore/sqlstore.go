@@ -250,29 +250,6 @@ func InsertEvents(table, tenant string, events []persistence.StoredEvent, idArg 
 	return Query{b.String(), args}
 }
 
-// InsertNumberedEvents returns a multi-row insert of events of a tenant
-// with their commits and headers, whose notification IDs are given: first
-// for the first event, then one more for each.
-func InsertNumberedEvents(table, tenant string, events []persistence.StoredEvent, idArg func(uuid.UUID) any, first int64) Query {
-	var b strings.Builder
-	args := make([]any, 0, 8*len(events))
-	b.WriteString("INSERT INTO ")
-	b.WriteString(table)
-	b.WriteString(" (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ")
-	var headers []byte
-	if len(events) > 0 {
-		headers = nonNil(persistence.EncodeHeaders(events[0].Headers))
-	}
-	for i, e := range events {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, first+int64(i), tenant, idArg(e.OriginatorID), e.OriginatorVersion, e.Topic, nonNil(e.State), idArg(e.CommitID), headers)
-	}
-	return Query{b.String(), args}
-}
-
 // InsertCommits returns the insert of the commit of events into the
 // commits table: a row for each aggregate, in order of ID, so that saves
 // of the same aggregates take their locks in the same order.

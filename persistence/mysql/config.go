@@ -134,6 +134,8 @@ func (c Config) driverConfig() (*mysql.Config, error) {
 	// the values are escaped by the driver for the connection's character
 	// set, utf8mb4, which it knows how to escape.
 	mc.InterpolateParams = true
+	// A save is one request: its statements and COMMIT (see save).
+	mc.MultiStatements = true
 	if mc.Params == nil {
 		mc.Params = map[string]string{}
 	}

@@ -231,38 +231,6 @@ func TestASaveWhoseCommitAnswerIsLostHasAnUnknownOutcome(t *testing.T) {
 	}
 }
 
-// A save whose connection breaks before its COMMIT was sent is rolled back
-// by the server: its error is operational with a known outcome, and
-// nothing of it is recorded.
-func TestASaveCutBeforeItsCommitRecordsNothing(t *testing.T) {
-	ctx := context.Background()
-	p := newProxy(t)
-	db := mytest.Database(t)
-	f, err := mysql.OpenEnv(ctx, persistence.NewEnv("Cut", map[string]string{"MYSQL_DSN": mytest.DSNFor(db, p.Addr())}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := f.ProcessRecorder(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	marker := []byte("cut-" + uuid.NewString())
-	events := []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t", State: marker}}
-	p.CutAnswerTo(marker)
-	_, err = r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 1}))
-	if !errors.Is(err, persistence.ErrOperational) || errors.Is(err, persistence.ErrUnknownOutcome) {
-		t.Fatalf("a save cut before its commit: %v, want an operational error with a known outcome", err)
-	}
-	<-p.Cuts()
-	if _, err := r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 1})); err != nil {
-		t.Fatalf("the same save again: %v", err)
-	}
-	if got, _ := r.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{}); len(got) != 1 {
-		t.Fatalf("%d events after the cut save and its retry, want 1", len(got))
-	}
-}
-
 // Retrying a save with an unknown outcome with its commit ID, even with
 // the command run again on the reloaded aggregate, records nothing more.
 func TestRetryingAnUnknownOutcomeWithTheCommitIDIsSafe(t *testing.T) {

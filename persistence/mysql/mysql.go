@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
@@ -166,6 +168,7 @@ func eventsTable(name string) sqlstore.Table {
   commit_id BINARY(16) NOT NULL,
   headers LONGBLOB NOT NULL,
   PRIMARY KEY (notification_id),
+  CHECK (notification_id > 0),
   UNIQUE KEY aggregate (tenant, originator_id, originator_version),
   KEY tenant_notification (tenant, notification_id)
 ) ENGINE=InnoDB`},
@@ -383,33 +386,175 @@ func newDialect(sequence string) sqlstore.Dialect {
 		Classify:  kindOf,
 		Ambiguous: ambiguous,
 		Retry:     retry,
-		Reserve: func(ctx context.Context, tx *sql.Tx, table string, n int) (int64, error) {
-			return reserve(ctx, tx, sequence, table, n)
+		Save: func(ctx context.Context, db *sql.DB, table, tenant string, before []sqlstore.Query, events []persistence.StoredEvent) ([]int64, error) {
+			return save(ctx, db, sequence, table, tenant, before, events)
 		},
 	}
 }
 
-// reserve takes n notification IDs from the counter of the events table:
-// the update locks the counter's row until the transaction ends, so that
-// the next writer reads the counter only after this one has committed or
-// rolled back. LAST_INSERT_ID(expr) hands the new value back in the
-// update's own answer, without another round trip.
-func reserve(ctx context.Context, tx *sql.Tx, sequence, events string, n int) (int64, error) {
-	res, err := tx.ExecContext(ctx, "UPDATE "+sequence+" SET last_id = LAST_INSERT_ID(last_id + ?) WHERE name = ?", n, events)
+// maxScript is the most bytes of SQL a save sends as one request; a larger
+// save sends its statements one by one in the same transaction, to stay
+// well within the server's max_allowed_packet (16 MiB by default in
+// MariaDB, 64 MiB in MySQL 8).
+const maxScript = 1 << 20
+
+// save records a save in one transaction whose statements take the
+// notification IDs from the counter row last, just before COMMIT:
+//
+//	START TRANSACTION; <tracking>; <commits>;
+//	DO LAST_INSERT_ID(0);
+//	UPDATE <sequence> SET last_id = LAST_INSERT_ID(last_id + n) WHERE name = '<events>';
+//	INSERT INTO <events> (notification_id, ...) VALUES (LAST_INSERT_ID() - n + 1, ...), ...;
+//	COMMIT
+//
+// The update locks the counter's row until the commit, so the next save
+// reads the counter only after this one is visible or rolled back. Sent as
+// one request (multiStatements), the lock is held for the server's work
+// alone, with no round trip to the client. LAST_INSERT_ID is reset first,
+// so that a missing counter row gives IDs that the table's CHECK refuses
+// instead of the connection's previous value.
+func save(ctx context.Context, db *sql.DB, sequence, table, tenant string, before []sqlstore.Query, events []persistence.StoredEvent) ([]int64, error) {
+	stmts := []sqlstore.Query{{SQL: "START TRANSACTION"}}
+	stmts = append(stmts, before...)
+	counter := len(stmts) + 1
+	if len(events) > 0 {
+		stmts = append(stmts,
+			sqlstore.Query{SQL: "DO LAST_INSERT_ID(0)"},
+			sqlstore.Query{SQL: "UPDATE " + sequence + " SET last_id = LAST_INSERT_ID(last_id + ?) WHERE name = ?", Args: []any{len(events), table}})
+		offset := int64(len(events)) - 1
+		for _, batch := range sqlstore.Batches(events) {
+			stmts = append(stmts, numbered(table, tenant, batch, offset))
+			offset -= int64(len(batch))
+		}
+	}
+	stmts = append(stmts, sqlstore.Query{SQL: "COMMIT"})
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if rows, err := res.RowsAffected(); err != nil {
-		return 0, err
-	} else if rows != 1 {
-		return 0, &persistence.Error{Op: "reserve notification IDs", Kind: persistence.ErrProgramming,
-			Err: fmt.Errorf("table %s has no counter row for %s: it was not made by Strata, or the row was deleted", sequence, events)}
-	}
-	last, err := res.LastInsertId()
+	defer conn.Close()
+	affected, insertIDs, err := run(ctx, conn, stmts)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return last - int64(n) + 1, nil
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if affected[counter] != 1 {
+		return nil, &persistence.Error{Op: "reserve notification IDs", Kind: persistence.ErrProgramming,
+			Err: fmt.Errorf("table %s has no counter row for %s: it was not made by Strata, or the row was deleted", sequence, table)}
+	}
+	last := insertIDs[counter]
+	ids := make([]int64, len(events))
+	for i := range ids {
+		ids[i] = last - int64(len(events)-1-i)
+	}
+	return ids, nil
+}
+
+// numbered is the insert of a batch of events whose first has the ID
+// LAST_INSERT_ID() - offset, and each next one more.
+func numbered(table, tenant string, events []persistence.StoredEvent, offset int64) sqlstore.Query {
+	var b strings.Builder
+	args := make([]any, 0, 8*len(events))
+	b.WriteString("INSERT INTO " + table + " (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ")
+	headers := persistence.EncodeHeaders(events[0].Headers)
+	if headers == nil {
+		headers = []byte{}
+	}
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(LAST_INSERT_ID() - ?, ?, ?, ?, ?, ?, ?, ?)")
+		state := e.State
+		if state == nil {
+			state = []byte{}
+		}
+		args = append(args, offset-int64(i), tenant, e.OriginatorID[:], e.OriginatorVersion, e.Topic, state, e.CommitID[:], headers)
+	}
+	return sqlstore.Query{SQL: b.String(), Args: args}
+}
+
+// run sends the statements on conn, as one request if they are small
+// enough, and returns each statement's rows affected and last insert ID.
+// On failure it rolls back whatever is left open, or discards the
+// connection, so that no transaction goes back to the pool; a failure that
+// may have left the COMMIT done is an error wrapping
+// persistence.ErrUnknownOutcome.
+func run(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Query) (affected, insertIDs []int64, err error) {
+	size := 0
+	for _, q := range stmts {
+		size += len(q.SQL) + 16
+		for _, a := range q.Args {
+			if b, ok := a.([]byte); ok {
+				size += 2 * len(b)
+			} else if s, ok := a.(string); ok {
+				size += 2 * len(s)
+			}
+		}
+	}
+	committing := false
+	err = conn.Raw(func(dc any) error {
+		ex := dc.(driver.ExecerContext)
+		exec := func(q string, args []any) error {
+			named := make([]driver.NamedValue, len(args))
+			for i, a := range args {
+				switch v := a.(type) {
+				case int:
+					a = int64(v)
+				}
+				named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+			}
+			res, err := ex.ExecContext(ctx, q, named)
+			if err != nil {
+				return err
+			}
+			mr := res.(mysql.Result)
+			affected = append(affected, mr.AllRowsAffected()...)
+			insertIDs = append(insertIDs, mr.AllLastInsertIds()...)
+			return nil
+		}
+		if size <= maxScript {
+			var b strings.Builder
+			var args []any
+			for i, q := range stmts {
+				if i > 0 {
+					b.WriteString(";\n")
+				}
+				b.WriteString(q.SQL)
+				args = append(args, q.Args...)
+			}
+			committing = true // the request holds the COMMIT
+			return exec(b.String(), args)
+		}
+		for i, q := range stmts {
+			committing = i == len(stmts)-1
+			if err := exec(q.SQL, q.Args); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return affected, insertIDs, nil
+	}
+	// The server stops a script at its first failing statement, leaving
+	// the transaction open: roll it back, or drop the connection.
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		return nil, nil, err
+	}
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	if committing && ambiguous(err) {
+		return nil, nil, persistence.Errorf(persistence.ErrUnknownOutcome, "commit", err)
+	}
+	return nil, nil, err
 }
 
 // Classify returns the persistence kind (ErrOperational, ErrIntegrity,
