@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
@@ -20,7 +22,17 @@ import (
 )
 
 // benchEnvironment documents bench's variable in the root's help.
-var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
+var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres") +
+	cli.EnvHelp("STRATA_BENCH_MYSQL_DSN", "the server of bench --store mysql")
+
+// benchMySQLDSN returns the server that bench measures MySQL on:
+// STRATA_BENCH_MYSQL_DSN, else the default.
+func benchMySQLDSN() string {
+	if d := os.Getenv("STRATA_BENCH_MYSQL_DSN"); d != "" {
+		return d
+	}
+	return benchsuite.DefaultMySQLDSN
+}
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
 // on: STRATA_BENCH_POSTGRES_URL, else the default.
@@ -55,18 +67,20 @@ in the same run.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + benchsuite.DefaultPostgresURL + `).`,
+` + benchsuite.DefaultPostgresURL + `). MySQL runs in a new database,
+dropped afterwards, on the server of STRATA_BENCH_MYSQL_DSN (default
+` + benchsuite.DefaultMySQLDSN + `).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres":
+			case "sqlite", "postgres", "mysql":
 				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres"}
+				stores = []string{"sqlite", "postgres", "mysql"}
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, mysql or all", store))
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -88,6 +102,8 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 					cases, done, err = benchsuite.SQLite(ctx, dir)
 				case "postgres":
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				case "mysql":
+					cases, done, err = benchsuite.MySQL(ctx, benchMySQLDSN())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -122,7 +138,7 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, mysql or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -152,6 +168,22 @@ func systemBench(ctx context.Context, store string, events int) (benchsuite.Syst
 			conn.Close(context.Background())
 		}()
 		env = map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+	case "mysql":
+		cfg, err := mysql.ParseDSN(benchMySQLDSN())
+		if err != nil {
+			return benchsuite.SystemResult{}, fmt.Errorf("STRATA_BENCH_MYSQL_DSN: %w", err)
+		}
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return benchsuite.SystemResult{}, err
+		}
+		defer admin.Close()
+		cfg.DBName = "strata_mysql_bench_system_" + uuid.NewString()[:8]
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+cfg.DBName); err != nil {
+			return benchsuite.SystemResult{}, err
+		}
+		defer admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+cfg.DBName)
+		env = map[string]string{"PERSISTENCE_MODULE": "mysql", "MYSQL_DSN": cfg.FormatDSN()}
 	}
 	return benchsuite.SystemThroughput(ctx, store, env, events)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-go/strata/cli"
 	_ "github.com/strata-go/strata/persistence/memory"   // PERSISTENCE_MODULE=memory
+	_ "github.com/strata-go/strata/persistence/mysql"    // PERSISTENCE_MODULE=mysql
 	_ "github.com/strata-go/strata/persistence/postgres" // PERSISTENCE_MODULE=postgres
 	_ "github.com/strata-go/strata/persistence/sqlite"   // PERSISTENCE_MODULE=sqlite, the default
 )

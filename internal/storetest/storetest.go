@@ -1,7 +1,8 @@
 // Package storetest runs tests of applications against every datastore
 // Strata supports, each test with a fresh, empty store: in memory, a SQLite
-// file, and a new schema in the PostgreSQL test database (see package
-// pgtest for when that is available).
+// file, a new schema in the PostgreSQL test database and a new database on
+// the MySQL/MariaDB test server (see packages pgtest and mytest for when
+// they are available).
 package storetest
 
 import (
@@ -10,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	_ "github.com/strata-go/strata/persistence/memory"   // registers "memory"
+	_ "github.com/strata-go/strata/persistence/mysql"    // registers "mysql"
 	_ "github.com/strata-go/strata/persistence/postgres" // registers "postgres"
 	_ "github.com/strata-go/strata/persistence/sqlite"   // registers "sqlite"
 )
@@ -37,6 +40,7 @@ func Stores() []Store {
 			return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(t.TempDir(), "strata.db")}
 		}},
 		{Name: "postgres", Env: pgtest.Env},
+		{Name: "mysql", Env: mytest.Env},
 	}
 }
 
