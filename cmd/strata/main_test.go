@@ -30,6 +30,7 @@ import (
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -809,12 +810,15 @@ func TestServe(t *testing.T) {
 
 func TestBench(t *testing.T) {
 	s := store{name: "bench", dir: t.TempDir()}
-	for _, st := range []string{"sqlite", "postgres"} {
+	for _, st := range []string{"sqlite", "postgres", "mysql"} {
 		t.Run(st, func(t *testing.T) {
-			if st == "postgres" {
+			switch st {
+			case "postgres":
 				pgtest.Require(t)
+			case "mysql":
+				mytest.Require(t)
 			}
-			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL()},
+			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL(), "STRATA_BENCH_MYSQL_DSN": mytest.DSN()},
 				"bench", "--store", st, "--filter", "save 100", "--rounds", "1", "--round-time", "20ms")
 			out := lines(r.stdout)
 			if r.code != 0 || len(out) != 3 {
@@ -830,8 +834,8 @@ func TestBench(t *testing.T) {
 			}
 		})
 	}
-	expect(t, s.run(t, "bench", "--store", "mysql"), 2, "",
-		"Error: --store \"mysql\": want sqlite, postgres or all\nRun 'strata bench --help' for usage.\n")
+	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
+		"Error: --store \"oracle\": want sqlite, postgres, mysql or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
 }
