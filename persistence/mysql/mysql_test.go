@@ -135,3 +135,55 @@ func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// Saves of several insert statements, and saves too large for one request
+// (sent a statement at a time), number their events in order like any
+// other.
+func TestLargeSavesAreNumberedInOrder(t *testing.T) {
+	ctx := context.Background()
+	r, err := open(t).ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "big", State: make([]byte, 2<<20)}}
+	id := uuid.New()
+	var many []persistence.StoredEvent
+	for v := range int64(1200) {
+		many = append(many, persistence.StoredEvent{OriginatorID: id, OriginatorVersion: v + 1, Topic: "many", State: []byte(fmt.Sprint(v + 1))})
+	}
+	var want []int64
+	for _, save := range [][]persistence.StoredEvent{big, many} {
+		ids, err := r.InsertEvents(ctx, save)
+		if err != nil {
+			t.Fatalf("save of %d events: %v", len(save), err)
+		}
+		want = append(want, ids...)
+	}
+	var got []int64
+	for n, err := range persistence.ReadNotifications(ctx, r, persistence.NotificationQuery{Start: 1}, 500) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Topic == "many" && string(n.State) != fmt.Sprint(n.OriginatorVersion) {
+			t.Fatalf("notification %d: version %d holds %q", n.ID, n.OriginatorVersion, n.State)
+		}
+		got = append(got, n.ID)
+	}
+	if len(got) != 1201 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read %d notifications, the saves returned %d IDs (first %v, last %v)", len(got), len(want), want[:2], want[len(want)-2:])
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("notification IDs %d then %d", got[i-1], got[i])
+		}
+	}
+}
+
+func TestPurposesCannotNameTheApplicationsOwnTables(t *testing.T) {
+	f := open(t)
+	for _, purpose := range []string{"notification_ids", "events", "commits", "tracking"} {
+		if _, err := f.AggregateRecorder(context.Background(), purpose); !errors.Is(err, persistence.ErrProgramming) {
+			t.Errorf("purpose %q: %v, want a programming error", purpose, err)
+		}
+	}
+}
