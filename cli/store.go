@@ -113,6 +113,8 @@ func describeStore(env persistence.Env) string {
 		return describeMessageDB(env)
 	case "mongodb", "mongo":
 		return "MongoDB database " + env.String("MONGODB_DATABASE", "strata") + " on " + mongoHosts(env.String("MONGODB_URI", "mongodb://127.0.0.1:27017"))
+	case "mysql":
+		return describeMySQL(env)
 	}
 	return "persistence module " + name
 }
@@ -145,6 +147,23 @@ func mongoHosts(uri string) string {
 	host, _, _ := strings.Cut(rest, "/")
 	host, _, _ = strings.Cut(host, "?")
 	return host
+}
+
+// describeMySQL names the database without its password; a DSN is not
+// parsed here, so that the cli package does not import the driver.
+func describeMySQL(env persistence.Env) string {
+	if dsn := strings.TrimSpace(env.Get("MYSQL_DSN")); dsn != "" {
+		if i := strings.LastIndex(dsn, "/"); i >= 0 {
+			db, _, _ := strings.Cut(dsn[i+1:], "?")
+			return "MySQL database " + db + " of MYSQL_DSN"
+		}
+		return "MySQL database of MYSQL_DSN"
+	}
+	host := env.String("MYSQL_HOST", "127.0.0.1")
+	if port := env.Get("MYSQL_PORT"); port != "" {
+		host += ":" + port
+	}
+	return "MySQL database " + env.Get("MYSQL_DBNAME") + " on " + host
 }
 
 func describePostgres(env persistence.Env) string {

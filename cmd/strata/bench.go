@@ -3,15 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
@@ -47,6 +50,18 @@ func benchMongoDBURI() string {
 	return benchsuite.DefaultMongoDBURI
 }
 
+// benchMySQLEnvironment documents bench's MySQL variable in the root's help.
+var benchMySQLEnvironment = cli.EnvHelp("STRATA_BENCH_MYSQL_DSN", "the server of bench --store mysql")
+
+// benchMySQLDSN returns the server that bench measures MySQL on:
+// STRATA_BENCH_MYSQL_DSN, else the default.
+func benchMySQLDSN() string {
+	if d := os.Getenv("STRATA_BENCH_MYSQL_DSN"); d != "" {
+		return d
+	}
+	return benchsuite.DefaultMySQLDSN
+}
+
 // benchPostgresURL returns the database that bench measures PostgreSQL
 // on: STRATA_BENCH_POSTGRES_URL, else the default.
 func benchPostgresURL() string {
@@ -55,6 +70,9 @@ func benchPostgresURL() string {
 	}
 	return benchsuite.DefaultPostgresURL
 }
+
+// benchStores are the stores bench measures, in the order of --store all.
+var benchStores = []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"}
 
 func benchCommand() *cobra.Command {
 	var store, filter string
@@ -87,7 +105,9 @@ following to the leader's alone, with its minimum and maximum over rounds.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + benchsuite.DefaultPostgresURL + `). Message DB runs in a new database,
+` + benchsuite.DefaultPostgresURL + `). MySQL runs in a new database,
+dropped afterwards, on the server of STRATA_BENCH_MYSQL_DSN (default
+` + benchsuite.DefaultMySQLDSN + `). Message DB runs in a new database,
 dropped afterwards, cloned from ` + benchsuite.MessageDBTemplate + ` on the server of
 STRATA_BENCH_MESSAGEDB_URL (default ` + benchsuite.DefaultMessageDBURL + `);
 its baselines call write_message, get_category_messages and
@@ -99,12 +119,13 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres", "messagedb", "mongodb":
-				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres", "messagedb", "mongodb"}
+				stores = benchStores
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, messagedb, mongodb or all", store))
+				if !slices.Contains(benchStores, store) {
+					return cli.UsageError(fmt.Errorf("--store %q: want %s or all", store, strings.Join(benchStores, ", ")))
+				}
+				stores = []string{store}
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -130,6 +151,8 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 					cases, done, err = benchsuite.MessageDB(ctx, benchMessageDBURL())
 				case "mongodb":
 					cases, done, err = benchsuite.MongoDB(ctx, benchMongoDBURI())
+				case "mysql":
+					cases, done, err = benchsuite.MySQL(ctx, benchMySQLDSN())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -187,7 +210,7 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, messagedb, mongodb or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+" or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -269,6 +292,25 @@ func freshStore(ctx context.Context, store string) (map[string]string, func(), e
 		return env, func() {
 			client.Database(db).Drop(context.Background())
 			client.Disconnect(context.Background())
+		}, nil
+	case "mysql":
+		cfg, err := mysql.ParseDSN(benchMySQLDSN())
+		if err != nil {
+			return nil, nil, fmt.Errorf("STRATA_BENCH_MYSQL_DSN: %w", err)
+		}
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.DBName = "strata_mysql_bench_system_" + uuid.NewString()[:8]
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+cfg.DBName); err != nil {
+			admin.Close()
+			return nil, nil, err
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "mysql", "MYSQL_DSN": cfg.FormatDSN()}
+		return env, func() {
+			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+cfg.DBName)
+			admin.Close()
 		}, nil
 	}
 	return nil, nil, fmt.Errorf("no fresh store of %s", store)

@@ -32,6 +32,7 @@ import (
 	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/mdbtest"
 	"github.com/strata-go/strata/internal/mongotest"
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -822,12 +823,14 @@ func TestServe(t *testing.T) {
 
 func TestBench(t *testing.T) {
 	s := store{name: "bench", dir: t.TempDir()}
-	for _, st := range []string{"sqlite", "postgres", "messagedb", "mongodb"} {
+	for _, st := range []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"} {
 		t.Run(st, func(t *testing.T) {
 			baseline := "raw INSERT"
 			switch st {
 			case "postgres":
 				pgtest.Require(t)
+			case "mysql":
+				mytest.Require(t)
 			case "messagedb":
 				mdbtest.Require(t)
 				baseline = "raw write_message"
@@ -835,7 +838,7 @@ func TestBench(t *testing.T) {
 				mongotest.Client(t)
 			}
 			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL(), "STRATA_BENCH_MESSAGEDB_URL": mdbtest.URLFor("postgres"),
-				"STRATA_BENCH_MONGODB_URI": mongotest.URI()},
+				"STRATA_BENCH_MONGODB_URI": mongotest.URI(), "STRATA_BENCH_MYSQL_DSN": mytest.DSN()},
 				"bench", "--store", st, "--filter", "save 100", "--rounds", "1", "--round-time", "20ms")
 			out := lines(r.stdout)
 			if r.code != 0 || len(out) != 3 {
@@ -851,8 +854,8 @@ func TestBench(t *testing.T) {
 			}
 		})
 	}
-	expect(t, s.run(t, "bench", "--store", "mysql"), 2, "",
-		"Error: --store \"mysql\": want sqlite, postgres, messagedb, mongodb or all\nRun 'strata bench --help' for usage.\n")
+	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
+		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
 }
@@ -892,7 +895,7 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 		variables = append(variables, m.Variables...)
 	}
 	variables = append(variables, "STRATA_DOMAIN", "PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY", "CIPHER_TOPIC", "CIPHER_KEY",
-		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL", "STRATA_BENCH_MESSAGEDB_URL", "STRATA_BENCH_MONGODB_URI")
+		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL", "STRATA_BENCH_MESSAGEDB_URL", "STRATA_BENCH_MONGODB_URI", "STRATA_BENCH_MYSQL_DSN")
 	for _, v := range variables {
 		if !strings.Contains(rootHelp, v) || !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("variable %s is not in strata --help or README.md", v)
