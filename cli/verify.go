@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -392,23 +393,24 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 // compareSnapshots says how a stored snapshot differs from a rebuilt one,
 // or returns "" if they are the same.
 func compareSnapshots(tc persistence.Transcoder, stored, rebuilt domain.Snapshot) string {
-	switch {
-	case stored.OriginatorVersion != rebuilt.OriginatorVersion:
-		return fmt.Sprintf("version %d, rebuilt %d", stored.OriginatorVersion, rebuilt.OriginatorVersion)
-	case !stored.Timestamp.Equal(rebuilt.Timestamp):
-		return fmt.Sprintf("timestamp %s, rebuilt %s", stored.Timestamp, rebuilt.Timestamp)
-	case !stored.CreatedOn.IsZero() && !stored.CreatedOn.Equal(rebuilt.CreatedOn):
-		return fmt.Sprintf("created on %s, rebuilt %s", stored.CreatedOn, rebuilt.CreatedOn)
+	var diffs []string
+	if stored.OriginatorVersion != rebuilt.OriginatorVersion {
+		diffs = append(diffs, fmt.Sprintf("version %d, rebuilt %d", stored.OriginatorVersion, rebuilt.OriginatorVersion))
 	}
 	got, err1 := tc.Marshal(stored.State)
 	want, err2 := tc.Marshal(rebuilt.State)
 	if err := errors.Join(err1, err2); err != nil {
-		return "cannot encode the states to compare them: " + err.Error()
+		diffs = append(diffs, "cannot encode the states to compare them: "+err.Error())
+	} else if !bytes.Equal(got, want) {
+		diffs = append(diffs, fmt.Sprintf("state %s, rebuilt %s", clip(got), clip(want)))
 	}
-	if !bytes.Equal(got, want) {
-		return fmt.Sprintf("state %s, rebuilt %s", clip(got), clip(want))
+	if !stored.Timestamp.Equal(rebuilt.Timestamp) {
+		diffs = append(diffs, fmt.Sprintf("timestamp %s, rebuilt %s", stored.Timestamp.UTC().Format(time.RFC3339Nano), rebuilt.Timestamp.UTC().Format(time.RFC3339Nano)))
 	}
-	return ""
+	if !stored.CreatedOn.IsZero() && !stored.CreatedOn.Equal(rebuilt.CreatedOn) {
+		diffs = append(diffs, fmt.Sprintf("created on %s, rebuilt %s", stored.CreatedOn.UTC().Format(time.RFC3339Nano), rebuilt.CreatedOn.UTC().Format(time.RFC3339Nano)))
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // clip shortens a state for a message.
