@@ -109,6 +109,9 @@ type VerifyOption func(*verifyConfig)
 type verifyConfig struct {
 	progress func(VerifyProgress)
 	apps     []string
+	// ends are the last notification IDs read of the applications
+	// verified so far.
+	ends map[string]int64
 }
 
 // VerifyProgressFunc makes Verify call f as it goes: at the start and end
@@ -163,7 +166,7 @@ const verifyPage = application.MaxLimit
 // keeps a few dozen bytes per aggregate in memory; the snapshot pass
 // makes a query per aggregate.
 func (a *Admin) Verify(ctx context.Context, opts ...VerifyOption) (*Report, error) {
-	var c verifyConfig
+	c := verifyConfig{ends: map[string]int64{}}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -199,6 +202,7 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 		p.Application = app.Name()
 		rep.Problems = append(rep.Problems, p)
 	}
+	// An estimate for the progress: the highest ID of the default tenant.
 	stop, err := app.Recorder().MaxNotificationID(ctx)
 	if err != nil {
 		return err
@@ -207,7 +211,9 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 	aggs := map[aggKey]*aggState{}
 	progress("notifications", 0, stop)
 	var last int64
-	q := persistence.NotificationQuery{Start: 1, Stop: stop, AllTenants: true}
+	// No Stop: MaxNotificationID is the default tenant's, and the log of
+	// every tenant may go further.
+	q := persistence.NotificationQuery{Start: 1, AllTenants: true}
 	for n, err := range persistence.ReadNotifications(ctx, app.Recorder(), q, verifyPage) {
 		if err != nil {
 			return err
@@ -220,7 +226,7 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 		}
 		last = max(last, n.ID)
 		if rep.Notifications%verifyPage == 0 {
-			progress("notifications", last, stop)
+			progress("notifications", last, max(stop, last))
 		}
 		if id == uuid.Nil {
 			add(Problem{Kind: ProblemDecode, Tenant: n.Tenant, Version: ref(v), NotificationID: n.ID,
@@ -256,7 +262,8 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 				Message: fmt.Sprintf("notification %d: %v", n.ID, err)})
 		}
 	}
-	progress("notifications", stop, stop)
+	progress("notifications", max(stop, last), max(stop, last))
+	c.ends[app.Name()] = last
 	keys := make([]aggKey, 0, len(aggs))
 	for k := range aggs {
 		keys = append(keys, k)
@@ -287,7 +294,7 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 			progress("aggregates", int64(i+1), int64(len(keys)))
 		}
 	}
-	return a.verifyTracking(ctx, app, rep, add)
+	return a.verifyTracking(ctx, app, c.ends, rep, add)
 }
 
 // initialVersions returns a function giving the initial version of the
@@ -365,8 +372,20 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 			continue
 		}
 		if v > s.lastVersion {
-			problem("the aggregate's last version is %d", s.lastVersion)
-			continue
+			// Its later events may have been committed after the log was
+			// read, or not be visible to readers yet: ask the recorder.
+			latest, err := app.Recorder().SelectEvents(ctx, k.id, persistence.EventQuery{Desc: true, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(latest) == 0 || latest[0].OriginatorVersion < v {
+				end := int64(0)
+				if len(latest) > 0 {
+					end = latest[0].OriginatorVersion
+				}
+				problem("the aggregate's last version is %d", end)
+				continue
+			}
 		}
 		if s.damaged || len(s.missing) > 0 {
 			// Its events are reported already; a rebuild would fail or
@@ -423,8 +442,9 @@ func clip(b []byte) string {
 }
 
 // verifyTracking checks that the follower app has tracked no notification
-// beyond the last of each upstream.
-func (a *Admin) verifyTracking(ctx context.Context, app *application.Application, rep *Report, add func(Problem)) error {
+// beyond the last of each upstream (of every tenant). ends are the last IDs
+// of the upstreams already read.
+func (a *Admin) verifyTracking(ctx context.Context, app *application.Application, ends map[string]int64, rep *Report, add func(Problem)) error {
 	leaders := a.sys.Leaders(app.Name())
 	if len(leaders) == 0 {
 		return nil
@@ -442,15 +462,25 @@ func (a *Admin) verifyTracking(ctx context.Context, app *application.Application
 		if err != nil {
 			return err
 		}
-		end, err := up.Recorder().MaxNotificationID(ctx)
+		rep.Tracking++
+		if tracked == 0 {
+			continue
+		}
+		// The tracked notification, or one after it, must be in the
+		// upstream's log: a follower only tracks what it has read.
+		found, err := up.Recorder().SelectNotifications(ctx, persistence.NotificationQuery{Start: tracked, Limit: 1, AllTenants: true})
 		if err != nil {
 			return err
 		}
-		rep.Tracking++
-		if tracked > end {
-			add(Problem{Kind: ProblemTracking, NotificationID: tracked,
-				Message: fmt.Sprintf("%s tracks notification %d of %s, whose log ends at %d", app.Name(), tracked, leader, end)})
+		if len(found) > 0 {
+			continue
 		}
+		end := "has no notification at or after it"
+		if n, ok := ends[leader]; ok {
+			end = fmt.Sprintf("whose log ends at %d", n)
+		}
+		add(Problem{Kind: ProblemTracking, NotificationID: tracked,
+			Message: fmt.Sprintf("%s tracks notification %d of %s, %s", app.Name(), tracked, leader, end)})
 	}
 	return nil
 }
