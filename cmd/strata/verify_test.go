@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 )
@@ -269,5 +271,62 @@ func TestVerifyProgressOnATerminal(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Fatalf("terminal output %q lacks %q", got, want)
 		}
+	}
+}
+
+func TestVerifyReadsEveryTenant(t *testing.T) {
+	key, _ := persistence.CreateKey(32)
+	forEachStore(t, func(t *testing.T, s store) {
+		s = verifyStore(t, s, key)
+		ctx := context.Background()
+		w, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		acme, err := w.App().ForTenant("acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		world, _ := worlds.NewWorld()
+		_ = world.MakeItSo("acme's")
+		_ = world.MakeItSo("more")
+		if _, err := acme.Save(ctx, world); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		damage(t, s, "DELETE FROM {t}worlds_events WHERE tenant = 'acme' AND originator_version = 2")
+		rep := verifyJSON(t, s, nil, 1)
+		if len(rep.Problems) != 1 {
+			t.Fatalf("problems %+v", rep.Problems)
+		}
+		p := rep.Problems[0]
+		if p.Kind != "versions" || p.Tenant != "acme" || *p.AggregateID != world.ID().String() || *p.Version != 2 ||
+			p.Message != "aggregate "+world.ID().String()+": version 2 is missing (it has versions up to 3)" {
+			t.Fatalf("problem %+v", p)
+		}
+		if r := s.run(t, "verify"); !strings.HasPrefix(r.stdout, `versions Worlds tenant="acme": aggregate `) {
+			t.Fatalf("stdout:\n%s", r.stdout)
+		}
+	})
+}
+
+// A SQLite row whose originator ID is not a UUID is a notification with
+// the nil ID: it is named by its notification ID, and its aggregate lacks
+// the version.
+func TestVerifyNamesARowWithADamagedOriginatorID(t *testing.T) {
+	key, _ := persistence.CreateKey(32)
+	s := verifyStore(t, sqliteStore(t), key)
+	world := demoWorld(t, s, 0)
+	damage(t, s, "UPDATE {t}worlds_events SET originator_id = X'00' WHERE notification_id = "+nth(3))
+	rep := verifyJSON(t, s, nil, 1)
+	if len(rep.Problems) != 2 {
+		t.Fatalf("problems %+v", rep.Problems)
+	}
+	if p := rep.Problems[0]; p.Kind != "decode" || p.AggregateID != nil || *p.Version != 3 || p.NotificationID != 3 ||
+		p.Message != "notification 3 (version 3, World.SomethingHappened): the stored originator ID is missing or damaged" {
+		t.Fatalf("problem %+v", p)
+	}
+	if p := rep.Problems[1]; p.Kind != "versions" || *p.AggregateID != world || *p.Version != 3 {
+		t.Fatalf("problem %+v", p)
 	}
 }
