@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +332,39 @@ func TestVerifyNamesARowWithADamagedOriginatorID(t *testing.T) {
 	}
 	if p := rep.Problems[1]; p.Kind != "versions" || *p.AggregateID != world || *p.Version != 3 {
 		t.Fatalf("problem %+v", p)
+	}
+}
+
+// Verify opens stores read-only: in an empty directory it creates no
+// database, and it verifies a store on a read-only mount.
+func TestVerifyWritesNothing(t *testing.T) {
+	empty := store{name: "empty", dir: t.TempDir()}
+	r := empty.run(t, "verify")
+	if r.code != 1 || !strings.Contains(r.stderr, "no database file") {
+		t.Fatalf("strata verify in an empty directory: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(empty.dir); len(entries) != 0 {
+		t.Fatalf("strata verify created %d files", len(entries))
+	}
+
+	s := store{name: "worlds", dir: t.TempDir()}
+	s.ok(t, "demo")
+	s.ok(t, "snapshot", "create")
+	mnt := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "--bind", "-o", "ro", s.dir, mnt).CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("cannot make a read-only bind mount (%v: %s); run the tests as root to test a read-only mount", err, out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	ro := store{name: "read-only", dir: mnt}
+	want := s.ok(t, "verify")
+	if got := ro.ok(t, "verify"); !slices.Equal(got, want) {
+		t.Fatalf("strata verify on a read-only mount printed %q, want %q", got, want)
 	}
 }
