@@ -163,8 +163,9 @@ const verifyPage = application.MaxLimit
 //
 // Problems are in the report, not errors: the error is for a store that
 // cannot be read (or ctx ending), with the report so far. The log pass
-// keeps a few dozen bytes per aggregate in memory; the snapshot pass
-// makes a query per aggregate.
+// keeps about a hundred bytes per aggregate in memory (a million
+// aggregates: about 100 MB); the snapshot pass makes a query per aggregate
+// and a rebuild per snapshot.
 func (a *Admin) Verify(ctx context.Context, opts ...VerifyOption) (*Report, error) {
 	c := verifyConfig{ends: map[string]int64{}}
 	for _, o := range opts {

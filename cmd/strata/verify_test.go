@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/system"
 )
 
 // damage writes to s's database directly, as a failing disk or a careless
@@ -366,5 +370,44 @@ func TestVerifyWritesNothing(t *testing.T) {
 	want := s.ok(t, "verify")
 	if got := ro.ok(t, "verify"); !slices.Equal(got, want) {
 		t.Fatalf("strata verify on a read-only mount printed %q, want %q", got, want)
+	}
+}
+
+// A follower's parked records are sound events of its own store: only the
+// notification it parked is a problem, in its upstream.
+func TestVerifyUnderstandsParkedRecords(t *testing.T) {
+	ctx := context.Background()
+	s := sqliteStore(t)
+	s.ok(t, "demo")
+	app, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	ids, err := app.Recorder().InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "World.Unknown", State: []byte("{}")}})
+	app.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := system.New(domains()[0].Applications, domains()[0].Pipes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := system.NewSingleThreadedRunner(sys, system.WithEnv(s.env), system.WithPoisonPolicy(system.ParkPoison), system.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop(ctx)
+	if out := s.ok(t, "parked"); len(out) != 1 {
+		t.Fatalf("strata parked: %q", out)
+	}
+	rep := verifyJSON(t, s, nil, 1)
+	if len(rep.Problems) != 1 || rep.Notifications != 131 {
+		t.Fatalf("report %+v", rep)
+	}
+	p := rep.Problems[0]
+	if p.Kind != "decode" || p.Application != "Worlds" || *p.AggregateID != id.String() || p.NotificationID != ids[0] ||
+		!strings.Contains(p.Message, `unknown topic "World.Unknown"`) {
+		t.Fatalf("problem %+v", p)
 	}
 }
