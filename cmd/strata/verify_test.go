@@ -73,10 +73,12 @@ type verifyReport struct {
 	} `json:"problems"`
 }
 
+// verifyJSON runs strata verify --json and checks its exit code, unless
+// code is negative.
 func verifyJSON(t *testing.T, s store, extra map[string]string, code int) verifyReport {
 	t.Helper()
 	r := s.runWith(t, extra, "verify", "--json")
-	if r.code != code {
+	if code >= 0 && r.code != code {
 		t.Fatalf("strata verify --json: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
 	}
 	var rep verifyReport
@@ -303,7 +305,17 @@ func TestVerifyReadsEveryTenant(t *testing.T) {
 		}
 		w.Close()
 		damage(t, s, "DELETE FROM {t}worlds_events WHERE tenant = 'acme' AND originator_version = 2")
-		rep := verifyJSON(t, s, nil, 1)
+		rep := verifyJSON(t, s, nil, -1)
+		// PostgreSQL shows readers the notifications below the oldest
+		// transaction in flight in the cluster: other tests' may hold back
+		// acme's for a moment.
+		for deadline := time.Now().Add(30 * time.Second); rep.Notifications < 131 && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			rep = verifyJSON(t, s, nil, -1)
+		}
+		if rep.Notifications != 131 {
+			t.Fatalf("report %+v", rep)
+		}
 		if len(rep.Problems) != 1 {
 			t.Fatalf("problems %+v", rep.Problems)
 		}
