@@ -36,6 +36,9 @@ func damage(t *testing.T, s store, stmts ...string) {
 	for i, st := range stmts {
 		stmts[i] = strings.ReplaceAll(st, "{t}", prefix)
 	}
+	if s.name != "sqlite" && s.name != "postgres" {
+		t.Fatalf("no SQL to damage a %s store with", s.name)
+	}
 	if s.name == "postgres" {
 		for i, st := range stmts {
 			stmts[i] = hexLiteral.ReplaceAllString(st, `'\x$1'::bytea`)
@@ -53,6 +56,13 @@ func damage(t *testing.T, s store, stmts ...string) {
 			t.Fatalf("%s: %v", st, err)
 		}
 	}
+}
+
+// forSQLStores runs f against SQLite and PostgreSQL (skipped if it is not
+// available, unless CI=true): the stores whose tables damage writes to.
+func forSQLStores(t *testing.T, f func(t *testing.T, s store)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, sqliteStore(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, postgresStore(t)) })
 }
 
 // verifyReport is the JSON report of strata verify.
@@ -216,7 +226,7 @@ func TestVerifyFindsEachKindOfDamage(t *testing.T) {
 		want:   []want{{"snapshot", "Worlds", true, 21, "corrupt"}},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, s store) {
+			forSQLStores(t, func(t *testing.T, s store) {
 				s = verifyStore(t, s, key)
 				world := demoWorld(t, s, 0)
 				damage(t, s, slicesClone(c.damage)...)
@@ -286,7 +296,7 @@ func TestVerifyProgressOnATerminal(t *testing.T) {
 
 func TestVerifyReadsEveryTenant(t *testing.T) {
 	key, _ := persistence.CreateKey(32)
-	forEachStore(t, func(t *testing.T, s store) {
+	forSQLStores(t, func(t *testing.T, s store) {
 		s = verifyStore(t, s, key)
 		ctx := context.Background()
 		w, err := worlds.New(ctx, application.WithEnv(s.env), application.WithoutProcessEnv())
