@@ -29,8 +29,8 @@ func main() {
 		os.Exit(1)
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Handler:  "sqlite",
 		// The databases are the tests', thrown away afterwards: without
 		// syncing to disk, each write costs a fraction of what it would on
 		// a loaded machine. Durability is the server's business, not what
