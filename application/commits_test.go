@@ -323,6 +323,20 @@ func TestTenantsOfAnApplication(t *testing.T) {
 			t.Fatalf("a tenant ID too long: %v", err)
 		}
 
+		if _, erasable := app.Factory().(persistence.Eraser); !erasable {
+			// A store without the Erase feature (Message DB) refuses both,
+			// and keeps everything.
+			if err := acme.PurgeTenant(ctx); !errors.Is(err, application.ErrNotErasable) {
+				t.Fatalf("purge on a store that cannot delete: %v", err)
+			}
+			if _, err := globex.DeleteAggregate(ctx, id); !errors.Is(err, application.ErrNotErasable) {
+				t.Fatalf("delete on a store that cannot delete: %v", err)
+			}
+			if _, err := acmeAccounts.Get(ctx, id); err != nil {
+				t.Fatalf("a refused purge lost the account: %v", err)
+			}
+			return
+		}
 		if err := acme.PurgeTenant(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -240,6 +240,7 @@ func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
 	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand(),
 		r.deleteCommand(), r.purgeCommand(), r.eraseCommand(), r.rotateKeysCommand(), r.healthCommand())
+	cmd.AddCommand(r.verifyCommand())
 	return cmd
 }
 
@@ -321,7 +322,7 @@ Storage: the applications' stores come from the same environment variables as
 in any Strata application. If neither PERSISTENCE_MODULE nor
 INFRASTRUCTURE_FACTORY is set, the command uses ` + r.defaultStore() + `;
 --db FILE chooses a SQLite file. The commands that only read (log, events,
-serve) open stores read-only: they create nothing, and a missing table is an
+serve, verify) open stores read-only: they create nothing, and a missing table is an
 error rather than an empty result.
 
 Exit status: 0 done, 1 failed, 2 wrong command line, 130 interrupted
@@ -344,7 +345,7 @@ application's name in upper case: WORLDS_SQLITE_DBNAME):
 		rows = append(rows, [2]string{"SQLITE_DBNAME", "defaults to " + db})
 	}
 	rows = append(rows,
-		[2]string{"READ_ONLY", "open the stores for reading only (log, events and serve always do)"},
+		[2]string{"READ_ONLY", "open the stores for reading only (log, events, serve and verify always do)"},
 		[2]string{"CIPHER_TOPIC, CIPHER_KEY", "encryption of stored events (aes-gcm); the commands decode events with the key"},
 		[2]string{"CIPHER_PREVIOUS_KEYS", "earlier cipher keys, comma-separated, that still decrypt"},
 		[2]string{"CIPHER_DATA_KEYS", "tenant or aggregate: encrypt with a data key per tenant or aggregate, wrapped by CIPHER_KEY, which erase can shred"},

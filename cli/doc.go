@@ -21,6 +21,7 @@
 //	events           print one aggregate's events, decoded, as text or JSON
 //	log              print an application's notification log; --follow tails it
 //	serve            serve an application's notification log over HTTP
+//	verify           read the stores end to end and report damage
 //
 // --domain selects a domain by name, else STRATA_DOMAIN, else the first
 // domain registered. The applications' stores come from the same
@@ -39,6 +40,7 @@
 //	snap, err := admin.CreateSnapshot(ctx, "Cart", id)   // forced refresh of one
 //	n, err := admin.CreateSnapshots(ctx, "Cart")         // every Cart
 //	counts, err := admin.CreateAllSnapshots(ctx)         // {"Cart": 42, "Order": 15}
+//	report, err := admin.Verify(ctx)                     // report.Problems, empty if sound
 //
 // Their errors wrap [ErrAggregateNotFound], [ErrNotEventSourced] and
 // [ErrInstanceNotFound]; [Lookup] finds a domain by name or fails with

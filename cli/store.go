@@ -109,8 +109,61 @@ func describeStore(env persistence.Env) string {
 		return "SQLite database " + db
 	case "postgres":
 		return describePostgres(env)
+	case "messagedb":
+		return describeMessageDB(env)
+	case "mongodb", "mongo":
+		return "MongoDB database " + env.String("MONGODB_DATABASE", "strata") + " on " + mongoHosts(env.String("MONGODB_URI", "mongodb://127.0.0.1:27017"))
+	case "mysql":
+		return describeMySQL(env)
 	}
 	return "persistence module " + name
+}
+
+// describeMessageDB names the database and the category of Message DB
+// (MESSAGEDB_CATEGORY, or the application's name in snake case).
+func describeMessageDB(env persistence.Env) string {
+	where := "the database of MESSAGEDB_URL"
+	if u, err := url.Parse(strings.TrimSpace(env.Get("MESSAGEDB_URL"))); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		where = "database " + strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+	}
+	if c := env.Get("MESSAGEDB_CATEGORY"); c != "" {
+		return "Message DB in " + where + ", category " + c
+	}
+	return "Message DB in " + where
+}
+
+// mongoHosts returns the hosts of a MongoDB URI, without its credentials
+// and options.
+func mongoHosts(uri string) string {
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
+			return "the server of MONGODB_URI"
+		}
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, "?")
+	return host
+}
+
+// describeMySQL names the database without its password; a DSN is not
+// parsed here, so that the cli package does not import the driver.
+func describeMySQL(env persistence.Env) string {
+	if dsn := strings.TrimSpace(env.Get("MYSQL_DSN")); dsn != "" {
+		if i := strings.LastIndex(dsn, "/"); i >= 0 {
+			db, _, _ := strings.Cut(dsn[i+1:], "?")
+			return "MySQL database " + db + " of MYSQL_DSN"
+		}
+		return "MySQL database of MYSQL_DSN"
+	}
+	host := env.String("MYSQL_HOST", "127.0.0.1")
+	if port := env.Get("MYSQL_PORT"); port != "" {
+		host += ":" + port
+	}
+	return "MySQL database " + env.Get("MYSQL_DBNAME") + " on " + host
 }
 
 func describePostgres(env persistence.Env) string {

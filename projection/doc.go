@@ -13,10 +13,12 @@
 // upstream applications' saves and polling.
 //
 // Stores: [MemoryStore] for tests (a typed model in memory); for SQL
-// databases, package projection/sqlprojection (database/sql: SQLite, MySQL)
-// hands the projection a *sql.Tx, and package projection/pgprojection
-// (PostgreSQL) a pgx.Tx, in which it runs its own SQL on its own tables
-// beside the store's positions.
+// databases, package projection/sqliteprojection hands the projection a
+// *sql.Tx of the SQLite database, and package projection/pgprojection a
+// pgx.Tx of the PostgreSQL one, in which it runs its own SQL on its own
+// tables beside the store's positions. (MySQL commits DDL implicitly, so
+// a rebuilt version could not be switched in atomically: see
+// docs/projections.md.)
 //
 // Each version of a projection has tables of its own
 // ([Model.Table], "balances_v2_accounts"); readers query views

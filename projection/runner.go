@@ -60,15 +60,29 @@ type Option func(*runnerConfig)
 
 type runnerConfig struct {
 	batch  int
+	linger time.Duration
 	poll   time.Duration
 	poison system.PoisonPolicy
 	logger *slog.Logger
 	tel    *observe.Telemetry
 }
 
-// BatchSize sets how many events one transaction processes at most
-// (default 100).
+// BatchSize sets how many events one transaction processes at most when
+// the runner follows its sources (default 100). Catching up, a runner
+// doubles its batches while they come full, up to 8 times as many (and at
+// most application.MaxLimit), so that a rebuild overtakes writers that
+// keep the live version busy; it returns to n at the head or after a
+// failure.
 func BatchSize(n int) Option { return func(c *runnerConfig) { c.batch = max(n, 1) } }
+
+// Linger sets how long a runner at the head, having just processed
+// events, waits before its next batch (default 10ms): while writers keep
+// saving, each transaction then carries the events of several saves
+// instead of one, which halves the writers' throughput on a database with
+// one writer at a time (SQLite) and costs a commit per save on any. It
+// adds up to d to the time an event takes to reach the model; 0 reads
+// again at once.
+func Linger(d time.Duration) Option { return func(c *runnerConfig) { c.linger = max(d, 0) } }
 
 // PollInterval sets how often the runner looks for new events when it is
 // not prompted (default 500ms).
@@ -104,6 +118,9 @@ type Runner[Tx any] struct {
 	model   Model
 	logger  *slog.Logger
 	sub     *Subscription
+	size    int // the size of the next batch
+	// positions are those the last batch recorded; nil when unknown.
+	positions map[string]int64
 
 	mu       sync.Mutex
 	err      error // the error that stopped it, or the last temporary one
@@ -130,14 +147,14 @@ func NewRunner[Tx any](store Store[Tx], proj Projection[Tx], sources []Source, o
 		}
 		names[s.Name] = true
 	}
-	c := runnerConfig{batch: 100, poll: 500 * time.Millisecond, logger: slog.Default()}
+	c := runnerConfig{batch: 100, linger: 10 * time.Millisecond, poll: 500 * time.Millisecond, logger: slog.Default()}
 	for _, o := range opts {
 		o(&c)
 	}
 	m := Model{Name: proj.Name(), Version: proj.Version()}
 	return &Runner[Tx]{store: store, proj: proj, sources: sources, cfg: c, model: m,
 		logger: c.logger.With(observe.KeyProjection, m.Name, observe.KeyProjectionVersion, m.Version),
-		sub:    &Subscription{sources: sources, poll: c.poll, kick: make(chan struct{}, 1)}}, nil
+		sub:    &Subscription{sources: sources, poll: c.poll, kick: make(chan struct{}, 1)}, size: c.batch}, nil
 }
 
 // Model returns the model the runner builds.
@@ -227,6 +244,12 @@ func (r *Runner[Tx]) run(ctx context.Context) {
 		r.set(func() { r.started++; batchNo = r.started })
 		n, atHead, err := r.batch(ctx)
 		switch {
+		case err != nil || atHead:
+			r.size = r.cfg.batch
+		case n >= r.size:
+			r.size = min(r.size*2, r.cfg.batch*8, application.MaxLimit)
+		}
+		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, ErrSuperseded):
@@ -265,6 +288,17 @@ func (r *Runner[Tx]) run(ctx context.Context) {
 			if n > 0 && !atHead {
 				continue
 			}
+			if n > 0 && r.cfg.linger > 0 {
+				// At the head, with writers saving: let a few more
+				// saves arrive, so that each transaction carries several
+				// events rather than competing with every save.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(r.cfg.linger):
+				}
+				continue
+			}
 		}
 		if r.sub.wait(ctx) != nil {
 			return
@@ -277,19 +311,24 @@ func (r *Runner[Tx]) run(ctx context.Context) {
 // returns how many it processed and whether it reached the end of every
 // source.
 func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
-	var positions map[string]int64
-	err := r.store.Transact(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		positions, err = r.store.Positions(ctx, tx, r.model)
-		return err
-	})
-	if err != nil {
-		return 0, false, err
+	// The positions are those the runner's last batch recorded, read again
+	// after a failure: if another runner of the version moved them since,
+	// SetPosition fails with ErrMoved and the next batch reads them.
+	positions := r.positions
+	if positions == nil {
+		err := r.store.Transact(ctx, func(ctx context.Context, tx Tx) error {
+			var err error
+			positions, err = r.store.Positions(ctx, tx, r.model)
+			return err
+		})
+		if err != nil {
+			return 0, false, err
+		}
 	}
 	// Read outside the transaction, which then holds its locks only for
 	// the writes.
 	r.sub.Seek(positions)
-	events, atHead, err := r.sub.Poll(ctx, r.cfg.batch)
+	events, atHead, err := r.sub.Poll(ctx, r.size)
 	if err != nil {
 		return 0, false, fmt.Errorf("projection %s: %w", r.model.Name, err)
 	}
@@ -328,8 +367,10 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 	})
 	observed(err)
 	if err != nil {
+		r.positions = nil
 		return 0, false, err
 	}
+	r.positions = reached
 	if switched && !r.Live() {
 		r.logger.InfoContext(ctx, "projection version is live")
 		r.set(func() { r.live = true })
@@ -440,10 +481,53 @@ func DropVersion[Tx any](ctx context.Context, store Store[Tx], m Model) error {
 }
 
 // Wait waits until the runner's version is live and it has processed
-// every event its sources had when Wait was called, or until the runner
-// stops: it then returns the error that stopped it. It is for tests and
-// for programs that serve a model only once it is built.
+// every event its sources let readers see when Wait was called, or until
+// the runner stops: it then returns the error that stopped it. It is for
+// tests and for programs that serve a model only once it is built.
+//
+// On PostgreSQL a save becomes visible to readers once every transaction
+// that began before it ended has ended, anywhere in the cluster (see
+// docs/postgres.md): to wait for saves of one's own, use [Runner.WaitFor]
+// with their notification IDs.
 func (r *Runner[Tx]) Wait(ctx context.Context) error {
+	return r.waitBatch(ctx)
+}
+
+// WaitFor waits until the runner's version is live and it has processed
+// the upstream notifications up to the given IDs, by source name (for
+// example the NotificationID of the last [application.Recording] a save
+// returned), whatever their topics, or until the runner stops: it then
+// returns the error that stopped it.
+func (r *Runner[Tx]) WaitFor(ctx context.Context, positions map[string]int64) error {
+	for name, id := range positions {
+		i := slices.IndexFunc(r.sources, func(s Source) bool { return s.Name == name })
+		if i < 0 {
+			return fmt.Errorf("%w: projection %s has no source %q", persistence.ErrConfig, r.model.Name, name)
+		}
+		// Wait until the notification is visible to readers of its log:
+		// a batch begun after that has then read past it, even if the
+		// runner's topics skip it.
+		for {
+			ns, err := r.sources[i].Log.Select(ctx, max(id, 1), 1)
+			if err != nil {
+				return fmt.Errorf("projection %s waiting for notification %d of %s: %w", r.model.Name, id, name, err)
+			}
+			if len(ns) > 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("projection %s waiting for notification %d of %s to be visible: %w", r.model.Name, id, name, ctx.Err())
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	return r.waitBatch(ctx)
+}
+
+// waitBatch waits until a batch begun after the call has reached the head
+// of every source with the runner's version live.
+func (r *Runner[Tx]) waitBatch(ctx context.Context) error {
 	var after int64
 	r.set(func() { after = r.started })
 	select {

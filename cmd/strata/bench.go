@@ -3,24 +3,64 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
 )
 
 // benchEnvironment documents bench's variable in the root's help.
-var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres")
+var benchEnvironment = cli.EnvHelp("STRATA_BENCH_POSTGRES_URL", "the database of bench --store postgres") +
+	cli.EnvHelp("STRATA_BENCH_MESSAGEDB_URL", "the server of bench --store messagedb, where scripts/messagedb-install installed Message DB")
+
+// benchMessageDBURL returns the server that bench measures Message DB on:
+// STRATA_BENCH_MESSAGEDB_URL, else the default.
+func benchMessageDBURL() string {
+	if u := os.Getenv("STRATA_BENCH_MESSAGEDB_URL"); u != "" {
+		return u
+	}
+	return benchsuite.DefaultMessageDBURL
+}
+
+// benchMongoEnvironment documents bench's MongoDB variable in the root's help.
+var benchMongoEnvironment = cli.EnvHelp("STRATA_BENCH_MONGODB_URI", "the server of bench --store mongodb")
+
+// benchMongoDBURI returns the server that bench measures MongoDB on:
+// STRATA_BENCH_MONGODB_URI, else the default.
+func benchMongoDBURI() string {
+	if u := os.Getenv("STRATA_BENCH_MONGODB_URI"); u != "" {
+		return u
+	}
+	return benchsuite.DefaultMongoDBURI
+}
+
+// benchMySQLEnvironment documents bench's MySQL variable in the root's help.
+var benchMySQLEnvironment = cli.EnvHelp("STRATA_BENCH_MYSQL_DSN", "the server of bench --store mysql")
+
+// benchMySQLDSN returns the server that bench measures MySQL on:
+// STRATA_BENCH_MYSQL_DSN, else the default.
+func benchMySQLDSN() string {
+	if d := os.Getenv("STRATA_BENCH_MYSQL_DSN"); d != "" {
+		return d
+	}
+	return benchsuite.DefaultMySQLDSN
+}
 
 // benchPostgresURL returns the database that bench measures PostgreSQL
 // on: STRATA_BENCH_POSTGRES_URL, else the default.
@@ -31,9 +71,12 @@ func benchPostgresURL() string {
 	return benchsuite.DefaultPostgresURL
 }
 
+// benchStores are the stores bench measures, in the order of --store all.
+var benchStores = []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"}
+
 func benchCommand() *cobra.Command {
 	var store, filter string
-	var systemEvents int
+	var systemEvents, projectionEvents int
 	var cfg benchsuite.Config
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,20 +96,36 @@ table gives the follower's events/s, the end-to-end lag (p50, p99, max), and
 the ratio of the follower's throughput to the leader's saving alone, measured
 in the same run.
 
+With --projection N, it measures a projection the same way, --rounds times on
+fresh stores: the leader saves N events alone, a projection counting each
+world's events in a table of the same database catches up on them, then
+follows N more saved as fast as the leader can; the table gives the median
+events/s of each phase and the ratio of the projection's throughput while
+following to the leader's alone, with its minimum and maximum over rounds.
+
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + benchsuite.DefaultPostgresURL + `).`,
-		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
+` + benchsuite.DefaultPostgresURL + `). MySQL runs in a new database,
+dropped afterwards, on the server of STRATA_BENCH_MYSQL_DSN (default
+` + benchsuite.DefaultMySQLDSN + `). Message DB runs in a new database,
+dropped afterwards, cloned from ` + benchsuite.MessageDBTemplate + ` on the server of
+STRATA_BENCH_MESSAGEDB_URL (default ` + benchsuite.DefaultMessageDBURL + `);
+its baselines call write_message, get_category_messages and
+get_stream_messages directly. MongoDB runs in a new database, dropped
+afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
+` + benchsuite.DefaultMongoDBURI + `).`,
+		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres":
-				stores = []string{store}
 			case "all":
-				stores = []string{"sqlite", "postgres"}
+				stores = benchStores
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+				if !slices.Contains(benchStores, store) {
+					return cli.UsageError(fmt.Errorf("--store %q: want %s or all", store, strings.Join(benchStores, ", ")))
+				}
+				stores = []string{store}
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -88,6 +147,12 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 					cases, done, err = benchsuite.SQLite(ctx, dir)
 				case "postgres":
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				case "messagedb":
+					cases, done, err = benchsuite.MessageDB(ctx, benchMessageDBURL())
+				case "mongodb":
+					cases, done, err = benchsuite.MongoDB(ctx, benchMongoDBURI())
+				case "mysql":
+					cases, done, err = benchsuite.MySQL(ctx, benchMySQLDSN())
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -99,11 +164,13 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 {
+			if len(results) == 0 && projectionEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
-			benchsuite.Print(out, results)
+			if len(results) > 0 {
+				benchsuite.Print(out, results)
+			}
 			if systemEvents > 0 {
 				var sys []benchsuite.SystemResult
 				for _, s := range stores {
@@ -117,43 +184,136 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 				fmt.Fprintln(out)
 				benchsuite.PrintSystem(out, sys)
 			}
+			if projectionEvents > 0 {
+				var rounds []benchsuite.ProjectionResult
+				for _, s := range stores {
+					if s != "sqlite" && s != "postgres" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s projection: no projection store (docs/projections.md); skipped\n", s)
+						continue
+					}
+					for range cfg.Rounds {
+						r, err := projectionBench(ctx, s, projectionEvents)
+						if err != nil {
+							return fmt.Errorf("bench %s projection: %w", s, err)
+						}
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s projection: %.0f events/s, %.2fx the leader alone\n", s, r.Projection, r.Ratio)
+						rounds = append(rounds, r)
+					}
+				}
+				if len(results) > 0 || systemEvents > 0 {
+					fmt.Fprintln(out)
+				}
+				benchsuite.PrintProjection(out, rounds)
+			}
 			fmt.Fprintln(out, machine())
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+" or all")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
 	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")
+	f.IntVar(&projectionEvents, "projection", 0, "also measure a projection following this many events, --rounds times (0: no)")
 	return cmd
 }
 
 // systemBench measures the worlds system on a fresh store.
 func systemBench(ctx context.Context, store string, events int) (benchsuite.SystemResult, error) {
-	var env map[string]string
+	env, done, err := freshStore(ctx, store)
+	if err != nil {
+		return benchsuite.SystemResult{}, err
+	}
+	defer done()
+	return benchsuite.SystemThroughput(ctx, store, env, events)
+}
+
+// projectionBench measures a projection of the worlds example on a fresh
+// store.
+func projectionBench(ctx context.Context, store string, events int) (benchsuite.ProjectionResult, error) {
+	env, done, err := freshStore(ctx, store)
+	if err != nil {
+		return benchsuite.ProjectionResult{}, err
+	}
+	defer done()
+	return benchsuite.ProjectionThroughput(ctx, store, env, events)
+}
+
+// freshStore returns the environment of a new, empty store, and a
+// function that removes it.
+func freshStore(ctx context.Context, store string) (map[string]string, func(), error) {
 	switch store {
 	case "sqlite":
 		dir, err := os.MkdirTemp("", "strata-bench-")
 		if err != nil {
-			return benchsuite.SystemResult{}, err
+			return nil, nil, err
 		}
-		defer os.RemoveAll(dir)
-		env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "system.db")}
+		env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "system.db")}
+		return env, func() { os.RemoveAll(dir) }, nil
 	case "postgres":
 		schema := "bench_system_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 		conn, err := pgx.Connect(ctx, benchPostgresURL())
 		if err != nil {
-			return benchsuite.SystemResult{}, err
+			return nil, nil, err
 		}
-		defer func() {
+		env := map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+		return env, func() {
 			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 			conn.Close(context.Background())
-		}()
-		env = map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": benchPostgresURL(), "POSTGRES_SCHEMA": schema}
+		}, nil
+	case "messagedb":
+		db := "strata_messagedb_bench_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+		conn, err := pgx.Connect(ctx, benchMessageDBURL())
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE "+benchsuite.MessageDBTemplate); err != nil {
+			conn.Close(ctx)
+			return nil, nil, err
+		}
+		u := conn.Config().ConnString()
+		if parsed, err := url.Parse(u); err == nil {
+			parsed.Path = "/" + db
+			u = parsed.String()
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "messagedb", "MESSAGEDB_URL": u}
+		return env, func() {
+			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+			conn.Close(context.Background())
+		}, nil
+	case "mongodb":
+		db := "strata_bench_system_" + uuid.NewString()[:8]
+		client, err := mongo.Connect(options.Client().ApplyURI(benchMongoDBURI()))
+		if err != nil {
+			return nil, nil, err
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "mongodb", "MONGODB_URI": benchMongoDBURI(), "MONGODB_DATABASE": db}
+		return env, func() {
+			client.Database(db).Drop(context.Background())
+			client.Disconnect(context.Background())
+		}, nil
+	case "mysql":
+		cfg, err := mysql.ParseDSN(benchMySQLDSN())
+		if err != nil {
+			return nil, nil, fmt.Errorf("STRATA_BENCH_MYSQL_DSN: %w", err)
+		}
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.DBName = "strata_mysql_bench_system_" + uuid.NewString()[:8]
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+cfg.DBName); err != nil {
+			admin.Close()
+			return nil, nil, err
+		}
+		env := map[string]string{"PERSISTENCE_MODULE": "mysql", "MYSQL_DSN": cfg.FormatDSN()}
+		return env, func() {
+			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+cfg.DBName)
+			admin.Close()
+		}, nil
 	}
-	return benchsuite.SystemThroughput(ctx, store, env, events)
+	return nil, nil, fmt.Errorf("no fresh store of %s", store)
 }
 
 // machine describes the machine: "machine: <CPU model>, 2 cores, go1.26 linux/amd64".

@@ -18,9 +18,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/cli"
-	_ "github.com/strata-go/strata/persistence/memory"   // PERSISTENCE_MODULE=memory
-	_ "github.com/strata-go/strata/persistence/postgres" // PERSISTENCE_MODULE=postgres
-	_ "github.com/strata-go/strata/persistence/sqlite"   // PERSISTENCE_MODULE=sqlite, the default
+	_ "github.com/strata-go/strata/persistence/memory"    // PERSISTENCE_MODULE=memory
+	_ "github.com/strata-go/strata/persistence/messagedb" // PERSISTENCE_MODULE=messagedb
+	_ "github.com/strata-go/strata/persistence/mongodb"   // PERSISTENCE_MODULE=mongodb
+	_ "github.com/strata-go/strata/persistence/mysql"     // PERSISTENCE_MODULE=mysql
+	_ "github.com/strata-go/strata/persistence/postgres"  // PERSISTENCE_MODULE=postgres
+	_ "github.com/strata-go/strata/persistence/sqlite"    // PERSISTENCE_MODULE=sqlite, the default
 )
 
 // defaultDBName is the SQLite file of the command when the environment
@@ -31,7 +34,7 @@ const defaultDBName = "strata.db"
 // as the default store, and the benchmark command.
 func newCommand() *cobra.Command {
 	cmd := cli.NewCommand(domains(), cli.WithDefaultStore(cli.SQLiteFile(defaultDBName)))
-	cmd.Long += benchEnvironment
+	cmd.Long += benchEnvironment + benchMySQLEnvironment + benchMongoEnvironment
 	cmd.AddCommand(benchCommand())
 	return cmd
 }

@@ -31,6 +31,9 @@ import (
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/mdbtest"
+	"github.com/strata-go/strata/internal/mongotest"
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -81,11 +84,22 @@ func postgresStore(t *testing.T) store {
 	return store{name: "postgres", env: env, desc: desc, dir: t.TempDir()}
 }
 
-// forEachStore runs f against SQLite and against PostgreSQL (skipped if
-// PostgreSQL is not available, unless CI=true).
+func messagedbStore(t *testing.T) store {
+	env := mdbtest.Env(t)
+	u, err := url.Parse(env["MESSAGEDB_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := "Message DB in database " + strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+	return store{name: "messagedb", env: env, desc: desc, dir: t.TempDir()}
+}
+
+// forEachStore runs f against SQLite, PostgreSQL and Message DB (the
+// last two skipped if they are not available, unless CI=true).
 func forEachStore(t *testing.T, f func(t *testing.T, s store)) {
 	t.Run("sqlite", func(t *testing.T) { f(t, sqliteStore(t)) })
 	t.Run("postgres", func(t *testing.T) { f(t, postgresStore(t)) })
+	t.Run("messagedb", func(t *testing.T) { f(t, messagedbStore(t)) })
 }
 
 // environ returns the process environment without the variables that
@@ -95,7 +109,7 @@ func environ(vars map[string]string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "STRATA_") || strings.Contains(k, "PERSISTENCE_MODULE") || strings.Contains(k, "INFRASTRUCTURE_FACTORY") ||
-			strings.Contains(k, "SQLITE_") || strings.Contains(k, "POSTGRES_") || strings.Contains(k, "CIPHER_") || strings.Contains(k, "SNAPSHOT") {
+			strings.Contains(k, "SQLITE_") || strings.Contains(k, "POSTGRES_") || strings.Contains(k, "MESSAGEDB_") || strings.Contains(k, "CIPHER_") || strings.Contains(k, "SNAPSHOT") {
 			continue
 		}
 		env = append(env, kv)
@@ -810,29 +824,39 @@ func TestServe(t *testing.T) {
 
 func TestBench(t *testing.T) {
 	s := store{name: "bench", dir: t.TempDir()}
-	for _, st := range []string{"sqlite", "postgres"} {
+	for _, st := range []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"} {
 		t.Run(st, func(t *testing.T) {
-			if st == "postgres" {
+			baseline := "raw INSERT"
+			switch st {
+			case "postgres":
 				pgtest.Require(t)
+			case "mysql":
+				mytest.Require(t)
+			case "messagedb":
+				mdbtest.Require(t)
+				baseline = "raw write_message"
+			case "mongodb":
+				mongotest.Client(t)
 			}
-			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL()},
+			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL(), "STRATA_BENCH_MESSAGEDB_URL": mdbtest.URLFor("postgres"),
+				"STRATA_BENCH_MONGODB_URI": mongotest.URI(), "STRATA_BENCH_MYSQL_DSN": mytest.DSN()},
 				"bench", "--store", st, "--filter", "save 100", "--rounds", "1", "--round-time", "20ms")
 			out := lines(r.stdout)
 			if r.code != 0 || len(out) != 3 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
 			if !regexp.MustCompile(`^store\s+case\s+writers\s+Strata/op \(median\)\s+baseline/op \(median\)\s+ratio \(median of rounds\)\s+round ratios \(min–max\)\s+target \(rounds under it\)\s+baseline$`).MatchString(out[0]) ||
-				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+raw INSERT$`).MatchString(out[1]) ||
+				!regexp.MustCompile(`^`+st+`\s+save 100 events\s+1\s+\S+\s+\S+\s+[\d.]+x\s+[\d.]+x–[\d.]+x\s+<= [\d.]+ (ok|MISSED) \([01]/1\)\s+`+baseline+`$`).MatchString(out[1]) ||
 				!regexp.MustCompile(`^machine: .+, \d+ cores, go\S+ \w+/\w+$`).MatchString(out[2]) {
 				t.Fatalf("bench output:\n%s", r.stdout)
 			}
-			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) raw INSERT\n$`).MatchString(r.stderr) {
+			if !regexp.MustCompile(`^` + st + ` save 100 events: [\d.]+x \(rounds [\d.]+x–[\d.]+x\) ` + baseline + `\n$`).MatchString(r.stderr) {
 				t.Fatalf("progress %q", r.stderr)
 			}
 		})
 	}
-	expect(t, s.run(t, "bench", "--store", "mysql"), 2, "",
-		"Error: --store \"mysql\": want sqlite, postgres or all\nRun 'strata bench --help' for usage.\n")
+	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
+		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
 }
@@ -872,7 +896,7 @@ func TestHelpAndREADMEDocumentEverything(t *testing.T) {
 		variables = append(variables, m.Variables...)
 	}
 	variables = append(variables, "STRATA_DOMAIN", "PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY", "CIPHER_TOPIC", "CIPHER_KEY",
-		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL")
+		"COMPRESSOR_TOPIC", "COMPRESSOR_MAX_SIZE", "IS_SNAPSHOTTING_ENABLED", "SNAPSHOT_THRESHOLD", "STRATA_TOKEN", "STRATA_BENCH_POSTGRES_URL", "STRATA_BENCH_MESSAGEDB_URL", "STRATA_BENCH_MONGODB_URI", "STRATA_BENCH_MYSQL_DSN")
 	for _, v := range variables {
 		if !strings.Contains(rootHelp, v) || !strings.Contains(string(readme), "`"+v+"`") {
 			t.Errorf("variable %s is not in strata --help or README.md", v)

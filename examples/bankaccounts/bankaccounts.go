@@ -30,10 +30,13 @@ const Name = "BankAccounts"
 // retryPolicy bounds how often a command runs when other writers keep
 // saving the same account first. Saves are short, so the first retries come
 // soon; the attempts allow a few dozen concurrent commands on one account to
-// all get through before any gives up with application.ErrConflict.
+// all get through before any gives up with application.ErrConflict. Waits
+// grow to half a second, so that on a store whose saves take tens of
+// milliseconds (MongoDB's protocol on FerretDB, a loaded machine) the
+// commands still spread out enough for each to get its turn.
 var retryPolicy = []application.RetryOption{
-	application.Attempts(12),
-	application.Backoff(time.Millisecond, 100*time.Millisecond),
+	application.Attempts(16),
+	application.Backoff(time.Millisecond, 500*time.Millisecond),
 }
 
 // BankAccounts is the application of bank accounts. It is safe for

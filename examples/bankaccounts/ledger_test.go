@@ -160,7 +160,7 @@ func watch(app *bankaccounts.BankAccounts, last *atomic.Int64) {
 func caughtUp(t *testing.T, ledger *bankaccounts.Ledger, last int64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute) // slow stores (FerretDB) on a loaded machine
 	for {
 		n, err := ledger.Recorder().(persistence.ProcessRecorder).MaxTrackingID(ctx, bankaccounts.Name)
 		if err != nil {

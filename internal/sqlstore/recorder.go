@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,7 +46,26 @@ type Dialect struct {
 	// Nil means commits fail only when nothing was recorded, as with an
 	// embedded engine.
 	Ambiguous func(error) bool
+	// Save, if not nil, records the save of events into the events table
+	// in a transaction of the engine's own making, instead of Returning:
+	// for engines whose generated keys are not commit-ordered, or that
+	// cannot return them. It runs before (the tracking record's and the
+	// commit's inserts, already rebound), then inserts the events with
+	// their notification IDs, commits, and returns the IDs in the order of
+	// events. Its errors are the engine's, or *persistence.Error values
+	// whose kinds it chose (ErrUnknownOutcome for a commit that may have
+	// been recorded).
+	Save func(ctx context.Context, db *sql.DB, table, tenant string, before []Query, events []persistence.StoredEvent) ([]int64, error)
+	// Retry, if not nil, reports whether a write transaction that failed
+	// with err was rolled back whole by the engine for a reason that
+	// running it again may not meet (a deadlock), so that it is run again,
+	// up to [WriteAttempts] times in all.
+	Retry func(error) bool
 }
+
+// WriteAttempts is how many times a write transaction runs at most when
+// Dialect.Retry says its failure may pass.
+const WriteAttempts = 5
 
 // DB is a database as the recorders use it: a pool for writes and one for
 // reads (which may be the same), and the engine's dialect. A factory owns
@@ -176,24 +197,36 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := persistence.CheckCommit(op, events); err != nil {
 		return nil, err
 	}
+	var before []Query
+	if t := cfg.Tracking; t != nil {
+		before = append(before, r.db.rebind(Query{"INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES (?, ?, ?)", []any{r.tenant, t.ApplicationName, t.NotificationID}}))
+	}
+	if r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
+		before = append(before, r.db.rebind(InsertCommits(r.commits, r.tenant, events, r.db.Dialect.IDArg)))
+	}
 	var ids []int64
-	err := r.write(ctx, op, func(tx *sql.Tx) error {
-		if t := cfg.Tracking; t != nil {
-			q := r.db.rebind(Query{"INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES (?, ?, ?)", []any{r.tenant, t.ApplicationName, t.NotificationID}})
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
-				return err
+	var err error
+	if save := r.db.Dialect.Save; save != nil && r.events {
+		err = r.db.retrying(ctx, func() (error, error) {
+			var cause error
+			ids, cause = save(ctx, r.db.Writer, r.table, r.tenant, before, events)
+			if cause != nil {
+				return r.db.Errorf(op, cause), cause
 			}
-		}
-		if r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
-			q := r.db.rebind(InsertCommits(r.commits, r.tenant, events, r.db.Dialect.IDArg))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
-				return err
+			return nil, nil
+		})
+	} else {
+		err = r.write(ctx, op, func(tx *sql.Tx) error {
+			for _, q := range before {
+				if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+					return err
+				}
 			}
-		}
-		var err error
-		ids, err = r.insert(ctx, tx, events)
-		return err
-	})
+			var err error
+			ids, err = r.insert(ctx, tx, events)
+			return err
+		})
+	}
 	if errors.Is(err, persistence.ErrIntegrity) && r.events && len(events) > 0 && events[0].CommitID != uuid.Nil {
 		if cerr := r.commitError(ctx, op, events); cerr != nil {
 			return nil, cerr
@@ -232,8 +265,35 @@ func (r *Recorder) write(ctx context.Context, op string, f func(tx *sql.Tx) erro
 	return r.db.write(ctx, op, f)
 }
 
-// write runs f in a write transaction and commits it.
+// write runs f in a write transaction and commits it, running it again
+// while the dialect says its failure may pass.
 func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	return db.retrying(ctx, func() (error, error) { return db.writeOnce(ctx, op, f) })
+}
+
+// retrying runs attempt, which returns the classified error and the
+// engine's own, again while the dialect says its failure may pass.
+func (db *DB) retrying(ctx context.Context, attempt func() (error, error)) error {
+	for n := 1; ; n++ {
+		err, cause := attempt()
+		if err == nil || db.Dialect.Retry == nil || n == WriteAttempts || !db.Dialect.Retry(cause) || ctx.Err() != nil {
+			return err
+		}
+		// A short pause, growing and jittered by the attempt, lets the
+		// transaction that won the deadlock finish first.
+		t := time.NewTimer(time.Duration(n*n) * time.Millisecond * time.Duration(1+rand.IntN(4)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// writeOnce runs f in a write transaction and commits it. It returns the
+// classified error and the engine's own.
+func (db *DB) writeOnce(ctx context.Context, op string, f func(tx *sql.Tx) error) (error, error) {
 	var tx *sql.Tx
 	var err error
 	if db.Dialect.BeginWrite != nil {
@@ -242,19 +302,19 @@ func (db *DB) write(ctx context.Context, op string, f func(tx *sql.Tx) error) er
 		tx, err = db.Writer.BeginTx(ctx, nil)
 	}
 	if err != nil {
-		return db.Errorf(op+": begin", err)
+		return db.Errorf(op+": begin", err), err
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
-		return db.Errorf(op, err)
+		return db.Errorf(op, err), err
 	}
 	if err := tx.Commit(); err != nil {
 		if a := db.Dialect.Ambiguous; a != nil && a(err) {
-			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err)
+			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err), err
 		}
-		return db.Errorf(op+": commit", err)
+		return db.Errorf(op+": commit", err), err
 	}
-	return nil
+	return nil, nil
 }
 
 // insert inserts events and returns their notification IDs in the order

@@ -31,6 +31,11 @@ type Tables struct {
 	// Commits holds the commit IDs recorded for each aggregate, which
 	// makes a commit recorded again detectable.
 	Commits string
+	// Sequence, if not empty, holds the counter of notification IDs of an
+	// engine whose generated keys are not commit-ordered (see
+	// Dialect.Reserve). TablesFor leaves it empty; [Tables.WithSequence]
+	// names it.
+	Sequence string
 	// prefix is prepended to the names of aggregate recorders' tables.
 	prefix string
 }
@@ -39,12 +44,25 @@ type Tables struct {
 // as "snapshots".
 func (t Tables) Purpose(purpose string) string { return t.prefix + purpose }
 
+// WithSequence returns t with a Sequence table, <prefix>notification_ids.
+func (t Tables) WithSequence() Tables {
+	t.Sequence = t.prefix + "notification_ids"
+	return t
+}
+
+// Reserved reports whether name is one of the application's own tables
+// (events, tracking, commits, sequence), which no purpose may name.
+func (t Tables) Reserved(name string) bool {
+	return name == t.Events || name == t.Tracking || name == t.Commits || t.Sequence != "" && name == t.Sequence
+}
+
 // Purposes returns, of the names of tables, those of the application's
-// aggregate recorders: its prefix, and not its events, tracking or commits.
+// aggregate recorders: its prefix, and not its events, tracking, commits
+// or sequence.
 func (t Tables) Purposes(tables []string) []string {
 	var out []string
 	for _, name := range tables {
-		if strings.HasPrefix(name, t.prefix) && name != t.Events && name != t.Tracking && name != t.Commits {
+		if strings.HasPrefix(name, t.prefix) && !t.Reserved(name) {
 			out = append(out, name)
 		}
 	}

@@ -1,7 +1,10 @@
 // Package storetest runs tests of applications against every datastore
 // Strata supports, each test with a fresh, empty store: in memory, a SQLite
-// file, and a new schema in the PostgreSQL test database (see package
-// pgtest for when that is available).
+// file, a new schema in the PostgreSQL test database (see package pgtest
+// for when that is available), a new database on the MySQL/MariaDB test
+// server (package mytest), a new database cloned from the template where
+// Message DB is installed (package mdbtest), and a new database on the
+// MongoDB test server (package mongotest).
 package storetest
 
 import (
@@ -10,11 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-go/strata/internal/mdbtest"
+	"github.com/strata-go/strata/internal/mongotest"
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
-	_ "github.com/strata-go/strata/persistence/memory"   // registers "memory"
-	_ "github.com/strata-go/strata/persistence/postgres" // registers "postgres"
-	_ "github.com/strata-go/strata/persistence/sqlite"   // registers "sqlite"
+	_ "github.com/strata-go/strata/persistence/memory"    // registers "memory"
+	_ "github.com/strata-go/strata/persistence/messagedb" // registers "messagedb"
+	_ "github.com/strata-go/strata/persistence/mongodb"   // registers "mongodb"
+	_ "github.com/strata-go/strata/persistence/mysql"     // registers "mysql"
+	_ "github.com/strata-go/strata/persistence/postgres"  // registers "postgres"
+	_ "github.com/strata-go/strata/persistence/sqlite"    // registers "sqlite"
 )
 
 // Store is a datastore that tests can run against.
@@ -37,6 +46,9 @@ func Stores() []Store {
 			return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(t.TempDir(), "strata.db")}
 		}},
 		{Name: "postgres", Env: pgtest.Env},
+		{Name: "messagedb", Env: mdbtest.Env},
+		{Name: "mongodb", Env: mongotest.Env},
+		{Name: "mysql", Env: mytest.Env},
 	}
 }
 

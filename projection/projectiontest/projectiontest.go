@@ -17,6 +17,7 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/projection"
 	"github.com/strata-go/strata/system"
 )
@@ -120,6 +121,27 @@ func Run[Tx any](t *testing.T, h Harness[Tx]) {
 	t.Run("TemporaryFailuresAreRetried", func(t *testing.T) { testTemporary(t, h) })
 	t.Run("OlderVersionsAreRefused", func(t *testing.T) { testVersions(t, h) })
 	t.Run("TopicFilters", func(t *testing.T) { testTopics(t, h) })
+	t.Run("WaitForOwnSaves", func(t *testing.T) { testWaitFor(t, h) })
+}
+
+// SaveTally saves a new tally with an Added event of each of ns and
+// returns the recordings of the save.
+func SaveTally(t testing.TB, app *application.Application, ns ...int) []application.Recording {
+	t.Helper()
+	tally, err := domain.New[Tally](uuid.New(), Started{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if err := domain.Trigger(tally, Added{N: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := app.Save(context.Background(), tally)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }
 
 // writer saves tallies and records what it saved.
@@ -565,6 +587,44 @@ func testTopics[Tx any](t *testing.T, h Harness[Tx]) {
 		if topic != AddedTopic {
 			t.Fatalf("a source filtered to %s passed an event of %s", AddedTopic, topic)
 		}
+	}
+}
+
+// testWaitFor saves while the runner follows and waits for the last save
+// by its notification ID, which is of a topic the runner skips: the model
+// must then hold every save, with no settling.
+func testWaitFor[Tx any](t *testing.T, h Harness[Tx]) {
+	ctx := context.Background()
+	store, app := h.Open(t)
+	w := newWriter(app)
+	r := start(t, store, h.Projection(1, noHook), app)
+	for i := range 20 {
+		if err := w.add(ctx, i, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tally, err := domain.New[Tally](uuid.New(), Started{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := domain.Trigger(tally, Noted{Text: "the last save, of a topic the model skips"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := app.Save(ctx, tally)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	last := recs[len(recs)-1].NotificationID
+	if err := r.WaitFor(wctx, map[string]int64{app.Name(): last}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Read(ctx, store); err != nil || got != w.want() {
+		t.Fatalf("after waiting for notification %d the model holds %+v (error %v), want %+v", last, got, err, w.want())
+	}
+	if err := r.WaitFor(wctx, map[string]int64{"Elsewhere": 1}); !errors.Is(err, persistence.ErrConfig) {
+		t.Fatalf("waiting for a source the runner does not read: %v, want %v", err, persistence.ErrConfig)
 	}
 }
 

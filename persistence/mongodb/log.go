@@ -1,0 +1,397 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/strata-go/strata/internal/sqlstore"
+	"github.com/strata-go/strata/persistence"
+)
+
+// The application's collection is one log of documents that take dense
+// positions: a document starts (its _id) at the position after the last
+// one of the document before it (its e), and takes one position per event
+// it holds (at least one). Every write of the application is one document:
+// the events of a save with their commit and tracking record, a snapshot,
+// or a deletion. A writer inserts its document at the position after the
+// last document it has seen, so a document can only be inserted right
+// after one that exists: a writer that has not seen the latest document
+// computes a start that the latest document already has, and the unique
+// _id refuses it. One insert of one document is atomic on every server
+// that speaks MongoDB's protocol, FerretDB included. The events' positions
+// are their notification IDs. docs/mongodb.md gives the proof of order and
+// its limits.
+
+// Field names of the log's documents, short because every document
+// carries them.
+const (
+	fTenant   = "t"  // tenant, "" for the default one
+	fPurpose  = "p"  // "" for the application's events, else an aggregate recorder's purpose; absent on markers
+	fCommit   = "c"  // commit ID (UUID), absent without one
+	fHeaders  = "h"  // commit headers
+	fTracking = "tr" // {a: upstream application, n: notification ID}
+	fEvents   = "ev" // [{o, v, tp, s}]
+	fReplace  = "r"  // true: the document's events replace earlier ones at their versions
+	fMarker   = "x"  // markerDelete or markerPurge
+	fDeleted  = "xo" // the aggregate a delete marker deletes
+)
+
+const (
+	markerDelete = "delete"
+	markerPurge  = "purge"
+)
+
+// logDoc is a document of the log.
+type logDoc struct {
+	ID       int64             `bson:"_id"`
+	Last     int64             `bson:"e"` // the last position the document takes: one per event, at least one
+	Tenant   string            `bson:"t"`
+	Purpose  *string           `bson:"p,omitempty"`
+	Commit   *bson.Binary      `bson:"c,omitempty"`
+	Headers  map[string]string `bson:"h,omitempty"`
+	Tracking *trackingDoc      `bson:"tr,omitempty"`
+	Events   []eventDoc        `bson:"ev,omitempty"`
+	Replace  bool              `bson:"r,omitempty"`
+	Marker   string            `bson:"x,omitempty"`
+	Deleted  *bson.Binary      `bson:"xo,omitempty"`
+	// Nonce is random per attempt to insert the document, so that a
+	// writer can tell its own document at a position from another's.
+	Nonce int64 `bson:"w"`
+}
+
+type trackingDoc struct {
+	App string `bson:"a"`
+	ID  int64  `bson:"n"`
+}
+
+type eventDoc struct {
+	Originator bson.Binary `bson:"o"`
+	Version    int64       `bson:"v"`
+	Topic      string      `bson:"tp"`
+	State      []byte      `bson:"s"`
+}
+
+func binUUID(id uuid.UUID) bson.Binary {
+	return bson.Binary{Subtype: bson.TypeBinaryUUID, Data: append([]byte(nil), id[:]...)}
+}
+
+// readUUID returns the UUID of a stored binary, or uuid.Nil if it is not
+// one (a damaged document).
+func readUUID(b bson.Binary) uuid.UUID {
+	if len(b.Data) != 16 {
+		return uuid.Nil
+	}
+	return uuid.UUID(b.Data)
+}
+
+func (d *logDoc) isMarker() bool { return d.Marker != "" }
+
+// hides reports whether marker m deletes an event of aggregate o of
+// tenant t recorded at position pos.
+func (m *logDoc) hides(t string, o uuid.UUID, pos int64) bool {
+	if m.ID <= pos || m.Tenant != t {
+		return false
+	}
+	return m.Marker == markerPurge || m.Marker == markerDelete && m.Deleted != nil && readUUID(*m.Deleted) == o
+}
+
+// hidden reports whether any of the markers deletes the event.
+func hidden(markers []logDoc, t string, o uuid.UUID, pos int64) bool {
+	for i := range markers {
+		if markers[i].hides(t, o, pos) {
+			return true
+		}
+	}
+	return false
+}
+
+// trackingHidden reports whether a purge among markers deletes the
+// tracking record of a document.
+func trackingHidden(markers []logDoc, d *logDoc) bool {
+	for i := range markers {
+		if m := &markers[i]; m.Marker == markerPurge && m.Tenant == d.Tenant && m.ID > d.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// log is the writing side of one collection, shared by the recorders of
+// all tenants of a factory. Its mutex makes the writers of one process
+// take turns: positions are taken one at a time anyway, and turns spare
+// them the failed attempts of a race.
+type log struct {
+	coll *mongo.Collection
+	mu   sync.Mutex
+	next int64 // the position after the last document known to exist, or 0 when unknown
+}
+
+// queryNext returns the position after the last document of the
+// collection: 1 for an empty one.
+func (l *log) queryNext(ctx context.Context) (int64, error) {
+	var d struct {
+		Last int64 `bson:"e"`
+	}
+	err := l.coll.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "e", Value: 1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 1, nil
+	}
+	return d.Last + 1, err
+}
+
+// append inserts the document that build makes at the next position,
+// after check (if not nil) has found nothing that forbids it among the
+// documents up to the position before. It returns the position.
+//
+// Why this is safe: check runs after the document before the new one was
+// seen to exist, so it sees every document that precedes the new one; the
+// insert succeeds only if no other writer took the position in the
+// meantime, and if one did, the end is read again and check runs again.
+func (l *log) append(ctx context.Context, op string, build func(pos int64) *logDoc, check func(ctx context.Context) error) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if l.next == 0 {
+			n, err := l.queryNext(ctx)
+			if err != nil {
+				return 0, errorf(op+": read the log's end", err)
+			}
+			l.next = n
+		}
+		if check != nil {
+			if err := check(ctx); err != nil {
+				return 0, err
+			}
+		}
+		pos := l.next
+		doc := build(pos)
+		doc.Last = pos + int64(max(len(doc.Events), 1)) - 1
+		doc.Nonce = rand.Int64()
+		_, err := l.coll.InsertOne(ctx, doc)
+		if err == nil {
+			l.next = doc.Last + 1
+			return pos, nil
+		}
+		l.next = 0
+		if !mongo.IsDuplicateKeyError(err) {
+			err = writeError(op, err)
+			if !errors.Is(err, persistence.ErrUnknownOutcome) {
+				return 0, err
+			}
+		}
+		// The position is taken, or the answer was lost: by this insert
+		// (the driver retried it, or it landed before the connection
+		// broke) or by another writer. The nonce tells.
+		switch mine, found := l.owns(pos, doc.Nonce); {
+		case mine:
+			l.next = doc.Last + 1
+			return pos, nil
+		case !found:
+			// Still unknown: the insert may have landed, or land later.
+			if !errors.Is(err, persistence.ErrUnknownOutcome) {
+				err = persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
+			}
+			return 0, err
+		}
+		// Another process took the position. Wait a little, growing with
+		// the attempts, so that racing processes spread out.
+		if attempt > 2 {
+			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 6)))
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: ctx.Err()}
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// owns reports whether the document at pos is there (found) and is the
+// one inserted with nonce. It reads on a context of its own, since the
+// caller's may have ended with the insert.
+func (l *log) owns(pos, nonce int64) (mine, found bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var d struct {
+		Nonce int64 `bson:"w"`
+	}
+	if err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d); err != nil {
+		return false, false
+	}
+	return d.Nonce == nonce, true
+}
+
+// all reads every document that the query selects, in batches of
+// batchSize, and releases the cursor.
+func all(ctx context.Context, coll *mongo.Collection, filter any, opts *options.FindOptionsBuilder) ([]logDoc, error) {
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var out []logDoc
+	for cur.Next(ctx) {
+		var d logDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("%w: document %v: %v", persistence.ErrCorrupt, cur.Current.Lookup("_id"), err)
+		}
+		out = append(out, d)
+	}
+	return out, cur.Err()
+}
+
+// batchSize is the most documents one round trip of a read brings.
+const batchSize = 1000
+
+func ascending() *options.FindOptionsBuilder {
+	return options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(batchSize)
+}
+
+// markersAfter reads the markers after position pos, of tenant t or of
+// every tenant if all.
+func markersAfter(ctx context.Context, coll *mongo.Collection, t string, all_ bool, pos int64) ([]logDoc, error) {
+	f := bson.D{{Key: fMarker, Value: bson.D{{Key: "$exists", Value: true}}}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: pos}}}}
+	if !all_ {
+		f = append(f, bson.E{Key: fTenant, Value: t})
+	}
+	return all(ctx, coll, f, ascending())
+}
+
+// checkSave returns the error that forbids recording events (and the
+// tracking record) after the documents it finds, or nil: a commit already
+// recorded, a version already taken, a position already tracked. It
+// replays, in log order, the documents that could conflict and the
+// markers that delete them.
+func (r *recorder) checkSave(ctx context.Context, op string, events []persistence.StoredEvent, tracking *persistence.Tracking) error {
+	type key struct {
+		id uuid.UUID
+		v  int64
+	}
+	want := map[key]bool{}
+	byAggregate := map[uuid.UUID][]int64{}
+	for _, e := range events {
+		want[key{e.OriginatorID, e.OriginatorVersion}] = true
+		byAggregate[e.OriginatorID] = append(byAggregate[e.OriginatorID], e.OriginatorVersion)
+	}
+	ids := sqlstore.Aggregates(events)
+	var or bson.A
+	for _, id := range ids {
+		// Not $elemMatch, which FerretDB v1 does not take on documents:
+		// the condition may match a document whose version is another
+		// aggregate's, and the replay below looks at each event.
+		or = append(or, bson.D{{Key: fPurpose, Value: r.purpose}, {Key: fEvents + ".o", Value: binUUID(id)}, {Key: fEvents + ".v", Value: bson.D{{Key: "$in", Value: byAggregate[id]}}}})
+	}
+	var c uuid.UUID
+	if len(events) > 0 && r.purpose == "" {
+		c = events[0].CommitID
+	}
+	bins := make(bson.A, len(ids))
+	for i, id := range ids {
+		bins[i] = binUUID(id)
+	}
+	if c != uuid.Nil {
+		or = append(or, bson.D{{Key: fPurpose, Value: ""}, {Key: fCommit, Value: binUUID(c)}, {Key: fEvents + ".o", Value: bson.D{{Key: "$in", Value: bins}}}})
+	}
+	if len(ids) > 0 {
+		or = append(or, bson.D{{Key: fDeleted, Value: bson.D{{Key: "$in", Value: bins}}}}, bson.D{{Key: fMarker, Value: markerPurge}})
+	} else {
+		or = append(or, bson.D{{Key: fMarker, Value: markerPurge}})
+	}
+	filter := bson.D{{Key: fTenant, Value: r.tenant}, {Key: "$or", Value: or}}
+	if tracking != nil {
+		// Tracking positions are one per upstream notification across
+		// tenants.
+		filter = bson.D{{Key: "$or", Value: bson.A{filter, bson.D{{Key: fTracking + ".a", Value: tracking.ApplicationName}, {Key: fTracking + ".n", Value: tracking.NotificationID}}}}}
+	}
+	docs, err := all(ctx, r.coll(), filter, ascending())
+	if err != nil {
+		return errorf(op+": check for conflicts", err)
+	}
+	// Replay the documents in log order: a marker forgets what it
+	// deletes.
+	conflicts := map[key]int64{}       // → position
+	committed := map[uuid.UUID]int64{} // aggregate with commit c → position
+	var tracked []*logDoc              // documents with the tracking record
+	for i := range docs {
+		d := &docs[i]
+		if d.isMarker() {
+			if d.Tenant != r.tenant {
+				continue
+			}
+			forget := func(id uuid.UUID) bool {
+				return d.Marker == markerPurge || d.Deleted != nil && readUUID(*d.Deleted) == id
+			}
+			for k := range conflicts {
+				if forget(k.id) {
+					delete(conflicts, k)
+				}
+			}
+			for id := range committed {
+				if forget(id) {
+					delete(committed, id)
+				}
+			}
+			if d.Marker == markerPurge {
+				tracked = slices.DeleteFunc(tracked, func(t *logDoc) bool { return t.Tenant == r.tenant })
+			}
+			continue
+		}
+		if tracking != nil && d.Tracking != nil && d.Tracking.App == tracking.ApplicationName && d.Tracking.ID == tracking.NotificationID {
+			tracked = append(tracked, d)
+		}
+		if d.Tenant != r.tenant {
+			continue
+		}
+		samePurpose := d.Purpose != nil && *d.Purpose == r.purpose
+		for _, e := range d.Events {
+			o := readUUID(e.Originator)
+			if samePurpose && want[key{o, e.Version}] {
+				conflicts[key{o, e.Version}] = d.ID
+			}
+			if c != uuid.Nil && d.Commit != nil && readUUID(*d.Commit) == c && samePurpose {
+				if _, ours := byAggregate[o]; ours {
+					committed[o] = d.ID
+				}
+			}
+		}
+	}
+	if len(committed) > 0 {
+		var ids []uuid.UUID
+		for id := range committed {
+			ids = append(ids, id)
+		}
+		if err := sqlstore.CommitError(op, events, ids); err != nil {
+			return err
+		}
+	}
+	for k := range conflicts {
+		return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("aggregate %s already has version %d", k.id, k.v)}
+	}
+	for _, d := range tracked {
+		if d.Tenant != r.tenant {
+			// A tracking record of another tenant counts unless that
+			// tenant was purged after it.
+			ms, err := all(ctx, r.coll(), bson.D{{Key: fMarker, Value: markerPurge}, {Key: fTenant, Value: d.Tenant}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: d.ID}}}}, ascending())
+			if err != nil {
+				return errorf(op+": check for conflicts", err)
+			}
+			if len(ms) > 0 {
+				continue
+			}
+		}
+		return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("notification %d of %s is already tracked", tracking.NotificationID, tracking.ApplicationName)}
+	}
+	return nil
+}
