@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -81,6 +84,9 @@ type Application struct {
 	detector   *ConflictDetector
 	tenant     string  // "" for the default tenant
 	shared     *shared // what the views of every tenant share
+	tel        *observe.Telemetry
+	attrs      attribute.Set        // the application's metric attributes
+	spanAttrs  []attribute.KeyValue // and its spans'
 }
 
 // shared is what an application and the views of its tenants share.
@@ -129,7 +135,10 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 	if a.logger == nil {
 		a.logger = slog.Default()
 	}
-	a.logger = a.logger.With("application", name)
+	a.logger = a.logger.With(observe.KeyApplication, name)
+	a.tel = observe.Or(c.telemetry)
+	a.spanAttrs = []attribute.KeyValue{attribute.String(observe.KeyApplication, name)}
+	a.attrs = attribute.NewSet(a.spanAttrs...)
 
 	if a.policy, err = c.snapshotPolicy(env, types); err != nil {
 		return nil, fmt.Errorf("new application %s: %w", name, err)
@@ -163,6 +172,7 @@ func New(ctx context.Context, name string, opts ...Option) (*Application, error)
 	}
 	a.events = persistence.NewEventStore(a.mapper, a.recorder)
 	a.log = NewLocalNotificationLog(a.recorder, types)
+	a.log.observe(a)
 	if c.sectionSize > 0 {
 		a.log.SetSectionSize(c.sectionSize)
 	}
@@ -324,7 +334,9 @@ func (a *Application) SaveTrackedCommit(ctx context.Context, t persistence.Track
 	return a.save(ctx, &t, c, aggregates)
 }
 
-func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, c Commit, aggregates []domain.Root) ([]Recording, error) {
+func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, c Commit, aggregates []domain.Root) (recordings []Recording, err error) {
+	ctx, op := a.tel.Begin(ctx, observe.SpanSave, observe.OpSave, observe.MetricSaveDuration, a.attrs, a.spanAttrs...)
+	defer func() { a.observeSave(ctx, op, aggregates, recordings, err) }()
 	if a.unwritable != nil {
 		return nil, fmt.Errorf("save: %w", a.unwritable)
 	}
@@ -386,6 +398,7 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 		if detector == nil || !errors.Is(err, persistence.ErrIntegrity) || attempt > detector.maxAttempts() {
 			return nil, fmt.Errorf("save %s: %w", describe(events), err)
 		}
+		a.tel.Retry(ctx, observe.OpSave, a.attrs)
 		rebased, rerr := a.rebase(ctx, detector, saved)
 		if rerr != nil {
 			return nil, fmt.Errorf("save %s: %w", describe(events), rerr)
@@ -398,7 +411,7 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 	for _, agg := range saved {
 		agg.CollectEvents()
 	}
-	recordings := make([]Recording, len(events))
+	recordings = make([]Recording, len(events))
 	for i, e := range events {
 		recordings[i] = Recording{Event: e, Tenant: a.tenant, CommitID: commit.ID, Headers: commit.Headers}
 		if i < len(ids) {
@@ -415,6 +428,66 @@ func (a *Application) save(ctx context.Context, tracking *persistence.Tracking, 
 		}
 	}
 	return recordings, nil
+}
+
+// observeSave ends the span and metrics of a save.
+func (a *Application) observeSave(ctx context.Context, op observe.Op, aggregates []domain.Root, recorded []Recording, err error) {
+	if err != nil {
+		if errors.Is(err, persistence.ErrConflict) {
+			a.tel.Conflict(ctx, a.attrs)
+		}
+		op.End(ctx, err)
+		return
+	}
+	if len(recorded) == 0 {
+		op.End(ctx, nil, attribute.Int(observe.KeyEventCount, 0))
+		return
+	}
+	span := op.Span().IsRecording()
+	var types []string
+	if span || a.tel.EventsEnabled(ctx) {
+		types = a.aggregateTypes(aggregates, recorded)
+	}
+	a.tel.Saved(ctx, a.attrs, types)
+	if !span {
+		op.End(ctx, nil)
+		return
+	}
+	op.End(ctx, nil, attribute.Int(observe.KeyEventCount, len(recorded)),
+		attribute.StringSlice(observe.KeyAggregateType, distinct(types)),
+		attribute.Int64(observe.KeyFirstNotificationID, recorded[0].NotificationID),
+		attribute.Int64(observe.KeyLastNotificationID, recorded[len(recorded)-1].NotificationID))
+}
+
+// aggregateTypes names the aggregate type of each recorded event.
+func (a *Application) aggregateTypes(aggregates []domain.Root, recorded []Recording) []string {
+	names := make(map[uuid.UUID]string, len(aggregates))
+	for _, agg := range aggregates {
+		if isNil(agg) {
+			continue
+		}
+		if info, err := a.types.Lookup(agg); err == nil {
+			names[agg.ID()] = info.Name()
+		} else {
+			names[agg.ID()] = reflect.TypeOf(agg).String()
+		}
+	}
+	out := make([]string, len(recorded))
+	for i, r := range recorded {
+		out[i] = names[r.Event.OriginatorID]
+	}
+	return out
+}
+
+// distinct returns the distinct strings of ss, in order.
+func distinct(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // isNil reports whether agg is nil or a nil pointer in an interface, whose

@@ -5,9 +5,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/internal/benchcmp"
+	"github.com/strata-go/strata/observe"
 )
 
 // BenchmarkGet loads an aggregate with 10,000 events, with and without a
@@ -53,4 +56,45 @@ func BenchmarkGet(b *testing.B) {
 		b.ReportAllocs()
 		benchcmp.Compare(b, get(small, application.FromEvents()), get(long, application.FromEvents()))
 	})
+}
+
+// BenchmarkSaveTelemetry measures a save of one event in memory
+// against the same save with telemetry disabled (observe.Disabled, the
+// baseline): with OpenTelemetry's global providers not set, Strata's
+// default, and with the SDK's providers recording every span and metric.
+// The baseline against itself shows how far the machine's noise goes.
+func BenchmarkSaveTelemetry(b *testing.B) {
+	ctx := context.Background()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = tp.Shutdown(ctx); _ = mp.Shutdown(ctx) })
+	off := newApp(b, application.WithTelemetry(observe.Disabled()))
+	// Each save records one event of one aggregate, whose history grows
+	// alike on both sides.
+	save := func(app *application.Application) func(int) {
+		c := newCounter(b, "c")
+		return func(int) {
+			_ = c.Increment(1)
+			if _, err := app.Save(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name string
+		tel  *observe.Telemetry
+	}{
+		{"disabled against itself, the noise", observe.Disabled()},
+		{"no provider set", nil},
+		{"SDK recording", observe.New(observe.WithTracerProvider(tp), observe.WithMeterProvider(mp))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var opts []application.Option
+			if c.tel != nil {
+				opts = append(opts, application.WithTelemetry(c.tel))
+			}
+			benchcmp.Compare(b, save(off), save(newApp(b, opts...)))
+		})
+	}
 }

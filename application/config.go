@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -28,6 +29,7 @@ type config struct {
 	sectionSize   int
 	detector      *ConflictDetector
 	logger        *slog.Logger
+	telemetry     *observe.Telemetry
 	intervals     map[reflect.Type]int64
 	err           error
 }
@@ -161,6 +163,13 @@ func WithTracking() Option {
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// WithTelemetry makes the application trace and measure its saves, gets
+// and selects with t (default: observe.Default(), OpenTelemetry's global
+// providers, which record nothing until a program sets them).
+func WithTelemetry(t *observe.Telemetry) Option {
+	return func(c *config) { c.telemetry = t }
 }
 
 // DefaultSnapshotThreshold is the snapshot threshold when threshold

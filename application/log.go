@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -99,6 +102,24 @@ type LocalNotificationLog struct {
 	types       *domain.Registry
 	sectionSize int
 	allTenants  bool
+	tel         *observe.Telemetry
+	attrs       attribute.Set
+	spanAttrs   []attribute.KeyValue
+}
+
+// observe makes the log trace and measure its selects as app's.
+func (l *LocalNotificationLog) observe(app *Application) {
+	l.tel, l.attrs, l.spanAttrs = app.tel, app.attrs, app.spanAttrs
+}
+
+// MaxNotificationID returns the ID of the log's last notification (0 if
+// it has none), so that readers can tell how far behind they are.
+func (l *LocalNotificationLog) MaxNotificationID(ctx context.Context) (int64, error) {
+	id, err := l.recorder.MaxNotificationID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("last notification ID: %w", err)
+	}
+	return id, nil
 }
 
 // AcrossTenants returns the log of every tenant of the same recorder's
@@ -115,7 +136,7 @@ var _ NotificationLog = (*LocalNotificationLog)(nil)
 // recorder. If types is not nil, topic filters are checked against it and
 // widened to the aliases of their types.
 func NewLocalNotificationLog(recorder persistence.ApplicationRecorder, types *domain.Registry) *LocalNotificationLog {
-	return &LocalNotificationLog{recorder: recorder, types: types, sectionSize: DefaultSectionSize}
+	return &LocalNotificationLog{recorder: recorder, types: types, sectionSize: DefaultSectionSize, tel: observe.Default()}
 }
 
 // SetSectionSize sets the most notifications a section holds (1 to
@@ -177,7 +198,23 @@ func (l *LocalNotificationLog) Section(ctx context.Context, sectionID string) (S
 
 // Select returns up to limit notifications from notification ID start,
 // filtered as the options say.
-func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit int, opts ...SelectOption) ([]persistence.Notification, error) {
+func (l *LocalNotificationLog) Select(ctx context.Context, start int64, limit int, opts ...SelectOption) (items []persistence.Notification, err error) {
+	ctx, op := l.tel.Begin(ctx, observe.SpanSelect, observe.OpSelect, observe.MetricSelectDuration, l.attrs, l.spanAttrs...)
+	defer func() {
+		if err != nil || !op.Span().IsRecording() {
+			op.End(ctx, err)
+			return
+		}
+		attrs := []attribute.KeyValue{attribute.Int64(observe.KeyStart, start), attribute.Int(observe.KeyLimit, limit), attribute.Int(observe.KeyEventCount, len(items))}
+		if len(items) > 0 {
+			attrs = append(attrs, attribute.Int64(observe.KeyFirstNotificationID, items[0].ID), attribute.Int64(observe.KeyLastNotificationID, items[len(items)-1].ID))
+		}
+		op.End(ctx, nil, attrs...)
+	}()
+	return l.selectNotifications(ctx, start, limit, opts)
+}
+
+func (l *LocalNotificationLog) selectNotifications(ctx context.Context, start int64, limit int, opts []SelectOption) ([]persistence.Notification, error) {
 	c := NewSelectConfig(opts)
 	if err := CheckSelect(start, limit); err != nil {
 		return nil, err

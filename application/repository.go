@@ -2,13 +2,16 @@ package application
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -98,7 +101,28 @@ func (a *Application) Contains(ctx context.Context, id uuid.UUID) (bool, error) 
 }
 
 // load rebuilds an aggregate of type want (any aggregate type if nil).
-func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
+func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeInfo, c getConfig) (agg domain.Root, err error) {
+	ctx, op := a.tel.Begin(ctx, observe.SpanGet, observe.OpGet, observe.MetricGetDuration, a.attrs, a.spanAttrs...)
+	defer func() {
+		switch {
+		case errors.Is(err, ErrAggregateNotFound):
+			op.End(ctx, nil, attribute.String(observe.KeyAggregateID, id.String()))
+		case err != nil || !op.Span().IsRecording():
+			op.End(ctx, err)
+		default:
+			name := reflect.TypeOf(agg).String()
+			if info, lerr := a.types.Lookup(agg); lerr == nil {
+				name = info.Name()
+			}
+			op.End(ctx, nil, attribute.String(observe.KeyAggregateID, id.String()), attribute.String(observe.KeyAggregateType, name),
+				attribute.Int64(observe.KeyAggregateVersion, agg.Version()))
+		}
+	}()
+	agg, err = a.loadAggregate(ctx, id, want, c)
+	return agg, err
+}
+
+func (a *Application) loadAggregate(ctx context.Context, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
 	var agg domain.Root
 	var info *domain.TypeInfo
 	q := persistence.EventQuery{Lte: c.version}

@@ -7,8 +7,13 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
+
+var retryAttrs = attribute.NewSet()
 
 // RetryOption configures [Retry].
 type RetryOption func(*retryConfig)
@@ -17,7 +22,12 @@ type retryConfig struct {
 	attempts int
 	min, max time.Duration
 	on       func(error) bool
+	tel      *observe.Telemetry
 }
+
+// RetryTelemetry makes Retry count its retries (the strata.retries metric,
+// operation "retry") with t instead of observe.Default().
+func RetryTelemetry(t *observe.Telemetry) RetryOption { return func(c *retryConfig) { c.tel = t } }
 
 // Attempts sets how many times the command runs at most (default 4: the
 // first try and 3 retries).
@@ -74,6 +84,7 @@ func Retry(ctx context.Context, command func(ctx context.Context) error, opts ..
 		if err == nil || attempt >= c.attempts || !c.on(err) {
 			return err
 		}
+		observe.Or(c.tel).Retry(ctx, observe.OpRetry, retryAttrs)
 		jittered := wait
 		if wait > 1 {
 			jittered = wait/2 + rand.N(wait/2+1)

@@ -46,6 +46,7 @@ func (a *Application) ForTenant(id string) (*Application, error) {
 	}
 	t.events = persistence.NewEventStore(t.mapper, t.recorder)
 	t.log = NewLocalNotificationLog(t.recorder, t.types)
+	t.log.observe(&t)
 	t.log.SetSectionSize(base.log.SectionSize())
 	base.shared.tenants[id] = &t
 	return &t, nil

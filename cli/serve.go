@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,8 @@ import (
 
 func (r *root) serveCommand() *cobra.Command {
 	var application, addr, token, certFile, keyFile string
-	var noAuth bool
+	var noAuth, metrics bool
+	var thresholds Thresholds
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve an application's notification log over HTTP until Ctrl-C",
@@ -32,7 +34,14 @@ Requests must send "Authorization: Bearer TOKEN" with the token of --token,
 else STRATA_TOKEN. Without a token the command refuses to serve, unless
 --no-auth says that anyone who can reach the address may read the log.
 Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The first line of output gives the address
-(useful with --addr 127.0.0.1:0, which picks a free port).`,
+(useful with --addr 127.0.0.1:0, which picks a free port).
+
+With --metrics it also serves, on the same address and with the same token:
+
+  GET /metrics   Prometheus metrics: HTTP requests, selects, followers' lag,
+                 the PostgreSQL horizon age (see docs/observability.md)
+  GET /readyz    the health report of "health" as JSON: 200 healthy, 503 not
+  GET /livez     200 while the process answers (no token needed)`,
 		Example: r.examples("serve", "serve --application "+r.application+" --addr :8443 --tls-cert cert.pem --tls-key key.pem"),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -71,7 +80,16 @@ Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The fir
 				}
 				log = view.Log()
 			}
-			srv := httpapi.NewServer(addr, httpapi.NewHandler(log, opts...), httpapi.WithServerLogger(logger))
+			var handler http.Handler = httpapi.NewHandler(log, opts...)
+			if metrics {
+				mux, shutdown, err := metricsMux(ctx, admin, handler, token, thresholds)
+				if err != nil {
+					return err
+				}
+				defer shutdown()
+				handler = mux
+			}
+			srv := httpapi.NewServer(addr, handler, httpapi.WithServerLogger(logger))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("serve the notification log of %s: %w", app.Name(), err)
@@ -82,6 +100,9 @@ Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The fir
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Serving the notification log of %s at %s://%s (%s).\n", app.Name(), scheme, ln.Addr(), describeStore(app.Env()))
+			if metrics {
+				fmt.Fprintf(out, "Metrics at %s://%s/metrics, readiness at /readyz, liveness at /livez.\n", scheme, ln.Addr())
+			}
 			if token == "" && !isLoopback(ln.Addr()) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning: anyone who can reach this address can read the log: set --token or STRATA_TOKEN.")
 			}
@@ -99,6 +120,8 @@ Serve with TLS (--tls-cert and --tls-key) if the network is not trusted. The fir
 	f.BoolVar(&noAuth, "no-auth", false, "serve without a bearer token: anyone who can reach the address reads the log")
 	f.StringVar(&certFile, "tls-cert", "", "a PEM certificate (chain) file, to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "the PEM key file of --tls-cert")
+	f.BoolVar(&metrics, "metrics", false, "also serve Prometheus metrics at /metrics and health at /readyz and /livez")
+	thresholdFlags(cmd, &thresholds)
 	return cmd
 }
 

@@ -243,6 +243,7 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, badRequest erro
 		return &persistence.Error{Op: op, Kind: persistence.ErrInterface, Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
+	inject(req)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -15,8 +15,11 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -56,6 +59,7 @@ type handler struct {
 	tokenSet  bool
 	tokenHash [sha256.Size]byte
 	mux       *http.ServeMux
+	tel       *observe.Telemetry
 }
 
 // NewHandler returns an http.Handler that serves log as JSON, read-only:
@@ -86,6 +90,14 @@ func NewHandler(log application.NotificationLog, opts ...Option) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL == nil {
+		writeError(w, http.StatusBadRequest, "request without a URL")
+		return
+	}
+	h.observed(w, r, h.serve)
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if h.auth && !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -140,6 +152,7 @@ func (h *handler) section(w http.ResponseWriter, r *http.Request, query url.Valu
 		h.fail(w, r, err)
 		return
 	}
+	annotate(r, s.Items)
 	h.write(w, r, sectionJSON{ID: nullable(s.ID), Items: toJSON(s.Items), NextID: nullable(s.NextID)})
 }
 
@@ -154,6 +167,7 @@ func (h *handler) notifications(w http.ResponseWriter, r *http.Request, query ur
 		h.fail(w, r, err)
 		return
 	}
+	annotate(r, items)
 	h.write(w, r, notificationsJSON{Items: toJSON(items)})
 }
 
@@ -258,10 +272,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		level = slog.LevelDebug
 	}
 	h.logger.LogAttrs(r.Context(), level, "read notification log",
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.String("query", r.URL.RawQuery),
-		slog.Int("status", status),
+		slog.String(observe.KeyHTTPMethod, r.Method),
+		slog.String(observe.KeyHTTPRoute, route(r.URL.Path)),
+		slog.String("url.path", r.URL.Path),
+		slog.String("url.query", r.URL.RawQuery),
+		slog.Int(observe.KeyHTTPStatus, status),
+		slog.String(observe.KeyErrorKind, observe.ErrorKind(err)),
 		slog.Any("error", err))
 	writeError(w, status, msg)
 }
@@ -279,6 +295,18 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, v any) {
 		return
 	}
 	writeBody(w, http.StatusOK, body)
+}
+
+// annotate adds the notification IDs of a response to the request's span.
+func annotate(r *http.Request, items []persistence.Notification) {
+	span := trace.SpanFromContext(r.Context())
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.Int(observe.KeyEventCount, len(items)))
+	if len(items) > 0 {
+		span.SetAttributes(attribute.Int64(observe.KeyFirstNotificationID, items[0].ID), attribute.Int64(observe.KeyLastNotificationID, items[len(items)-1].ID))
+	}
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
 )
@@ -63,6 +64,7 @@ type runnerConfig struct {
 	poll   time.Duration
 	poison system.PoisonPolicy
 	logger *slog.Logger
+	tel    *observe.Telemetry
 }
 
 // BatchSize sets how many events one transaction processes at most when
@@ -128,6 +130,9 @@ type Runner[Tx any] struct {
 	atHead   int64 // the number of the last batch begun that reached the head
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	// reached holds the positions of the last batch recorded, for Lags.
+	reached map[string]int64
 }
 
 // NewRunner returns the runner of proj over store, reading sources.
@@ -148,7 +153,7 @@ func NewRunner[Tx any](store Store[Tx], proj Projection[Tx], sources []Source, o
 	}
 	m := Model{Name: proj.Name(), Version: proj.Version()}
 	return &Runner[Tx]{store: store, proj: proj, sources: sources, cfg: c, model: m,
-		logger: c.logger.With("projection", m.Name, "projection_version", m.Version),
+		logger: c.logger.With(observe.KeyProjection, m.Name, observe.KeyProjectionVersion, m.Version),
 		sub:    &Subscription{sources: sources, poll: c.poll, kick: make(chan struct{}, 1)}, size: c.batch}, nil
 }
 
@@ -328,6 +333,7 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 		return 0, false, fmt.Errorf("projection %s: %w", r.model.Name, err)
 	}
 	reached := r.sub.Positions()
+	ctx, observed := r.observeBatch(ctx, events, reached)
 	var switched bool
 	err = r.store.Transact(ctx, func(ctx context.Context, tx Tx) error {
 		live, err := r.store.Live(ctx, tx, r.model.Name)
@@ -359,6 +365,7 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 		}
 		return err
 	})
+	observed(err)
 	if err != nil {
 		r.positions = nil
 		return 0, false, err
@@ -406,7 +413,7 @@ func (r *Runner[Tx]) process(ctx context.Context, tx Tx, e Event) error {
 	}
 	note := e.Notification
 	if r.cfg.poison == system.ParkPoison {
-		r.logger.WarnContext(ctx, "event parked", "upstream", e.Upstream, "notification_id", note.ID, "topic", note.Topic, "error", err)
+		r.logger.WarnContext(ctx, "event parked", observe.KeyUpstream, e.Upstream, observe.KeyNotificationID, note.ID, observe.KeyTopic, note.Topic, "error", err)
 		return r.store.Park(ctx, tx, r.model, e, err)
 	}
 	return &system.PoisonError{Follower: "projection " + r.model.Name, Upstream: e.Upstream, NotificationID: note.ID, Topic: note.Topic, Err: err}

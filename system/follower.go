@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -31,9 +35,11 @@ func (e *ProcessingError) Unwrap() error { return e.Err }
 
 // upstream is a leader as one follower sees it.
 type upstream struct {
-	name   string
-	reader *NotificationLogReader
-	mapper *persistence.Mapper
+	name      string
+	reader    *NotificationLogReader
+	mapper    *persistence.Mapper
+	attrs     attribute.Set // the follower's and the upstream's names
+	spanAttrs []attribute.KeyValue
 }
 
 // visibilityTimeout bounds how long the single-threaded runner waits for a
@@ -80,6 +86,7 @@ type follower struct {
 	logger    *slog.Logger
 	poison    PoisonPolicy
 	nodes     func(name string) (Node, error) // the runner's applications
+	tel       *observe.Telemetry
 	mu        sync.Mutex
 
 	// Guarded by mu:
@@ -87,7 +94,7 @@ type follower struct {
 	failing string // the last temporary failure logged, so that it is logged once
 }
 
-func newFollower(name string, node Node, logger *slog.Logger) (*follower, error) {
+func newFollower(name string, node Node, logger *slog.Logger, tel *observe.Telemetry) (*follower, error) {
 	p, ok := node.(Processor)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s (%T) follows other applications but has no Policy method", ErrSystem, name, node)
@@ -96,11 +103,13 @@ func newFollower(name string, node Node, logger *slog.Logger) (*follower, error)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s has no process recorder", ErrSystem, name)
 	}
-	return &follower{name: name, node: p, app: node.App(), recorder: rec, logger: logger.With("follower", name)}, nil
+	return &follower{name: name, node: p, app: node.App(), recorder: rec, logger: logger.With(observe.KeyFollower, name), tel: tel}, nil
 }
 
 func (f *follower) follow(name string, log application.NotificationLog, mapper *persistence.Mapper, opts []ReaderOption) {
-	f.upstreams = append(f.upstreams, &upstream{name: name, reader: NewNotificationLogReader(log, opts...), mapper: mapper})
+	attrs := []attribute.KeyValue{attribute.String(observe.KeyFollower, f.name), attribute.String(observe.KeyUpstream, name)}
+	f.upstreams = append(f.upstreams, &upstream{name: name, reader: NewNotificationLogReader(log, opts...), mapper: mapper,
+		spanAttrs: attrs, attrs: attribute.NewSet(attrs...)})
 }
 
 func (f *follower) upstream(name string) *upstream {
@@ -153,31 +162,48 @@ func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool)
 	switch {
 	case err == nil:
 		if f.failing != "" {
-			f.logger.InfoContext(ctx, "processing works again", "upstream", up.name)
+			f.logger.InfoContext(ctx, "processing works again", observe.KeyUpstream, up.name)
 			f.failing = ""
 		}
 	case ctx.Err() != nil:
 		// Stopping: the notification in hand is processed next time.
 	case isTemporary(err):
 		if msg := err.Error(); msg != f.failing {
-			f.logger.WarnContext(ctx, "processing failed; it will be tried again", "upstream", up.name, "error", err)
+			f.logger.WarnContext(ctx, "processing failed; it will be tried again", observe.KeyUpstream, up.name, "error", err)
 			f.failing = msg
 		}
 	default:
 		f.stopped = err
 		f.logger.ErrorContext(ctx, "follower stopped at a poison notification: fix the cause and resume it, or park it (system.ParkPoison)",
-			"upstream", up.name, "error", err)
+			observe.KeyUpstream, up.name, "error", err)
 		err = fmt.Errorf("%w: %w", ErrStopped, err)
 	}
 	return n, err
 }
 
-func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func() bool) (int, error) {
+// pullLocked processes what it pulls from up as one batch, traced as one
+// span from its first notification on: a pull that finds nothing new, as
+// most polls do, leaves no span.
+func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func() bool) (n int, err error) {
 	last, err := f.recorder.MaxTrackingID(ctx, up.name)
 	if err != nil {
+		f.tel.Error(ctx, observe.OpFollower, observe.ErrorKind(err), metric.WithAttributeSet(up.attrs))
 		return 0, fmt.Errorf("%s: position in %s: %w", f.name, up.name, err)
 	}
-	n := 0
+	var op *observe.Op
+	var first, at int64
+	pctx := ctx
+	defer func() {
+		f.tel.Processed(ctx, n, up.attrs)
+		if op == nil {
+			if err != nil && ctx.Err() == nil {
+				f.tel.Error(ctx, observe.OpFollower, observe.ErrorKind(err), metric.WithAttributeSet(up.attrs))
+			}
+			return
+		}
+		op.End(pctx, err, attribute.Int(observe.KeyEventCount, n),
+			attribute.Int64(observe.KeyFirstNotificationID, first), attribute.Int64(observe.KeyLastNotificationID, at))
+	}()
 	for note, err := range up.reader.Select(ctx, last+1) {
 		if err != nil {
 			return n, fmt.Errorf("%s: read %s from notification %d: %w", f.name, up.name, last+1, err)
@@ -185,7 +211,13 @@ func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func()
 		if stopping != nil && stopping() {
 			return n, nil
 		}
-		err := f.process(ctx, up, note)
+		if op == nil {
+			var o observe.Op
+			pctx, o = f.tel.Begin(ctx, observe.SpanFollowerBatch, observe.OpFollower, observe.MetricFollowerBatch, up.attrs, up.spanAttrs...)
+			op, first = &o, note.ID
+		}
+		at = note.ID
+		err := f.process(pctx, up, note)
 		var poison *PoisonError
 		if errors.As(err, &poison) && f.poison == ParkPoison {
 			err = f.park(ctx, up, note, poison.Err)
@@ -250,9 +282,38 @@ func (f *follower) process(ctx context.Context, up *upstream, note persistence.N
 				return nil // another instance processed it first
 			}
 			if attempt < attempts {
+				f.tel.Retry(ctx, observe.OpFollower, up.attrs)
 				continue // an aggregate changed under the policy: run it again
 			}
 		}
 		return fail(err)
 	}
+}
+
+// lags measures how far the follower is behind each of its upstreams.
+func (f *follower) lags(ctx context.Context) ([]observe.Lag, error) {
+	var out []observe.Lag
+	var errs []error
+	for _, up := range f.upstreams {
+		last, err := f.recorder.MaxTrackingID(ctx, up.name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: position in %s: %w", f.name, up.name, err))
+			continue
+		}
+		var opts []application.SelectOption
+		if len(up.reader.topics) > 0 {
+			opts = append(opts, application.Topics(up.reader.topics...))
+		}
+		l, err := application.MeasureLag(ctx, up.reader.log, up.mapper, last, opts...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			continue
+		}
+		l.Kind, l.Reader, l.Upstream = observe.FollowerLag, f.name, up.name
+		f.mu.Lock()
+		l.Stopped = f.stopped
+		f.mu.Unlock()
+		out = append(out, l)
+	}
+	return out, errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -248,7 +249,7 @@ func (f *follower) park(ctx context.Context, up *upstream, note persistence.Noti
 		}
 		return fmt.Errorf("park notification %d of %s: %w", note.ID, up.name, err)
 	}
-	f.logger.WarnContext(ctx, "notification parked", "upstream", up.name, "notification_id", note.ID, "topic", note.Topic, "error", cause)
+	f.logger.WarnContext(ctx, "notification parked", observe.KeyUpstream, up.name, observe.KeyNotificationID, note.ID, observe.KeyTopic, note.Topic, "error", cause)
 	return nil
 }
 

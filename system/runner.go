@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
+	"github.com/strata-go/strata/observe"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -82,6 +83,7 @@ type config struct {
 	readerOpts []ReaderOption
 	listen     bool
 	processEnv bool
+	telemetry  *observe.Telemetry
 }
 
 func newRunnerConfig(opts []Option) *config {
@@ -123,6 +125,11 @@ func WithEnv(vars map[string]string) Option {
 func WithAppOptions(name string, opts ...application.Option) Option {
 	return func(c *config) { c.appOpts[name] = append(c.appOpts[name], opts...) }
 }
+
+// WithTelemetry makes the runner's followers and the applications it
+// builds trace and measure their work with t (default: observe.Default(),
+// OpenTelemetry's global providers).
+func WithTelemetry(t *observe.Telemetry) Option { return func(c *config) { c.telemetry = t } }
 
 // WithLogger sets the logger of processing errors (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -237,6 +244,31 @@ func (b *base) follower(name string) (*follower, error) {
 	return f, nil
 }
 
+// Lags measures how far each follower the runner hosts is behind each of
+// its upstream logs (see application.MeasureLag), so that a runner is an
+// observe.LagSource for metrics (observe.Telemetry.ObserveLags) and health
+// checks. A runner that is not started has none.
+func (b *base) Lags(ctx context.Context) ([]observe.Lag, error) {
+	b.mu.Lock()
+	var followers []*follower
+	if b.started {
+		for _, name := range b.order {
+			followers = append(followers, b.followers[name])
+		}
+	}
+	b.mu.Unlock()
+	var out []observe.Lag
+	var errs []error
+	for _, f := range followers {
+		lags, err := f.lags(ctx)
+		out = append(out, lags...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
 // Resume makes a follower stopped at a poison notification try it again;
 // a concurrent runner's follower does so at once.
 func (b *base) Resume(name string) error {
@@ -308,6 +340,9 @@ func (b *base) build(ctx context.Context) error {
 		if b.cfg.logger != nil {
 			opts = append(opts, application.WithLogger(b.cfg.logger))
 		}
+		if b.cfg.telemetry != nil {
+			opts = append(opts, application.WithTelemetry(b.cfg.telemetry))
+		}
 		opts = append(opts, b.cfg.appOpts[name]...)
 		n, err := b.sys.build(ctx, name, opts)
 		if err != nil {
@@ -320,7 +355,7 @@ func (b *base) build(ctx context.Context) error {
 		if !b.hosted(name) || !b.sys.IsFollower(name) {
 			continue
 		}
-		f, err := newFollower(name, b.nodes[name], b.cfg.logger)
+		f, err := newFollower(name, b.nodes[name], b.cfg.logger, observe.Or(b.cfg.telemetry))
 		if err != nil {
 			b.closeNodes()
 			return err
@@ -557,7 +592,7 @@ func (r *ConcurrentRunner) Start(ctx context.Context) error {
 			}
 			prompts, err := l.Listen(loopCtx)
 			if err != nil {
-				r.cfg.logger.WarnContext(ctx, "cannot listen for saves; polling instead", "leader", leader, "error", err)
+				r.cfg.logger.WarnContext(ctx, "cannot listen for saves; polling instead", observe.KeyUpstream, leader, "error", err)
 				continue
 			}
 			wg.Add(1)

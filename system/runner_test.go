@@ -274,7 +274,7 @@ func checkLogged(t testing.TB, logs *childtest.Buffer, id int64, level string) {
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines about notification %d, want 1:\n%s", len(lines), id, logs)
 	}
-	for _, want := range []string{"level=" + level, "follower=Scribe", "upstream=Worlds", "poisoned"} {
+	for _, want := range []string{"level=" + level, "strata.follower=Scribe", "strata.upstream=Worlds", "poisoned"} {
 		if !strings.Contains(lines[0], want) {
 			t.Fatalf("the log line does not say %q: %s", want, lines[0])
 		}

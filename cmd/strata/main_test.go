@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/application"
@@ -1133,4 +1134,82 @@ func TestEraseAndRotateKeys(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("erase with --aggregate and no --identifier: exit %d", r.code)
 	}
+}
+
+// strata health prints the report and exits 0 when healthy, 1 when not;
+// serve --metrics serves /metrics, /readyz and /livez, and health --url
+// asks it.
+func TestHealthAndMetrics(t *testing.T) {
+	s := postgresStore(t)
+	demo(t, s, 0)
+	r := s.run(t, "health", "--max-horizon-age", "1h") // other programs may hold transactions
+	if r.code != 0 || !strings.Contains(r.stdout, `"status": "ok"`) || !strings.Contains(r.stdout, `"check": "horizon"`) {
+		t.Fatalf("health: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A transaction held open past --max-horizon-age is unhealthy.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	r = s.run(t, "health", "--max-horizon-age", "1ns")
+	if r.code != 1 || !strings.Contains(r.stdout, `"status": "unhealthy"`) || !strings.Contains(r.stderr, "Error: unhealthy: ") ||
+		!strings.Contains(r.stderr, "held the visibility horizon back") {
+		t.Fatalf("health with a held transaction: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := s.command(ctx, nil, "serve", "--no-auth", "--addr", "127.0.0.1:0", "--metrics", "--max-horizon-age", "1ns")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	first, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`at (http://\S+) `).FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("first line: %q", first)
+	}
+	base := m[1]
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"strata_follower_lag{", "strata_postgres_horizon_age_seconds{", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s:\n%s", want, body)
+		}
+	}
+	r = s.run(t, "health", "--url", base+"/readyz")
+	if r.code != 1 || !strings.Contains(r.stdout, `"healthy": false`) {
+		t.Fatalf("health --url while unhealthy: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Another test's transaction may still be open: liveness does not care.
+	resp, err = http.Get(base + "/livez")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/livez: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

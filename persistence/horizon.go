@@ -1,0 +1,32 @@
+package persistence
+
+import (
+	"context"
+	"time"
+)
+
+// Horizon is what holds a database's visibility horizon back: the oldest
+// transaction still running, which keeps readers of a notification log
+// that orders by commit (PostgreSQL's) from seeing what was saved after it
+// began, and keeps the database from vacuuming what it could see.
+type Horizon struct {
+	// Age is how long the holder's transaction has run; 0 if no other
+	// transaction holds the horizon back.
+	Age time.Duration
+	// PID is the process ID of the holder's backend.
+	PID int
+	// ApplicationName is the application_name the holder connected with.
+	ApplicationName string
+	// Database is the database the holder is connected to.
+	Database string
+	// State is the holder's state ("active", "idle in transaction").
+	State string
+}
+
+// HorizonReader is implemented by factories of stores whose readers a long
+// transaction holds back, such as PostgreSQL's. Monitoring finds it by type
+// assertion on a factory.
+type HorizonReader interface {
+	// Horizon returns what holds the visibility horizon back now.
+	Horizon(ctx context.Context) (Horizon, error)
+}
