@@ -391,3 +391,46 @@ func Require(t testing.TB) *Cluster {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// Env returns the environment of a fresh JetStream store on the shared
+// cluster for one test: its own stream name and subject prefixes, so that
+// every application the test opens gets streams of its own, deleted when
+// the test ends.
+func Env(t testing.TB) map[string]string {
+	t.Helper()
+	c := Shared(t)
+	tag := strings.ReplaceAll(fmt.Sprintf("%x", time.Now().UnixNano()), "-", "")
+	streams := "T" + tag
+	t.Cleanup(func() { deleteStreams(c.URL(), streams+"_") })
+	return map[string]string{
+		"PERSISTENCE_MODULE":  "jetstream",
+		"NATS_URL":            c.URL(),
+		"NATS_STREAM_PREFIX":  streams,
+		"NATS_SUBJECT_PREFIX": "t" + tag,
+	}
+}
+
+// deleteStreams deletes the streams whose names begin with prefix.
+func deleteStreams(url, prefix string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var doomed []string
+	for n := range names.Name() {
+		if strings.HasPrefix(n, prefix) {
+			doomed = append(doomed, n)
+		}
+	}
+	for _, n := range doomed {
+		js.DeleteStream(ctx, n)
+	}
+}

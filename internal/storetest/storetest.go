@@ -1,7 +1,8 @@
 // Package storetest runs tests of applications against every datastore
 // Strata supports, each test with a fresh, empty store: in memory, a SQLite
-// file, and a new schema in the PostgreSQL test database (see package
-// pgtest for when that is available).
+// file, a new schema in the PostgreSQL test database (see package pgtest
+// for when that is available), and new streams on a JetStream cluster of
+// three servers that the test process starts (see package natstest).
 package storetest
 
 import (
@@ -10,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-go/strata/internal/natstest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
-	_ "github.com/strata-go/strata/persistence/memory"   // registers "memory"
-	_ "github.com/strata-go/strata/persistence/postgres" // registers "postgres"
-	_ "github.com/strata-go/strata/persistence/sqlite"   // registers "sqlite"
+	_ "github.com/strata-go/strata/persistence/jetstream" // registers "jetstream"
+	_ "github.com/strata-go/strata/persistence/memory"    // registers "memory"
+	_ "github.com/strata-go/strata/persistence/postgres"  // registers "postgres"
+	_ "github.com/strata-go/strata/persistence/sqlite"    // registers "sqlite"
 )
 
 // Store is a datastore that tests can run against.
@@ -37,6 +40,9 @@ func Stores() []Store {
 			return map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(t.TempDir(), "strata.db")}
 		}},
 		{Name: "postgres", Env: pgtest.Env},
+		// A three-server JetStream cluster that the test process starts
+		// (see package natstest), one stream per application per test.
+		{Name: "jetstream", Env: natstest.Env},
 	}
 }
 

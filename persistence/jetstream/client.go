@@ -197,10 +197,27 @@ func (c *client) lastMsgOnce(ctx context.Context, subject string) (*msg, error) 
 // replica serves direct gets (a new stream, a leader election) it asks
 // again, within the client's timeout: reads are idempotent.
 func (c *client) directGet(ctx context.Context, subject string, seq uint64, batch int) ([]msg, uint64, error) {
+	req, _ := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+		Batch   int    `json:"batch"`
+	}{max(seq, 1), subject, batch})
+	return c.direct(ctx, req, batch)
+}
+
+// multiLast returns the last message of every subject that filter (with
+// wildcards) matches, at most 1024, from any replica, in one request.
+func (c *client) multiLast(ctx context.Context, filter string) ([]msg, error) {
+	req, _ := json.Marshal(map[string][]string{"multi_last": {filter}})
+	ms, _, err := c.direct(ctx, req, 64)
+	return ms, err
+}
+
+func (c *client) direct(ctx context.Context, req []byte, batch int) ([]msg, uint64, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		ms, pending, err := c.directGetOnce(ctx, subject, seq, batch)
+		ms, pending, err := c.directOnce(ctx, req, batch)
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return ms, pending, err
 		}
@@ -214,12 +231,7 @@ func (c *client) directGet(ctx context.Context, subject string, seq uint64, batc
 	}
 }
 
-func (c *client) directGetOnce(ctx context.Context, subject string, seq uint64, batch int) ([]msg, uint64, error) {
-	req, _ := json.Marshal(struct {
-		Seq     uint64 `json:"seq"`
-		NextFor string `json:"next_by_subj"`
-		Batch   int    `json:"batch"`
-	}{max(seq, 1), subject, batch})
+func (c *client) directOnce(ctx context.Context, req []byte, batch int) ([]msg, uint64, error) {
 	inbox := c.nc.NewRespInbox()
 	ch := make(chan *nats.Msg, min(batch, 256)+1)
 	sub, err := c.nc.ChanSubscribe(inbox, ch)
@@ -255,6 +267,30 @@ func (c *client) directGetOnce(ctx context.Context, subject string, seq uint64, 
 			out = append(out, msg{subject: m.Header.Get(hdrSubject), seq: s, data: m.Data})
 		}
 	}
+}
+
+// purge deletes the messages on subject (which may have wildcards) in one
+// operation, and returns how many there were.
+func (c *client) purge(ctx context.Context, subject string) (uint64, error) {
+	req, _ := json.Marshal(map[string]string{"filter": subject})
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.PURGE."+c.stream, req)
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Success bool      `json:"success"`
+		Purged  uint64    `json:"purged"`
+		Error   *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, fmt.Errorf("purge: unreadable answer: %w", err)
+	}
+	if r.Error != nil {
+		return 0, r.Error
+	}
+	return r.Purged, nil
 }
 
 // classify returns the error of a failed request as a persistence error

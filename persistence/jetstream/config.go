@@ -11,7 +11,7 @@ import (
 
 // Variables lists the environment variables the module reads.
 var Variables = []string{
-	"NATS_URL", "NATS_STREAM", "NATS_SUBJECT_PREFIX", "NATS_REPLICAS", "NATS_STORAGE", "NATS_MAX_AGE",
+	"NATS_URL", "NATS_STREAM", "NATS_STREAM_PREFIX", "NATS_SUBJECT_PREFIX", "NATS_REPLICAS", "NATS_STORAGE", "NATS_MAX_AGE",
 	"NATS_DUPLICATE_WINDOW", "NATS_TIMEOUT", "NATS_CREDS", "CREATE_TABLE",
 }
 
@@ -34,11 +34,17 @@ type Config struct {
 	// AppName names the application, whose stream and subjects are named
 	// after it.
 	AppName string
-	// Stream is the name of the application's stream (default
-	// STRATA_<APP>).
+	// Stream is the name of the application's stream (NATS_STREAM;
+	// default StreamPrefix_<APP>).
 	Stream string
-	// SubjectPrefix is the prefix of every subject of the stream (default
-	// strata.<app>); the stream holds <prefix>.>.
+	// StreamPrefix begins the names of streams not named by Stream
+	// (NATS_STREAM_PREFIX, default STRATA), so that the applications of
+	// one system, or of several environments, keep apart.
+	StreamPrefix string
+	// SubjectPrefix is the prefix of every subject of the stream: the
+	// stream holds <SubjectPrefix>.>. NATS_SUBJECT_PREFIX (default
+	// "strata") gives its first tokens, which the application's name
+	// follows ("strata.worlds").
 	SubjectPrefix string
 	// Replicas is the number of servers that keep the stream (default 3).
 	Replicas int
@@ -67,7 +73,11 @@ func ConfigFromEnv(env persistence.Env) (Config, error) {
 		Credentials:   strings.TrimSpace(env.Get("NATS_CREDS")),
 		AppName:       env.Name(),
 		Stream:        strings.TrimSpace(env.Get("NATS_STREAM")),
-		SubjectPrefix: strings.TrimSpace(env.Get("NATS_SUBJECT_PREFIX")),
+		StreamPrefix:  env.String("NATS_STREAM_PREFIX", "STRATA"),
+		SubjectPrefix: env.String("NATS_SUBJECT_PREFIX", "strata"),
+	}
+	if c.AppName != "" {
+		c.SubjectPrefix += "." + token(c.AppName, unicode.ToLower)
 	}
 	var err error
 	if c.Replicas, err = env.Int("NATS_REPLICAS", DefaultReplicas, 1); err != nil {
@@ -105,16 +115,16 @@ func (c *Config) check() error {
 		c.URL = DefaultURL
 	}
 	if c.Stream == "" {
-		c.Stream = "STRATA"
+		c.Stream = c.StreamPrefix
+		if c.Stream == "" {
+			c.Stream = "STRATA"
+		}
 		if c.AppName != "" {
 			c.Stream += "_" + token(c.AppName, unicode.ToUpper)
 		}
 	}
 	if c.SubjectPrefix == "" {
 		c.SubjectPrefix = "strata"
-		if c.AppName != "" {
-			c.SubjectPrefix += "." + token(c.AppName, unicode.ToLower)
-		}
 	}
 	if c.Replicas == 0 {
 		c.Replicas = DefaultReplicas
@@ -128,11 +138,11 @@ func (c *Config) check() error {
 	if strings.ContainsFunc(c.Stream, func(r rune) bool {
 		return !(r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) || r == '-' || r == '_')
 	}) || len(c.Stream) > 255 {
-		return fmt.Errorf("%w: NATS_STREAM=%q: a stream name is letters, digits, - and _", persistence.ErrConfig, c.Stream)
+		return fmt.Errorf("%w: NATS_STREAM or NATS_STREAM_PREFIX: stream name %q: a stream name is letters, digits, - and _", persistence.ErrConfig, c.Stream)
 	}
 	for _, tok := range strings.Split(c.SubjectPrefix, ".") {
 		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return fmt.Errorf("%w: NATS_SUBJECT_PREFIX=%q: not a subject of literal tokens", persistence.ErrConfig, c.SubjectPrefix)
+			return fmt.Errorf("%w: NATS_SUBJECT_PREFIX: subject prefix %q is not literal tokens", persistence.ErrConfig, c.SubjectPrefix)
 		}
 	}
 	return nil

@@ -59,6 +59,16 @@ func (s *shared) mark(filter string, seq uint64) {
 	s.marks[filter] = max(s.marks[filter], seq)
 }
 
+// forget drops what the factory knows of subjects after a deletion.
+func (s *shared) forget() {
+	s.heads.mu.Lock()
+	s.heads.m = nil
+	s.heads.mu.Unlock()
+	s.mu.Lock()
+	s.marks = nil
+	s.mu.Unlock()
+}
+
 func (s *shared) marked(filter string) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,7 +77,52 @@ func (s *shared) marked(filter string) uint64 {
 
 var (
 	_ persistence.Factory = (*Factory)(nil)
+	_ persistence.Eraser  = (*Factory)(nil)
 )
+
+// DeleteAggregate deletes the events and the records of every purpose
+// (snapshots) of the aggregate in the factory's tenant, in one purge of the
+// stream by subject, and reports whether there were any. Stream sequences
+// are never given again, so the notification IDs of the deleted events
+// are not either.
+func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
+	op := "delete aggregate " + id.String()
+	if err := f.begin(ctx, op); err != nil {
+		return false, err
+	}
+	n, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".*.*."+tenantToken(f.tenant)+"."+id.String())
+	f.shared.forget()
+	if err != nil {
+		return false, classify(op, err, true)
+	}
+	return n > 0, nil
+}
+
+// PurgeTenant deletes the events, records of every purpose and tracking
+// records of the factory's tenant, in one purge of the stream by subject.
+func (f *Factory) PurgeTenant(ctx context.Context) error {
+	op := "purge tenant"
+	if err := f.begin(ctx, op); err != nil {
+		return err
+	}
+	if f.tenant == "" {
+		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
+	}
+	op = fmt.Sprintf("purge tenant %q", f.tenant)
+	_, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".*.*."+tenantToken(f.tenant)+".*")
+	f.shared.forget()
+	if err != nil {
+		return classify(op, err, true)
+	}
+	return nil
+}
+
+func (f *Factory) begin(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+	}
+	return f.open(op)
+}
 
 // OpenEnv opens the factory the environment configures (see
 // [ConfigFromEnv]).
@@ -243,7 +298,7 @@ func (f *Factory) ApplicationRecorder(context.Context) (persistence.ApplicationR
 	if err := f.open("open the application recorder"); err != nil {
 		return nil, err
 	}
-	return &ApplicationRecorder{r: &recorder{f: f, kind: "e", ids: true}}, nil
+	return &ApplicationRecorder{r: &recorder{f: f, kind: "e.ev", ids: true}}, nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
@@ -252,7 +307,7 @@ func (f *Factory) ProcessRecorder(context.Context) (persistence.ProcessRecorder,
 	if err := f.open("open the process recorder"); err != nil {
 		return nil, err
 	}
-	return &ProcessRecorder{ApplicationRecorder{r: &recorder{f: f, kind: "e", ids: true, tracking: true}}}, nil
+	return &ProcessRecorder{ApplicationRecorder{r: &recorder{f: f, kind: "e.ev", ids: true, tracking: true}}}, nil
 }
 
 // Tenant returns the factory of tenant id, on the same stream and

@@ -80,8 +80,15 @@ func (r *recorder) tenantFilter(all bool) string {
 	return r.f.cfg.SubjectPrefix + "." + r.kind + "." + tenantToken(r.f.tenant) + ".*"
 }
 
+// trackingSubject is the subject of the tenant's tracking records of the
+// upstream application; trackingFilter covers every tenant's, since
+// positions in an upstream log are one order across tenants.
 func (r *recorder) trackingSubject(app string) string {
-	return r.f.cfg.SubjectPrefix + ".k." + nameToken(app)
+	return r.f.cfg.SubjectPrefix + ".k." + nameToken(app) + "." + tenantToken(r.f.tenant) + ".t"
+}
+
+func (r *recorder) trackingFilter(app string) string {
+	return r.f.cfg.SubjectPrefix + ".k." + nameToken(app) + ".*.t"
 }
 
 // begin checks that a call may start.
@@ -148,7 +155,8 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if len(events) > 0 {
 		commit = events[0].CommitID
 	}
-	fresh := false // whether heads were read from the leader in this call
+	fresh := false   // whether heads were read from the leader in this call
+	noDedup := false // whether the servers' memory of commit IDs is outdated
 	for attempt := 1; ; attempt++ {
 		hs := make([]head, len(aggs))
 		for i, a := range aggs {
@@ -180,7 +188,7 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			if e.OriginatorVersion == a.first {
 				j := slices.Index(aggs, a)
 				m.Header.Set(hdrExpectedSubSeq, strconv.FormatUint(hs[j].seq, 10))
-				if commit != uuid.Nil {
+				if commit != uuid.Nil && !noDedup {
 					m.Header.Set(hdrMsgID, a.subject+"/"+commit.String())
 				}
 			}
@@ -203,7 +211,7 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 				}
 			}
 			if t := cfg.Tracking; t != nil {
-				r.f.shared.heads.put(msgs[len(msgs)-1].Subject, head{version: t.NotificationID, seq: last})
+				r.f.shared.heads.put(r.trackingSubject(t.ApplicationName), head{version: t.NotificationID, seq: last})
 			}
 			if len(events) > 0 && r.ids {
 				lastEvent := first + uint64(len(events)) - 1
@@ -234,11 +242,16 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			case codeDuplicateInBatch:
 				// The servers remember the commit ID for one of the
 				// aggregates: find out which.
-				fresh = true
 				if err := r.checkSave(ctx, aggs, nil, commit, nil, head{}, true); err != nil {
 					return nil, err
 				}
-				return nil, &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("commit %s: %w", commit, err)}
+				if !noDedup {
+					// The store holds the commit for none of them: the
+					// servers remember events since deleted. The durable
+					// check has spoken; send the save without the IDs.
+					fresh, noDedup = true, true
+					continue
+				}
 			}
 		}
 		return nil, classify(op, err, true)
@@ -337,7 +350,19 @@ func (r *recorder) checkSave(ctx context.Context, aggs []*aggregate, hs []head, 
 	}
 	if t != nil && !th.none && th.version >= t.NotificationID {
 		return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
-			Err: fmt.Errorf("tracking record %s %d: notification %d of %s is recorded, and positions are recorded in increasing order", t.ApplicationName, t.NotificationID, th.version, t.ApplicationName)}
+			Err: fmt.Errorf("tracking record %s %d: notification %d of %s is recorded, and a tenant records positions in increasing order", t.ApplicationName, t.NotificationID, th.version, t.ApplicationName)}
+	}
+	if t != nil {
+		// Another tenant's record of the same position (see
+		// docs/jetstream.md: checked before the write, not atomically).
+		has, err := r.hasTracking(ctx, t.ApplicationName, t.NotificationID)
+		if err != nil {
+			return err
+		}
+		if has {
+			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+				Err: fmt.Errorf("tracking record %s %d is recorded by another tenant", t.ApplicationName, t.NotificationID)}
+		}
 	}
 	return nil
 }
@@ -447,11 +472,14 @@ func (r *recorder) selectEvents(ctx context.Context, subject string, q persisten
 		// A replica that is behind answers with less than this factory
 		// wrote: ask again until one is as far.
 		if complete && !known.none && known.seq > lastSeq && time.Now().Before(deadline) {
-			sleep(ctx, time.Millisecond)
-			if err := ctx.Err(); err != nil {
+			behind, err := r.behind(ctx, subject, lastSeq, 0)
+			if err != nil {
 				return nil, classify(op, err, false)
 			}
-			continue
+			if behind {
+				sleep(ctx, time.Millisecond)
+				continue
+			}
 		}
 		if q.Desc {
 			slices.Reverse(out)
@@ -580,14 +608,29 @@ func (r *recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 		// A replica behind this factory's own writes answered: ask again.
 		if complete && known > lastSeq && known >= uint64(q.Start) && (q.Stop <= 0 || known <= uint64(q.Stop)) &&
 			time.Now().Before(deadline) {
-			sleep(ctx, time.Millisecond)
-			if err := ctx.Err(); err != nil {
+			behind, err := r.behind(ctx, filter, max(lastSeq, uint64(max(q.Start, 1))-1), uint64(max(q.Stop, 0)))
+			if err != nil {
 				return nil, classify(op, err, false)
 			}
-			continue
+			if behind {
+				sleep(ctx, time.Millisecond)
+				continue
+			}
 		}
 		return out, nil
 	}
+}
+
+// behind reports whether the stream's leader has a message on subject
+// after seq (and at most stop, if positive) that a replica's answer did
+// not show: the replica was behind, and is asked again. A write this
+// factory made that has since been deleted is no reason to wait.
+func (r *recorder) behind(ctx context.Context, subject string, seq, stop uint64) (bool, error) {
+	m, err := r.f.client.lastMsg(ctx, subject)
+	if err != nil || m == nil {
+		return false, err
+	}
+	return m.seq > seq && (stop == 0 || seq < stop), nil
 }
 
 // notification decodes one event message.
@@ -632,50 +675,93 @@ func (r *recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	return int64(m.seq), nil
 }
 
+// trackingHeads returns the last tracking record of every tenant for the
+// upstream application, by subject, with what this factory wrote itself,
+// which a replica that is behind may not show yet.
+func (r *recorder) trackingHeads(ctx context.Context, app string) (map[string]head, error) {
+	ms, err := r.f.client.multiLast(ctx, r.trackingFilter(app))
+	if err != nil {
+		return nil, classify("read tracking records of "+app, err, false)
+	}
+	hs := make(map[string]head, len(ms)+1)
+	for _, m := range ms {
+		h, err := headOf(&m)
+		if err != nil {
+			return nil, &persistence.Error{Op: "read tracking records of " + app, Kind: persistence.ErrData, Err: err}
+		}
+		hs[m.subject] = h
+	}
+	own := r.trackingSubject(app)
+	if h, ok := r.f.shared.heads.get(own); ok && !h.none && h.seq > hs[own].seq {
+		hs[own] = h
+	}
+	return hs, nil
+}
+
 // MaxTrackingID returns the highest notification ID recorded for the
-// upstream application, or 0.
+// upstream application by any tenant, or 0.
 func (r *recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
 	const op = "max tracking ID"
 	if err := r.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	h, err := r.head(ctx, r.trackingSubject(app), true)
-	if err != nil || h.none {
+	hs, err := r.trackingHeads(ctx, app)
+	if err != nil {
 		return 0, err
 	}
-	return h.version, nil
+	var most int64
+	for _, h := range hs {
+		most = max(most, h.version)
+	}
+	return most, nil
 }
 
 // HasTrackingID reports whether the notification ID was recorded for the
-// upstream application: positions are recorded in increasing order, so a
-// binary search over the stream finds it.
+// upstream application by any tenant.
 func (r *recorder) HasTrackingID(ctx context.Context, app string, id int64) (bool, error) {
+	if err := r.begin(ctx, "has tracking ID"); err != nil {
+		return false, err
+	}
+	return r.hasTracking(ctx, app, id)
+}
+
+// hasTracking looks for the position in each tenant's tracking records: a
+// tenant records positions in increasing order, so a binary search over
+// the stream finds it.
+func (r *recorder) hasTracking(ctx context.Context, app string, id int64) (bool, error) {
 	const op = "has tracking ID"
-	if err := r.begin(ctx, op); err != nil {
-		return false, err
-	}
-	subject := r.trackingSubject(app)
-	h, err := r.head(ctx, subject, true)
-	if err != nil || h.none || h.version < id {
-		return false, err
-	}
-	if h.version == id {
-		return true, nil
-	}
-	seq, err := r.seek(ctx, subject, id-1)
-	if err != nil || seq == 0 {
-		return false, err
-	}
-	ms, _, err := r.f.client.directGet(ctx, subject, seq, 1)
+	hs, err := r.trackingHeads(ctx, app)
 	if err != nil {
-		return false, classify(op, err, false)
+		return false, err
 	}
-	if len(ms) == 0 {
-		return false, nil
+	for subject, h := range hs {
+		if h.none || h.version < id {
+			continue
+		}
+		if h.version == id {
+			return true, nil
+		}
+		seq, err := r.seek(ctx, subject, id-1)
+		if err != nil {
+			return false, err
+		}
+		if seq == 0 {
+			continue
+		}
+		ms, _, err := r.f.client.directGet(ctx, subject, seq, 1)
+		if err != nil {
+			return false, classify(op, err, false)
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		t, err := decodeTracking(ms[0].data)
+		if err != nil {
+			return false, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: err}
+		}
+		if t.id == id {
+			return true, nil
+		}
 	}
-	t, err := decodeTracking(ms[0].data)
-	if err != nil {
-		return false, &persistence.Error{Op: op, Kind: persistence.ErrData, Err: err}
-	}
-	return t.id == id, nil
+	return false, nil
 }
