@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,6 +239,7 @@ func StreamConfig(cfg Config) jetstream.StreamConfig {
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		DenyDelete:         true,
+		AllowRollup:        true, // ReplaceEvents of snapshots and data keys
 	}
 }
 
@@ -352,6 +354,55 @@ func (a *AggregateRecorder) InsertEvents(ctx context.Context, events []persisten
 // SelectEvents returns one aggregate's records as the query asks.
 func (a *AggregateRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
 	return a.r.SelectEvents(ctx, id, q)
+}
+
+var (
+	_ persistence.Replacer = (*AggregateRecorder)(nil)
+	_ persistence.Lister   = (*AggregateRecorder)(nil)
+)
+
+// ReplaceEvents records the events, replacing the records at the same
+// versions: for each aggregate, one atomic batch rewrites its records,
+// the first message rolling up (deleting) the ones before, and expecting
+// the aggregate's last sequence so that a concurrent write is not lost.
+func (a *AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	return a.r.replaceEvents(ctx, events)
+}
+
+// Originators yields the IDs of the aggregates the recorder's tenant
+// has, from the stream's index of subjects.
+func (a *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID, error] {
+	return func(yield func(uuid.UUID, error) bool) {
+		const op = "list aggregates"
+		if err := a.r.begin(ctx, op); err != nil {
+			yield(uuid.Nil, err)
+			return
+		}
+		s, err := a.r.f.client.js.Stream(ctx, a.r.f.cfg.Stream)
+		if err != nil {
+			yield(uuid.Nil, classify(op, err, false))
+			return
+		}
+		filter := a.r.tenantFilter(false)
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			yield(uuid.Nil, classify(op, err, false))
+			return
+		}
+		prefix := strings.TrimSuffix(filter, "*")
+		for subj := range info.State.Subjects {
+			id, err := uuid.Parse(strings.TrimPrefix(subj, prefix))
+			if err != nil {
+				if !yield(uuid.Nil, &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: fmt.Errorf("subject %q", subj)}) {
+					return
+				}
+				continue
+			}
+			if !yield(id, nil) {
+				return
+			}
+		}
+	}
 }
 
 // ApplicationRecorder records the application's events and gives them

@@ -765,3 +765,69 @@ func (r *recorder) hasTracking(ctx context.Context, app string, id int64) (bool,
 	}
 	return false, nil
 }
+
+// replaceEvents rewrites each aggregate's records with the events merged
+// in, as one atomic batch per aggregate whose first message rolls up the
+// subject.
+func (r *recorder) replaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	const op = "replace events"
+	if err := r.begin(ctx, op); err != nil {
+		return err
+	}
+	byID := map[uuid.UUID][]persistence.StoredEvent{}
+	var order []uuid.UUID
+	for _, e := range events {
+		if _, ok := byID[e.OriginatorID]; !ok {
+			order = append(order, e.OriginatorID)
+		}
+		byID[e.OriginatorID] = append(byID[e.OriginatorID], e)
+	}
+	for _, id := range order {
+		subject := r.subject(r.f.tenant, id)
+		for attempt := 1; ; attempt++ {
+			h, err := r.head(ctx, subject, true)
+			if err != nil {
+				return err
+			}
+			old, err := r.selectEvents(ctx, subject, persistence.EventQuery{})
+			if err != nil {
+				return err
+			}
+			merged := map[int64]persistence.StoredEvent{}
+			for _, e := range old {
+				merged[e.OriginatorVersion] = e
+			}
+			for _, e := range byID[id] {
+				merged[e.OriginatorVersion] = e
+			}
+			versions := make([]int64, 0, len(merged))
+			for v := range merged {
+				versions = append(versions, v)
+			}
+			slices.Sort(versions)
+			if len(versions) > MaxBatch {
+				return &persistence.Error{Op: op, Kind: persistence.ErrProgramming,
+					Err: fmt.Errorf("aggregate %s would have %d records, more than the %d of one atomic batch", id, len(versions), MaxBatch)}
+			}
+			msgs := make([]*nats.Msg, len(versions))
+			for i, v := range versions {
+				msgs[i] = &nats.Msg{Subject: subject, Data: encodeEvent(merged[v]), Header: nats.Header{}}
+			}
+			msgs[0].Header.Set("Nats-Rollup", "sub")
+			msgs[0].Header.Set(hdrExpectedSubSeq, strconv.FormatUint(h.seq, 10))
+			last, err := r.f.client.publishBatch(ctx, msgs)
+			if err == nil {
+				e := merged[versions[len(versions)-1]]
+				r.f.shared.heads.put(subject, head{version: e.OriginatorVersion, seq: last, commit: e.CommitID})
+				break
+			}
+			var ae *apiError
+			if errors.As(err, &ae) && (ae.ErrCode == codeWrongLastSeq || ae.ErrCode == codeWrongLastSeqConstant) && attempt < 50 {
+				sleep(ctx, time.Duration(attempt)*time.Millisecond)
+				continue
+			}
+			return classify(op+" of "+id.String(), err, true)
+		}
+	}
+	return nil
+}
