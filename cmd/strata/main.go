@@ -18,9 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/cli"
-	_ "github.com/strata-go/strata/persistence/memory"   // PERSISTENCE_MODULE=memory
-	_ "github.com/strata-go/strata/persistence/postgres" // PERSISTENCE_MODULE=postgres
-	_ "github.com/strata-go/strata/persistence/sqlite"   // PERSISTENCE_MODULE=sqlite, the default
+	_ "github.com/strata-go/strata/persistence/jetstream" // PERSISTENCE_MODULE=jetstream
+	_ "github.com/strata-go/strata/persistence/memory"    // PERSISTENCE_MODULE=memory
+	_ "github.com/strata-go/strata/persistence/postgres"  // PERSISTENCE_MODULE=postgres
+	_ "github.com/strata-go/strata/persistence/sqlite"    // PERSISTENCE_MODULE=sqlite, the default
 )
 
 // defaultDBName is the SQLite file of the command when the environment
