@@ -299,7 +299,47 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return nil
+	// With every server up, wait until the meta leader can place a stream
+	// on three of them: it learns its peers a little after it answers.
+	running := 0
+	for i := range c.Servers {
+		if c.Running(i) {
+			running++
+		}
+	}
+	if running < len(c.Servers) {
+		return nil
+	}
+	var last error
+	for {
+		if last = placeable(c.URL()); last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no stream of three replicas can be placed after %v: %w", timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// placeable creates and deletes a stream of three replicas.
+func placeable(url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	name := fmt.Sprintf("NATSTEST_PROBE_%d", time.Now().UnixNano())
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"natstest.probe." + name}, Replicas: 3, Storage: jetstream.MemoryStorage}); err != nil {
+		return err
+	}
+	return js.DeleteStream(ctx, name)
 }
 
 func jetStreamReady(url string) error {

@@ -89,6 +89,10 @@ type pubAck struct {
 	Error  *apiError `json:"error"`
 }
 
+// ackEvery is how many staged messages of a batch go out between waits
+// for the servers.
+const ackEvery = 100
+
 // errSend is wrapped by errors of requests that certainly did not reach
 // the servers.
 var errSend = errors.New("not sent")
@@ -111,15 +115,31 @@ func (c *client) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, er
 	}
 	last := msgs[len(msgs)-1]
 	last.Header.Set(hdrBatchCommit, "1")
-	for _, m := range msgs[:len(msgs)-1] {
-		if err := c.nc.PublishMsg(m); err != nil {
-			// Staged messages without a commit are dropped by the
-			// servers after their batch timeout: nothing is stored.
-			return 0, fmt.Errorf("%w: %w", errSend, err)
-		}
-	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
+	for i, m := range msgs[:len(msgs)-1] {
+		if (i+1)%ackEvery != 0 {
+			if err := c.nc.PublishMsg(m); err != nil {
+				// Staged messages without a commit are dropped by the
+				// servers after their batch timeout: nothing is stored.
+				return 0, fmt.Errorf("%w: %w", errSend, err)
+			}
+			continue
+		}
+		// Flow control: a large batch waits for the servers to have
+		// staged every ackEvery messages, or they drop what overflows
+		// and the batch is incomplete.
+		resp, err := c.nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errSend, err)
+		}
+		if len(resp.Data) > 0 {
+			var ack pubAck
+			if json.Unmarshal(resp.Data, &ack) == nil && ack.Error != nil {
+				return 0, fmt.Errorf("%w: %w", errSend, ack.Error)
+			}
+		}
+	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
 		return 0, err

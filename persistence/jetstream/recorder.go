@@ -160,9 +160,20 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	for attempt := 1; ; attempt++ {
 		hs := make([]head, len(aggs))
 		for i, a := range aggs {
-			h, err := r.head(ctx, a.subject, fresh)
-			if err != nil {
-				return nil, err
+			h, ok := r.f.shared.heads.get(a.subject)
+			if !ok || fresh {
+				if !fresh {
+					// Unknown to the factory: most likely a new aggregate.
+					// Expecting no message costs no read; if the aggregate
+					// has one, the servers refuse the batch and the next
+					// attempt reads the head from the leader.
+					h = head{none: true}
+				} else {
+					var err error
+					if h, err = r.head(ctx, a.subject, true); err != nil {
+						return nil, err
+					}
+				}
 			}
 			hs[i] = h
 		}
