@@ -270,10 +270,31 @@ func TestFaults(t *testing.T) {
 		if err := c.Restart(); err != nil {
 			t.Fatal(err)
 		}
-		g := openEnv(t, e)
+		// The stream elects its leader after the servers are up: a
+		// factory opens, and reads answer, once it has.
+		var g *jetstream.Factory
+		for {
+			var err error
+			if g, err = jetstream.OpenEnv(ctx, e); err == nil {
+				break
+			}
+			if !errors.Is(err, persistence.ErrOperational) || time.Since(start) > 2*time.Minute {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Cleanup(func() { g.Close() })
 		r, err := g.ApplicationRecorder(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for {
+			if _, err := r.MaxNotificationID(ctx); err == nil {
+				break
+			} else if time.Since(start) > 2*time.Minute {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		l.check(t, r, nil)
 		t.Logf("restarted all three servers in %v; all %d acknowledged events are there", time.Since(start).Round(time.Millisecond), len(l.acked))
