@@ -109,6 +109,8 @@ func describeStore(env persistence.Env) string {
 		return "SQLite database " + db
 	case "postgres":
 		return describePostgres(env)
+	case "jetstream", "nats":
+		return "NATS JetStream at " + env.String("NATS_URL", "nats://127.0.0.1:4222")
 	}
 	return "persistence module " + name
 }
