@@ -61,6 +61,27 @@ func Binary() (string, error) {
 	return p, nil
 }
 
+// removeStale removes the stores of clusters whose test process has died
+// (its servers died with it): test packages without a TestMain cannot
+// remove the shared cluster's stores themselves.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "strata-natstest-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if pid == os.Getpid() || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			continue // alive, or another user's
+		}
+		os.RemoveAll(d)
+	}
+}
+
 // Server is one server of a cluster.
 type Server struct {
 	Name        string
@@ -152,8 +173,12 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	dir, err := os.MkdirTemp("", "strata-natstest-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(fmt.Sprint(os.Getpid())), 0o600); err != nil {
 		return nil, err
 	}
 	off, err := freeBase(3)
