@@ -27,7 +27,7 @@ var apps atomic.Int64
 
 // features are what the JetStream module offers beyond the contract (see
 // docs/jetstream.md for what it does not).
-var features = recordertest.Features{Erase: true, Replace: true, List: true}
+var features = recordertest.Features{Erase: true, Replace: true, List: true, Stream: true}
 
 // deleteStream deletes a test's stream when the test ends, to keep the
 // cluster small.
