@@ -115,6 +115,8 @@ func describeStore(env persistence.Env) string {
 		return "MongoDB database " + env.String("MONGODB_DATABASE", "strata") + " on " + mongoHosts(env.String("MONGODB_URI", "mongodb://127.0.0.1:27017"))
 	case "mysql":
 		return describeMySQL(env)
+	case "jetstream", "nats":
+		return "NATS JetStream at " + env.String("NATS_URL", "nats://127.0.0.1:4222")
 	}
 	return "persistence module " + name
 }

@@ -3,8 +3,10 @@
 // file, a new schema in the PostgreSQL test database (see package pgtest
 // for when that is available), a new database on the MySQL/MariaDB test
 // server (package mytest), a new database cloned from the template where
-// Message DB is installed (package mdbtest), and a new database on the
-// MongoDB test server (package mongotest).
+// Message DB is installed (package mdbtest), a new database on the
+// MongoDB test server (package mongotest), and new streams on a JetStream
+// cluster of three servers that the test process starts (package
+// natstest).
 package storetest
 
 import (
@@ -16,8 +18,10 @@ import (
 	"github.com/strata-go/strata/internal/mdbtest"
 	"github.com/strata-go/strata/internal/mongotest"
 	"github.com/strata-go/strata/internal/mytest"
+	"github.com/strata-go/strata/internal/natstest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
+	_ "github.com/strata-go/strata/persistence/jetstream" // registers "jetstream"
 	_ "github.com/strata-go/strata/persistence/memory"    // registers "memory"
 	_ "github.com/strata-go/strata/persistence/messagedb" // registers "messagedb"
 	_ "github.com/strata-go/strata/persistence/mongodb"   // registers "mongodb"
@@ -49,6 +53,9 @@ func Stores() []Store {
 		{Name: "messagedb", Env: mdbtest.Env},
 		{Name: "mongodb", Env: mongotest.Env},
 		{Name: "mysql", Env: mytest.Env},
+		// A three-server JetStream cluster that the test process starts
+		// (see package natstest), one stream per application per test.
+		{Name: "jetstream", Env: natstest.Env},
 	}
 }
 
