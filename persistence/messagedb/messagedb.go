@@ -682,9 +682,6 @@ ORDER BY m.global_position`
 	out := []persistence.Notification{}
 	start := max(q.Start, 1)
 	batch := max(q.Limit, 100)
-	if len(topics) > 0 || !q.AllTenants {
-		batch = max(batch, 1000) // filtered: fewer round trips
-	}
 	for q.Stop <= 0 || start <= q.Stop {
 		got, err := r.notifications(ctx, op, sql, []any{r.category, start, batch, member, size})
 		if err != nil {
