@@ -75,38 +75,8 @@ func (g *GroupMember) SelectNotifications(ctx context.Context, q persistence.Not
 	if q.Limit <= 0 {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("limit %d is not positive", q.Limit)}
 	}
-	topics := map[string]bool{}
-	for _, t := range q.Topics {
-		topics[t] = true
-	}
-	sql := `SELECT m.global_position, m.stream_name, m.position, ` + g.eventVersion() + `, m.type, m.data, m.metadata::text, m.time
-FROM (SELECT g.global_position, g.stream_name, g.position, g.type, g.data, g.metadata::jsonb AS metadata, g.time
-  FROM message_store.get_category_messages($1::text, $2::bigint, $3::bigint, NULL, $4::bigint, $5::bigint) g) m
-ORDER BY m.global_position`
-	out := []persistence.Notification{}
-	start := max(q.Start, 1)
-	batch := max(q.Limit, 100)
-	for {
-		got, err := g.notifications(ctx, op, sql, []any{g.category, start, batch, g.member, g.size})
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range got {
-			if q.Stop > 0 && n.ID > q.Stop {
-				return out, nil
-			}
-			if len(topics) == 0 || topics[n.Topic] {
-				out = append(out, n)
-				if len(out) == q.Limit {
-					return out, nil
-				}
-			}
-		}
-		if len(got) < batch {
-			return out, nil
-		}
-		start = got[len(got)-1].ID + 1
-	}
+	return g.readCategory(ctx, op, persistence.NotificationQuery{Start: q.Start, Limit: q.Limit, Stop: q.Stop, Topics: q.Topics, AllTenants: true},
+		&g.member, &g.size, func(persistence.Notification) bool { return true })
 }
 
 // MaxNotificationID returns the highest global position of the member's

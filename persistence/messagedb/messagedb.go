@@ -647,8 +647,13 @@ func (r *Recorder) filter(q persistence.NotificationQuery, args []any) (string, 
 	return cond, args
 }
 
-// SelectNotifications reads the application's category in global order:
-// the notification ID is Message DB's global position.
+// SelectNotifications reads the application's category in global order,
+// with Message DB's get_category_messages: the notification ID is the
+// global position. The tenant, topic and stop filters are applied to what
+// it returns, and a select reads on until it has q.Limit notifications or
+// the category ends. (A query of the table with the filters in SQL is
+// planned badly: PostgreSQL underestimates the filtered rows and sorts
+// the whole rest of the category for every page.)
 func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
 	op := "select notifications of Message DB category " + r.category
 	if err := r.begin(ctx, op); err != nil {
@@ -657,22 +662,48 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 	if q.Limit <= 0 {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("limit %d is not positive", q.Limit)}
 	}
-	cond, args := r.filter(q, []any{q.Start})
-	sql := "SELECT " + r.eventColumns() + " FROM message_store.messages m WHERE m.global_position >= $1 AND " + cond
-	if q.Stop > 0 {
-		args = append(args, q.Stop)
-		sql += fmt.Sprintf(" AND m.global_position <= $%d", len(args))
+	return r.readCategory(ctx, op, q, nil, nil, func(n persistence.Notification) bool {
+		return q.AllTenants || n.Tenant == r.tenant && n.OriginatorID != uuid.Nil
+	})
+}
+
+// readCategory pages through the category with get_category_messages
+// (for a consumer group member if member is not nil), keeping the
+// notifications that keep accepts and q's topics and stop allow.
+func (r *recorder) readCategory(ctx context.Context, op string, q persistence.NotificationQuery, member, size *int, keep func(persistence.Notification) bool) ([]persistence.Notification, error) {
+	topics := map[string]bool{}
+	for _, t := range q.Topics {
+		topics[t] = true
 	}
-	if len(q.Topics) > 0 {
-		types := make([]string, len(q.Topics))
-		for i, t := range q.Topics {
-			types[i] = r.f.typeOf(t)
+	sql := `SELECT m.global_position, m.stream_name, m.position, ` + r.eventVersion() + `, m.type, m.data, m.metadata::text, m.time
+FROM (SELECT g.global_position, g.stream_name, g.position, g.type, g.data, g.metadata::jsonb AS metadata, g.time
+  FROM message_store.get_category_messages($1::text, $2::bigint, $3::bigint, NULL, $4::bigint, $5::bigint) g) m
+ORDER BY m.global_position`
+	out := []persistence.Notification{}
+	start := max(q.Start, 1)
+	batch := max(q.Limit, 100)
+	for q.Stop <= 0 || start <= q.Stop {
+		got, err := r.notifications(ctx, op, sql, []any{r.category, start, batch, member, size})
+		if err != nil {
+			return nil, err
 		}
-		args = append(args, types)
-		sql += fmt.Sprintf(" AND m.type = ANY($%d)", len(args))
+		for _, n := range got {
+			if q.Stop > 0 && n.ID > q.Stop {
+				return out, nil
+			}
+			if keep(n) && (len(topics) == 0 || topics[n.Topic]) {
+				out = append(out, n)
+				if len(out) == q.Limit {
+					return out, nil
+				}
+			}
+		}
+		if len(got) < batch {
+			break
+		}
+		start = got[len(got)-1].ID + 1
 	}
-	sql += " ORDER BY m.global_position LIMIT " + strconv.Itoa(q.Limit)
-	return r.notifications(ctx, op, sql, args)
+	return out, nil
 }
 
 func (r *recorder) notifications(ctx context.Context, op, sql string, args []any) ([]persistence.Notification, error) {

@@ -2,6 +2,7 @@ package messagedb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -57,4 +58,28 @@ func TestStress(t *testing.T) {
 	}
 	res := recordertest.Stress(t, r, recordertest.StressConfig{Writers: 16, SavesPerWriter: 60})
 	t.Logf("%d saves, %d events, %d conflicts in %v", res.Saves, res.Events, res.Conflicts, res.Elapsed)
+}
+
+func TestConfigurationErrorsNameTheVariable(t *testing.T) {
+	for vars, want := range map[string]string{
+		"":                                       "MESSAGEDB_URL is not set",
+		"MESSAGEDB_URL=x MESSAGEDB_CATEGORY=a-b": `category "a-b" contains '-'`,
+		"MESSAGEDB_URL=x MESSAGEDB_POOL_SIZE=0":  `MESSAGEDB_POOL_SIZE="0"`,
+		"MESSAGEDB_URL=x MESSAGEDB_INITIAL_VERSION=-1":                                      `MESSAGEDB_INITIAL_VERSION="-1"`,
+		"MESSAGEDB_URL=x MESSAGEDB_TYPE_NAMES=a":                                            "MESSAGEDB_TYPE_NAMES",
+		"MESSAGEDB_URL=x MESSAGEDB_TYPE_NAMES=a=T,b=T":                                      `the same message type "T"`,
+		"MESSAGEDB_URL=x MESSAGEDB_CONSUMER_GROUP_MEMBER=1":                                 "MESSAGEDB_CONSUMER_GROUP_SIZE is not",
+		"MESSAGEDB_URL=x MESSAGEDB_CONSUMER_GROUP_MEMBER=3 MESSAGEDB_CONSUMER_GROUP_SIZE=3": "MESSAGEDB_CONSUMER_GROUP_MEMBER=3",
+		"MESSAGEDB_URL=x MESSAGEDB_SCHEMA=Drop;Table":                                       `MESSAGEDB_SCHEMA "Drop;Table"`,
+	} {
+		env := map[string]string{}
+		for _, kv := range strings.Fields(vars) {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		_, err := messagedb.OpenEnv(context.Background(), persistence.NewEnv("App", env))
+		if !errors.Is(err, persistence.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an ErrConfig saying %q", vars, err, want)
+		}
+	}
 }
