@@ -55,18 +55,20 @@ in the same run.
 
 SQLite runs on files in a temporary directory. PostgreSQL runs in a new
 schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
-` + benchsuite.DefaultPostgresURL + `).`,
+` + benchsuite.DefaultPostgresURL + `). DynamoDB (only by name, not in all)
+runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
+(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var stores []string
 			switch store {
-			case "sqlite", "postgres":
+			case "sqlite", "postgres", "dynamodb":
 				stores = []string{store}
 			case "all":
 				stores = []string{"sqlite", "postgres"}
 			default:
-				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres or all", store))
+				return cli.UsageError(fmt.Errorf("--store %q: want sqlite, postgres, dynamodb or all", store))
 			}
 			if cfg.Rounds < 1 || cfg.RoundTime <= 0 {
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
@@ -88,6 +90,12 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 					cases, done, err = benchsuite.SQLite(ctx, dir)
 				case "postgres":
 					cases, done, err = benchsuite.Postgres(ctx, benchPostgresURL())
+				case "dynamodb":
+					endpoint := os.Getenv("STRATA_BENCH_AWS_ENDPOINT_URL")
+					if endpoint == "" {
+						endpoint = benchsuite.DefaultAWSEndpoint
+					}
+					cases, done, err = benchsuite.DynamoDB(ctx, endpoint)
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -122,7 +130,7 @@ schema, dropped afterwards, of STRATA_BENCH_POSTGRES_URL (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: sqlite, postgres, dynamodb or all (sqlite and postgres)")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")

@@ -121,6 +121,9 @@ type shared struct {
 
 	mu       sync.Mutex
 	purposes map[string]bool // purposes known to be registered
+
+	// writeMu queues this process's saves for the notification counter.
+	writeMu sync.Mutex
 }
 
 var (

@@ -254,7 +254,13 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			len(groups), items, MaxTransactionItems, (MaxTransactionItems-5)/per)
 	}
 	for attempt := 1; ; attempt++ {
+		// The saves of one process queue for the counter rather than race
+		// for it: only one of them could win each round, and DynamoDB
+		// bills the transactions that lose. Other processes still race,
+		// and lose cleanly.
+		r.s.writeMu.Lock()
 		ids, retry, err := r.tryInsert(ctx, op, events, groups, commit, headers, cfg.Tracking)
+		r.s.writeMu.Unlock()
 		if err != nil || !retry {
 			return ids, err
 		}
