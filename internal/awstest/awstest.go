@@ -150,14 +150,15 @@ func Reset(ctx context.Context) error {
 }
 
 // DynamoDBEnv returns the environment of a fresh DynamoDB store for one
-// test: a new table, deleted when the test ends.
+// test: a new table prefix, so that each application of the test has a
+// table of its own, and the tables are deleted when the test ends.
 func DynamoDBEnv(t testing.TB) map[string]string {
 	t.Helper()
 	Require(t)
 	env := Vars()
 	env["PERSISTENCE_MODULE"] = "dynamodb"
-	env["DYNAMODB_TABLE"] = Name("t")
-	t.Cleanup(func() { dropTable(t, env["DYNAMODB_TABLE"]) })
+	env["DYNAMODB_TABLE_PREFIX"] = Name("t") + "_"
+	t.Cleanup(func() { dropTables(t, env["DYNAMODB_TABLE_PREFIX"]) })
 	return env
 }
 

@@ -3,6 +3,7 @@ package awstest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,24 @@ func DynamoDB() *dynamodb.Client { return dynamodb.NewFromConfig(Config()) }
 // S3 returns a client of the emulator's S3.
 func S3() *s3.Client {
 	return s3.NewFromConfig(Config(), func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+func dropTables(t testing.TB, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := dynamodb.NewListTablesPaginator(DynamoDB(), &dynamodb.ListTablesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Errorf("list tables: %v", err)
+			return
+		}
+		for _, name := range page.TableNames {
+			if strings.HasPrefix(name, prefix) {
+				dropTable(t, name)
+			}
+		}
+	}
 }
 
 func dropTable(t testing.TB, name string) {

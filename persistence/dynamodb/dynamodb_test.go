@@ -226,7 +226,7 @@ func TestMissingTableWithoutCreateTable(t *testing.T) {
 	env := awstest.DynamoDBEnv(t)
 	env["CREATE_TABLE"] = "false"
 	_, err := persistence.OpenFactory(context.Background(), persistence.NewEnv("App", env))
-	if !errors.Is(err, persistence.ErrNoTable) || !strings.Contains(err.Error(), env["DYNAMODB_TABLE"]) {
+	if !errors.Is(err, persistence.ErrNoTable) || !strings.Contains(err.Error(), env["DYNAMODB_TABLE_PREFIX"]+"app") {
 		t.Fatalf("open a missing table with CREATE_TABLE=false: %v, want ErrNoTable naming it", err)
 	}
 }
