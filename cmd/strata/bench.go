@@ -113,7 +113,9 @@ STRATA_BENCH_MESSAGEDB_URL (default ` + benchsuite.DefaultMessageDBURL + `);
 its baselines call write_message, get_category_messages and
 get_stream_messages directly. MongoDB runs in a new database, dropped
 afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
-` + benchsuite.DefaultMongoDBURI + `).`,
+` + benchsuite.DefaultMongoDBURI + `). DynamoDB (only by name, not in all)
+runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
+(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -122,8 +124,8 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 			case "all":
 				stores = benchStores
 			default:
-				if !slices.Contains(benchStores, store) {
-					return cli.UsageError(fmt.Errorf("--store %q: want %s or all", store, strings.Join(benchStores, ", ")))
+				if !slices.Contains(benchStores, store) && store != "dynamodb" {
+					return cli.UsageError(fmt.Errorf("--store %q: want %s, dynamodb or all", store, strings.Join(benchStores, ", ")))
 				}
 				stores = []string{store}
 			}
@@ -153,6 +155,12 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 					cases, done, err = benchsuite.MongoDB(ctx, benchMongoDBURI())
 				case "mysql":
 					cases, done, err = benchsuite.MySQL(ctx, benchMySQLDSN())
+				case "dynamodb":
+					endpoint := os.Getenv("STRATA_BENCH_AWS_ENDPOINT_URL")
+					if endpoint == "" {
+						endpoint = benchsuite.DefaultAWSEndpoint
+					}
+					cases, done, err = benchsuite.DynamoDB(ctx, endpoint)
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -210,7 +218,7 @@ afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+" or all")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+", dynamodb, or all (all but dynamodb)")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-go/strata/cli"
+	_ "github.com/strata-go/strata/persistence/dynamodb"  // PERSISTENCE_MODULE=dynamodb
 	_ "github.com/strata-go/strata/persistence/jetstream" // PERSISTENCE_MODULE=jetstream
 	_ "github.com/strata-go/strata/persistence/memory"    // PERSISTENCE_MODULE=memory
 	_ "github.com/strata-go/strata/persistence/messagedb" // PERSISTENCE_MODULE=messagedb

@@ -56,6 +56,11 @@ func Stores() []Store {
 		// A three-server JetStream cluster that the test process starts
 		// (see package natstest), one stream per application per test.
 		{Name: "jetstream", Env: natstest.Env},
+		// DynamoDB (awstest.DynamoDBEnv) is not listed yet: on moto, which
+		// copies a table in every transaction, saves are slow enough that
+		// bankaccounts' concurrency tests exhaust application.Retry's
+		// attempts (TestConcurrentDeposits, TestConcurrentTransfers). The
+		// adapter itself passes recordertest (persistence/dynamodb).
 	}
 }
 
