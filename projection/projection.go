@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/strata-go/strata/domain"
@@ -60,6 +61,25 @@ type Model struct {
 // named [View], which points at the live version.
 func (m Model) Table(table string) string {
 	return m.Name + "_v" + strconv.Itoa(m.Version) + "_" + table
+}
+
+// SwitchStatements returns the SQL that points the views of projection
+// m.Name at version m's tables, for SQL stores to run in their switch
+// transaction: it drops the views of the old version's tables that m does
+// not have, and recreates each of m's (dropped first, since CREATE OR
+// REPLACE VIEW cannot change a view's columns, which a new version may).
+func SwitchStatements(m Model, tables, oldTables []string) []string {
+	var out []string
+	for _, t := range oldTables {
+		if !slices.Contains(tables, t) {
+			out = append(out, `DROP VIEW IF EXISTS `+View(m.Name, t))
+		}
+	}
+	for _, t := range tables {
+		view := View(m.Name, t)
+		out = append(out, `DROP VIEW IF EXISTS `+view, `CREATE VIEW `+view+` AS SELECT * FROM `+m.Table(t))
+	}
+	return out
 }
 
 // View returns the name of the view through which readers query the live

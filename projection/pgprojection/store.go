@@ -232,21 +232,8 @@ func (s *Store) Switch(ctx context.Context, tx pgx.Tx, m projection.Model, old i
 			return err
 		}
 	}
-	for _, t := range oldTables {
-		if !slices.Contains(tables, t) {
-			if _, err := tx.Exec(ctx, `DROP VIEW IF EXISTS `+projection.View(m.Name, t)); err != nil {
-				return wrap(op, err)
-			}
-		}
-	}
-	for _, t := range tables {
-		// CREATE OR REPLACE VIEW cannot change the columns, which a new
-		// version may well do.
-		view := projection.View(m.Name, t)
-		if _, err := tx.Exec(ctx, `DROP VIEW IF EXISTS `+view); err != nil {
-			return wrap(op, err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE VIEW `+view+` AS SELECT * FROM `+m.Table(t)); err != nil {
+	for _, stmt := range projection.SwitchStatements(m, tables, oldTables) {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return wrap(op, err)
 		}
 	}

@@ -215,19 +215,8 @@ func (s *Store) Switch(ctx context.Context, tx *sql.Tx, m projection.Model, old 
 			return err
 		}
 	}
-	for _, t := range oldTables {
-		if !slices.Contains(tables, t) {
-			if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS `+projection.View(m.Name, t)); err != nil {
-				return wrap(op, err)
-			}
-		}
-	}
-	for _, t := range tables {
-		view := projection.View(m.Name, t)
-		if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS `+view); err != nil {
-			return wrap(op, err)
-		}
-		if _, err := tx.ExecContext(ctx, `CREATE VIEW `+view+` AS SELECT * FROM `+m.Table(t)); err != nil {
+	for _, stmt := range projection.SwitchStatements(m, tables, oldTables) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return wrap(op, err)
 		}
 	}
