@@ -20,7 +20,14 @@ type MemoryStore[V any] struct {
 	models    map[Model]V
 	positions map[Model]map[string]int64
 	live      map[string]int
+	holds     map[string]hold
 	parked    []ParkedEvent
+}
+
+// hold is a newer version's request that the live version stop.
+type hold struct {
+	version int
+	until   time.Time
 }
 
 // ParkedEvent is an event a projection could not process and parked.
@@ -40,7 +47,7 @@ var _ Store[*MemoryTx[int]] = (*MemoryStore[int])(nil)
 // original as it was).
 func NewMemoryStore[V any](newModel func() V, clone func(V) V) *MemoryStore[V] {
 	return &MemoryStore[V]{newModel: newModel, clone: clone, models: map[Model]V{},
-		positions: map[Model]map[string]int64{}, live: map[string]int{}}
+		positions: map[Model]map[string]int64{}, live: map[string]int{}, holds: map[string]hold{}}
 }
 
 // MemoryTx is a transaction of a MemoryStore.
@@ -51,6 +58,7 @@ type MemoryTx[V any] struct {
 	live      map[string]int
 	dropped   []Model
 	parked    []ParkedEvent
+	holds     map[string]hold
 }
 
 // Model returns the transaction's copy of version m's model, made (empty)
@@ -75,7 +83,7 @@ func (s *MemoryStore[V]) Transact(ctx context.Context, f func(ctx context.Contex
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx := &MemoryTx[V]{s: s, models: map[Model]*V{}, positions: map[Model]map[string]int64{}, live: map[string]int{}}
+	tx := &MemoryTx[V]{s: s, models: map[Model]*V{}, positions: map[Model]map[string]int64{}, live: map[string]int{}, holds: map[string]hold{}}
 	if err := f(ctx, tx); err != nil {
 		return err
 	}
@@ -96,6 +104,9 @@ func (s *MemoryStore[V]) Transact(ctx context.Context, f func(ctx context.Contex
 	for _, m := range tx.dropped {
 		delete(s.models, m)
 		delete(s.positions, m)
+	}
+	for name, h := range tx.holds {
+		s.holds[name] = h
 	}
 	s.parked = append(s.parked, tx.parked...)
 	return nil
@@ -159,6 +170,24 @@ func (s *MemoryStore[V]) Drop(_ context.Context, tx *MemoryTx[V], m Model) error
 func (s *MemoryStore[V]) Park(_ context.Context, tx *MemoryTx[V], m Model, e Event, cause error) error {
 	tx.parked = append(tx.parked, ParkedEvent{Model: m, Upstream: e.Upstream, NotificationID: e.Notification.ID, Topic: e.Notification.Topic, Error: cause.Error(), ParkedAt: time.Now()})
 	return nil
+}
+
+// Hold asks the live version of m's projection to stop for d.
+func (s *MemoryStore[V]) Hold(_ context.Context, tx *MemoryTx[V], m Model, d time.Duration) error {
+	tx.holds[m.Name] = hold{version: m.Version, until: time.Now().Add(d)}
+	return nil
+}
+
+// Held returns the version that holds the projection now, or 0.
+func (s *MemoryStore[V]) Held(_ context.Context, tx *MemoryTx[V], name string) (int, error) {
+	h, ok := tx.holds[name]
+	if !ok {
+		h = s.holds[name]
+	}
+	if h.version == 0 || !time.Now().Before(h.until) {
+		return 0, nil
+	}
+	return h.version, nil
 }
 
 // Read calls f with the live model of the projection named name and its

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/persistence"
@@ -134,6 +135,16 @@ type Store[Tx any] interface {
 	Drop(ctx context.Context, tx Tx, m Model) error
 	// Park records a poison event that the projection could not process.
 	Park(ctx context.Context, tx Tx, m Model, e Event, cause error) error
+	// Hold asks the live version of m's projection to stop for d, so
+	// that m, a newer version at the head of its sources, can draw level
+	// with it and switch: without it, a rebuild chasing a live version
+	// that writers keep busy could race it for ever. A later hold
+	// replaces an earlier one; a hold lapses by itself, so a rebuild that
+	// dies while holding stops the live version for d at most.
+	Hold(ctx context.Context, tx Tx, m Model, d time.Duration) error
+	// Held returns the version that holds the projection named name now
+	// (0 if none does).
+	Held(ctx context.Context, tx Tx, name string) (int, error)
 }
 
 // Errors of projections; test with errors.Is.

@@ -258,6 +258,14 @@ func (r *Runner[Tx]) run(ctx context.Context) {
 			return
 		case errors.Is(err, ErrMoved):
 			continue // another runner moved on: read from where it is
+		case errors.Is(err, errHeld):
+			// A newer version is drawing level to replace this one.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(heldPause):
+			}
+			continue
 		case err != nil && isTemporary(err):
 			if err.Error() != failing {
 				r.logger.WarnContext(ctx, "projection failed; it will be tried again", "error", err)
@@ -343,6 +351,15 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 		if live > r.model.Version {
 			return fmt.Errorf("projection %s version %d: %w (version %d)", r.model.Name, r.model.Version, ErrSuperseded, live)
 		}
+		if live == r.model.Version {
+			held, err := r.store.Held(ctx, tx, r.model.Name)
+			if err != nil {
+				return err
+			}
+			if held > r.model.Version {
+				return errHeld
+			}
+		}
 		for _, e := range events {
 			if err := r.process(ctx, tx, e); err != nil {
 				return err
@@ -362,10 +379,19 @@ func (r *Runner[Tx]) batch(ctx context.Context) (int, bool, error) {
 		switched = live == r.model.Version // perhaps by another runner of it
 		if live > 0 && live < r.model.Version {
 			switched, err = r.switchIfLevel(ctx, tx, live, reached)
+			if err == nil && !switched && atHead {
+				// At the head but behind the live version, which moved
+				// on while this batch was read: stop it, so that the
+				// next batch draws level.
+				err = r.store.Hold(ctx, tx, r.model, holdFor)
+			}
 		}
 		return err
 	})
 	observed(err)
+	if errors.Is(err, errHeld) {
+		return 0, false, err // nothing written: the positions stand
+	}
 	if err != nil {
 		r.positions = nil
 		return 0, false, err
@@ -440,7 +466,9 @@ func (r *Runner[Tx]) trySwitch(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			switched, err = r.switchIfLevel(ctx, tx, live, mine)
+			if switched, err = r.switchIfLevel(ctx, tx, live, mine); err == nil && !switched {
+				err = r.store.Hold(ctx, tx, r.model, holdFor)
+			}
 			return err
 		}
 		if err := r.store.Switch(ctx, tx, r.model, live); err != nil {
@@ -458,6 +486,20 @@ func (r *Runner[Tx]) trySwitch(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errHeld means the batch of a live version was not recorded because a
+// newer version holds the projection to draw level with it.
+var errHeld = errors.New("a newer version of the projection holds it to draw level")
+
+const (
+	// holdFor is how long a rebuild at the head stops the live version.
+	// It lasts a few batches, so that a hold lapses soon if its rebuild
+	// dies, and is renewed while the rebuild is still behind.
+	holdFor = 2 * time.Second
+	// heldPause is how long a held live version waits between looks at
+	// whether the hold has ended.
+	heldPause = 10 * time.Millisecond
+)
 
 func isTemporary(err error) bool {
 	return errors.Is(err, system.ErrTemporary) || errors.Is(err, persistence.ErrOperational) ||

@@ -89,6 +89,11 @@ CREATE TABLE IF NOT EXISTS strata_projection_parked (
 	error TEXT NOT NULL,
 	parked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
 	PRIMARY KEY (name, version, upstream, notification_id)
+);
+CREATE TABLE IF NOT EXISTS strata_projection_holds (
+	name TEXT PRIMARY KEY,
+	version INTEGER NOT NULL,
+	until_at TIMESTAMPTZ NOT NULL
 );`
 
 func wrap(op string, err error) error {
@@ -276,6 +281,26 @@ func (s *Store) Park(ctx context.Context, tx pgx.Tx, m projection.Model, e proje
 		ON CONFLICT (name, version, upstream, notification_id) DO UPDATE SET error = excluded.error, parked_at = now()`,
 		m.Name, m.Version, e.Upstream, e.Notification.ID, e.Notification.Topic, cause.Error())
 	return wrap(fmt.Sprintf("park notification %d of %s for projection %s", e.Notification.ID, e.Upstream, m.Name), err)
+}
+
+// Hold asks the live version of m's projection to stop for d. The
+// server's clock times it, so that runners on machines whose clocks
+// differ agree on when it lapses.
+func (s *Store) Hold(ctx context.Context, tx pgx.Tx, m projection.Model, d time.Duration) error {
+	_, err := tx.Exec(ctx, `INSERT INTO strata_projection_holds (name, version, until_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version, until_at = excluded.until_at`,
+		m.Name, m.Version, d.Microseconds())
+	return wrap(fmt.Sprintf("hold projection %s for version %d", m.Name, m.Version), err)
+}
+
+// Held returns the version that holds the projection now, or 0.
+func (s *Store) Held(ctx context.Context, tx pgx.Tx, name string) (int, error) {
+	var v int
+	err := tx.QueryRow(ctx, `SELECT version FROM strata_projection_holds WHERE name = $1 AND until_at > clock_timestamp()`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return v, wrap("read hold of projection "+name, err)
 }
 
 // Parked returns the events parked by the projection named name, of

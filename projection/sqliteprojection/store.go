@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS strata_projection_parked (
 	error TEXT NOT NULL,
 	parked_at TEXT NOT NULL,
 	PRIMARY KEY (name, version, upstream, notification_id)
+);
+CREATE TABLE IF NOT EXISTS strata_projection_holds (
+	name TEXT PRIMARY KEY,
+	version INTEGER NOT NULL,
+	until_unix_nano INTEGER NOT NULL
 );`
 
 func wrap(op string, err error) error {
@@ -258,6 +263,26 @@ func (s *Store) Park(ctx context.Context, tx *sql.Tx, m projection.Model, e proj
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET error = excluded.error, parked_at = excluded.parked_at`,
 		m.Name, m.Version, e.Upstream, e.Notification.ID, e.Notification.Topic, cause.Error(), time.Now().UTC().Format(time.RFC3339Nano))
 	return wrap(fmt.Sprintf("park notification %d of %s for projection %s", e.Notification.ID, e.Upstream, m.Name), err)
+}
+
+// Hold asks the live version of m's projection to stop for d. The
+// store's database is a file on this machine, so its clock is the one
+// every runner reads.
+func (s *Store) Hold(ctx context.Context, tx *sql.Tx, m projection.Model, d time.Duration) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO strata_projection_holds (name, version, until_unix_nano) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version, until_unix_nano = excluded.until_unix_nano`,
+		m.Name, m.Version, time.Now().Add(d).UnixNano())
+	return wrap(fmt.Sprintf("hold projection %s for version %d", m.Name, m.Version), err)
+}
+
+// Held returns the version that holds the projection now, or 0.
+func (s *Store) Held(ctx context.Context, tx *sql.Tx, name string) (int, error) {
+	var v int
+	err := tx.QueryRowContext(ctx, `SELECT version FROM strata_projection_holds WHERE name = ? AND until_unix_nano > ?`, name, time.Now().UnixNano()).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, wrap("read hold of projection "+name, err)
 }
 
 // Parked returns the events parked by the projection named name, of
