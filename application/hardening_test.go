@@ -38,6 +38,7 @@ func TestRetryRefusesOptionsOutOfRange(t *testing.T) {
 		"a first wait above the most": application.Backoff(2*time.Second, time.Second),
 		"no attempt":                  application.Attempts(0),
 		"no test of which errors":     application.RetryOn(nil),
+		"a negative time limit":       application.RetryFor(-time.Second),
 	} {
 		err := application.Retry(context.Background(), command, opt)
 		if !errors.Is(err, persistence.ErrConfig) || ran {
@@ -49,6 +50,32 @@ func TestRetryRefusesOptionsOutOfRange(t *testing.T) {
 		application.Backoff(0, 0), application.Attempts(3))
 	if !errors.Is(err, application.ErrConflict) || calls != 3 {
 		t.Fatalf("zero waits: %v after %d calls", err, calls)
+	}
+}
+
+// A time limit replaces the default count of attempts: the command runs
+// as often as the time allows, and no run begins past the limit.
+func TestRetryForBoundsRetriesByTime(t *testing.T) {
+	calls := 0
+	started := time.Now()
+	err := application.Retry(context.Background(), func(context.Context) error { calls++; return application.ErrConflict },
+		application.RetryFor(100*time.Millisecond), application.Backoff(time.Millisecond, 2*time.Millisecond))
+	elapsed := time.Since(started)
+	if !errors.Is(err, application.ErrConflict) {
+		t.Fatalf("retry for 100ms of conflicts: %v", err)
+	}
+	if calls <= 4 {
+		t.Fatalf("%d runs in 100ms of 1-2ms waits: the default count of attempts still applies", calls)
+	}
+	if elapsed < 100*time.Millisecond-2*time.Millisecond {
+		t.Fatalf("gave up after %v of a 100ms limit, after %d runs", elapsed, calls)
+	}
+	// With Attempts too, whichever limit comes first.
+	calls = 0
+	err = application.Retry(context.Background(), func(context.Context) error { calls++; return application.ErrConflict },
+		application.RetryFor(time.Minute), application.Attempts(3), application.Backoff(0, 0))
+	if !errors.Is(err, application.ErrConflict) || calls != 3 {
+		t.Fatalf("a minute or 3 attempts: %v after %d calls", err, calls)
 	}
 }
 

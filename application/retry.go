@@ -19,10 +19,12 @@ var retryAttrs = attribute.NewSet()
 type RetryOption func(*retryConfig)
 
 type retryConfig struct {
-	attempts int
-	min, max time.Duration
-	on       func(error) bool
-	tel      *observe.Telemetry
+	attempts    int
+	attemptsSet bool
+	within      time.Duration
+	min, max    time.Duration
+	on          func(error) bool
+	tel         *observe.Telemetry
 }
 
 // RetryTelemetry makes Retry count its retries (the strata.retries metric,
@@ -30,8 +32,18 @@ type retryConfig struct {
 func RetryTelemetry(t *observe.Telemetry) RetryOption { return func(c *retryConfig) { c.tel = t } }
 
 // Attempts sets how many times the command runs at most (default 4: the
-// first try and 3 retries).
-func Attempts(n int) RetryOption { return func(c *retryConfig) { c.attempts = n } }
+// first try and 3 retries; no limit of attempts with [RetryFor] alone).
+func Attempts(n int) RetryOption {
+	return func(c *retryConfig) { c.attempts, c.attemptsSet = n, true }
+}
+
+// RetryFor bounds retrying by time rather than by attempts: the command
+// runs again while it conflicts until d has passed since its first run,
+// however many attempts that takes (with [Attempts] too, whichever limit
+// comes first). Contention costs rounds of saves, and a store's saves
+// take microseconds or tens of milliseconds, so a time limit holds its
+// meaning from one store to another where a count does not.
+func RetryFor(d time.Duration) RetryOption { return func(c *retryConfig) { c.within = d } }
 
 // Backoff sets the wait before the first retry and the most any wait may
 // be (default 50ms and 1s). Waits double and are jittered.
@@ -77,12 +89,19 @@ func Retry(ctx context.Context, command func(ctx context.Context) error, opts ..
 		return fmt.Errorf("retry: %w: backoff starts at %v, above its most, %v", persistence.ErrConfig, c.min, c.max)
 	case c.on == nil:
 		return fmt.Errorf("retry: %w: RetryOn(nil)", persistence.ErrConfig)
+	case c.within < 0:
+		return fmt.Errorf("retry: %w: RetryFor(%v) is negative", persistence.ErrConfig, c.within)
 	}
+	limited := c.attemptsSet || c.within == 0
+	started := time.Now()
 	wait := c.min
 	for attempt := 1; ; attempt++ {
 		err := command(ctx)
-		if err == nil || attempt >= c.attempts || !c.on(err) {
+		if err == nil || (limited && attempt >= c.attempts) || !c.on(err) {
 			return err
+		}
+		if c.within > 0 && time.Since(started)+wait/2 > c.within {
+			return err // the next run would begin past the limit
 		}
 		observe.Or(c.tel).Retry(ctx, observe.OpRetry, retryAttrs)
 		jittered := wait

@@ -27,15 +27,17 @@ var (
 // variables (BANKACCOUNTS_...) and names its tables.
 const Name = "BankAccounts"
 
-// retryPolicy bounds how often a command runs when other writers keep
-// saving the same account first. Saves are short, so the first retries come
-// soon; the attempts allow a few dozen concurrent commands on one account to
-// all get through before any gives up with application.ErrConflict. Waits
-// grow to half a second, so that on a store whose saves take tens of
-// milliseconds (MongoDB's protocol on FerretDB, a loaded machine) the
-// commands still spread out enough for each to get its turn.
+// retryPolicy bounds how long a command runs again when other writers keep
+// saving the same account first: for half a minute, then it gives up with
+// application.ErrConflict. A time limit rather than a count of attempts,
+// since a few dozen concurrent commands on one account take a few rounds of
+// saves on a store whose saves take a millisecond and many more seconds on
+// one whose saves take tens of milliseconds (DynamoDB, MongoDB's protocol on
+// FerretDB, a loaded machine). The first retries come soon; waits grow to
+// half a second, so that the commands spread out enough for each to get its
+// turn.
 var retryPolicy = []application.RetryOption{
-	application.Attempts(16),
+	application.RetryFor(30 * time.Second),
 	application.Backoff(time.Millisecond, 500*time.Millisecond),
 }
 
