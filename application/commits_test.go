@@ -318,6 +318,15 @@ func TestTenantsOfAnApplication(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Fatalf("log tenants %v, want %v", got, tt.want)
 			}
+			// The head that lag is measured from is the last
+			// notification of the log read.
+			var want int64
+			if len(items) > 0 {
+				want = items[len(items)-1].ID
+			}
+			if head, err := tt.log.(*application.LocalNotificationLog).MaxNotificationID(ctx); err != nil || head != want {
+				t.Fatalf("the head of the log of tenants %v is %d, want %d (%v)", tt.want, head, want, err)
+			}
 		}
 		if _, err := app.ForTenant(strings.Repeat("x", persistence.MaxTenantLength+1)); !errors.Is(err, persistence.ErrConfig) {
 			t.Fatalf("a tenant ID too long: %v", err)

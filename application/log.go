@@ -115,7 +115,13 @@ func (l *LocalNotificationLog) observe(app *Application) {
 // MaxNotificationID returns the ID of the log's last notification (0 if
 // it has none), so that readers can tell how far behind they are.
 func (l *LocalNotificationLog) MaxNotificationID(ctx context.Context) (int64, error) {
-	id, err := l.recorder.MaxNotificationID(ctx)
+	var id int64
+	var err error
+	if l.allTenants {
+		id, err = persistence.MaxNotificationIDAcrossTenants(ctx, l.recorder)
+	} else {
+		id, err = l.recorder.MaxNotificationID(ctx)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("last notification ID: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -327,4 +328,73 @@ var eventNamespace = uuid.MustParse("5b6f3c2e-8a1d-5e4f-9c7b-2d0a1e3f4b5c")
 // upstream event's ID in their commits' causation header.
 func EventID(tenant string, id uuid.UUID, version int64) uuid.UUID {
 	return uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s/%s/%d", tenant, id, version))
+}
+
+// AcrossTenantsMaxer is implemented by application recorders that find the
+// highest notification ID of every tenant's notifications in one query.
+// [MaxNotificationIDAcrossTenants] uses it.
+type AcrossTenantsMaxer interface {
+	MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error)
+}
+
+// MaxNotificationIDAcrossTenants returns the highest notification ID that
+// readers of r's log across every tenant can see (0 if none): the head of
+// the operator's view (NotificationQuery.AllTenants), where
+// r.MaxNotificationID gives r's own tenant's only. A recorder that is not
+// an [AcrossTenantsMaxer] is probed with selects of one notification
+// across tenants, from r's own tenant's highest ID onwards: about two
+// selects per bit of the distance to the highest ID.
+func MaxNotificationIDAcrossTenants(ctx context.Context, r ApplicationRecorder) (int64, error) {
+	if m, ok := r.(AcrossTenantsMaxer); ok {
+		return m.MaxNotificationIDAcrossTenants(ctx)
+	}
+	lo, err := r.MaxNotificationID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// first returns the first notification ID from start (up to stop, if
+	// positive), or 0 if there is none.
+	first := func(start, stop int64) (int64, error) {
+		ns, err := r.SelectNotifications(ctx, NotificationQuery{Start: start, Stop: stop, Limit: 1, AllTenants: true})
+		if err != nil || len(ns) == 0 {
+			return 0, err
+		}
+		return ns[0].ID, nil
+	}
+	// Gallop: lo is a notification (or 0), hi the first start past lo
+	// found empty.
+	var hi int64
+	for step := int64(1); ; {
+		start := lo + step
+		if start < lo { // overflow: nothing can be above
+			hi = math.MaxInt64
+			break
+		}
+		id, err := first(start, 0)
+		if err != nil {
+			return 0, err
+		}
+		if id == 0 {
+			hi = start
+			break
+		}
+		lo = id
+		if step < math.MaxInt64/2 {
+			step *= 2
+		}
+	}
+	// Bisect: nothing is at hi or above; is anything in (lo, hi)?
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		id, err := first(mid, hi-1)
+		if err != nil {
+			return 0, err
+		}
+		if id == 0 {
+			hi = mid
+		} else {
+			lo = id
+		}
+	}
+	return lo, nil
 }

@@ -538,6 +538,16 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 // MaxNotificationID returns the highest notification ID of the tenant, or
 // 0.
 func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
+	return r.maxNotificationID(ctx, false)
+}
+
+// MaxNotificationIDAcrossTenants returns the highest notification ID of
+// every tenant, or 0.
+func (r *Recorder) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
+	return r.maxNotificationID(ctx, true)
+}
+
+func (r *Recorder) maxNotificationID(ctx context.Context, allTenants bool) (int64, error) {
 	op := "max notification ID of " + r.table
 	if err := r.db.begin(ctx, op); err != nil {
 		return 0, err
@@ -546,10 +556,15 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	sqlText := "SELECT COALESCE(MAX(notification_id), 0) FROM " + r.table + " WHERE tenant = ?"
+	args := []any{r.tenant}
+	if allTenants {
+		sqlText = "SELECT COALESCE(MAX(notification_id), 0) FROM " + r.table + " WHERE notification_id IS NOT NULL"
+		args = nil
+	}
 	if v := r.db.Dialect.Visible; v != "" {
 		sqlText += " AND " + v
 	}
-	q := r.db.rebind(Query{sqlText, []any{r.tenant}})
+	q := r.db.rebind(Query{sqlText, args})
 	var n int64
 	if err := r.db.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&n); err != nil {
 		return 0, r.db.Errorf(op, err)

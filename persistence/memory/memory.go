@@ -372,6 +372,23 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	return 0, nil
 }
 
+// MaxNotificationIDAcrossTenants returns the highest notification ID of
+// every tenant, or 0.
+func (r *Recorder) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
+	if err := done(ctx, "max notification ID"); err != nil {
+		return 0, err
+	}
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.closed {
+		return 0, errClosed("max notification ID")
+	}
+	if n := len(r.s.notifications); n > 0 {
+		return r.s.notifications[n-1].ID, nil
+	}
+	return 0, nil
+}
+
 // MaxTrackingID returns the highest notification ID recorded for the
 // upstream application, or 0.
 func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
@@ -598,6 +615,10 @@ func (a applicationRecorder) SelectNotifications(ctx context.Context, q persiste
 
 func (a applicationRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	return a.r.MaxNotificationID(ctx)
+}
+
+func (a applicationRecorder) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
+	return a.r.MaxNotificationIDAcrossTenants(ctx)
 }
 
 // Close closes the recorders of every tenant. Closing a tenant's factory

@@ -914,6 +914,16 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	})
 }
 
+// MaxNotificationIDAcrossTenants returns the highest notification ID
+// readers can see in every tenant, or 0.
+func (r *Recorder) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
+	return retry(ctx, &r.recorder, "max notification ID of "+r.table, func() (int64, error) {
+		var n int64
+		err := r.pool.QueryRow(ctx, "SELECT COALESCE(MAX(notification_id), 0) FROM "+r.table+" WHERE "+visible).Scan(&n)
+		return n, err
+	})
+}
+
 // MaxTrackingID returns the highest notification ID recorded for the
 // upstream application, or 0.
 func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {

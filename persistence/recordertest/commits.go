@@ -199,6 +199,17 @@ func testTenants(t *testing.T, open func(t *testing.T) persistence.Factory) {
 		if !slices.Equal(tenants, []string{"", "", "tenant-a", "tenant-a", "tenant b/ü", "tenant b/ü", "tenant-a"}) {
 			t.Fatalf("the operator's view has the tenants %q", tenants)
 		}
+		// The head of the operator's view is the last notification of any
+		// tenant, whichever tenant's recorder asks, natively or probed.
+		for _, r := range []persistence.ProcessRecorder{def, a, b} {
+			// Embedded, the recorder hides any AcrossTenantsMaxer.
+			probed := hidden{r}
+			for how, asked := range map[string]persistence.ApplicationRecorder{"asked": r, "probed": probed} {
+				if max, err := persistence.MaxNotificationIDAcrossTenants(ctxFor(t), asked); err != nil || max != all[len(all)-1].ID {
+					t.Fatalf("max notification ID across tenants, %s: %d, want %d (%v)", how, max, all[len(all)-1].ID, err)
+				}
+			}
+		}
 		// A checkpoint works across tenants: reading on from any position
 		// gives the rest.
 		rest, err := def.SelectNotifications(ctxFor(t), persistence.NotificationQuery{Start: all[3].ID + 1, Limit: 10, AllTenants: true})
@@ -396,4 +407,10 @@ func testList(t *testing.T, f Features, open func(t *testing.T) persistence.Fact
 			t.Fatalf("listed %v, want %v", got, want)
 		}
 	})
+}
+
+// hidden is an application recorder that offers none of the optional
+// interfaces of the one it embeds.
+type hidden struct {
+	persistence.ApplicationRecorder
 }
