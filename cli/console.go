@@ -135,6 +135,9 @@ action. The first line of output gives the address (useful with --addr
 				return err
 			}
 			srv := httpapi.NewServer(addr, c, httpapi.WithServerLogger(logger))
+			// Live tails end when the server shuts down, rather than hold
+			// the shutdown until its timeout.
+			srv.RegisterOnShutdown(c.Close)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("serve the console: %w", err)

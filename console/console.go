@@ -148,6 +148,10 @@ type Console struct {
 	handler  http.Handler
 	csrfKey  []byte
 	sessions sessions
+
+	// closed ends the live tails when the console is closed.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // app is one application of the console.
@@ -197,7 +201,8 @@ func New(apps []*application.Application, opts ...Option) (*Console, error) {
 	case len(apps) == 0:
 		return nil, fmt.Errorf("console: %w: no applications", persistence.ErrConfig)
 	}
-	c := &Console{cfg: cfg, byName: map[string]*app{}, csrfKey: make([]byte, 32), sessions: sessions{m: map[string]time.Time{}}}
+	c := &Console{cfg: cfg, byName: map[string]*app{}, csrfKey: make([]byte, 32), sessions: sessions{m: map[string]time.Time{}},
+		closed: make(chan struct{})}
 	for _, a := range apps {
 		if a == nil {
 			return nil, fmt.Errorf("console: %w: a nil application", persistence.ErrConfig)
@@ -221,6 +226,15 @@ func New(apps []*application.Application, opts ...Option) (*Console, error) {
 
 // ServeHTTP serves the console.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// Close ends the live tails, which otherwise last as long as their
+// browsers stay, so that a server's Shutdown need not wait for them:
+//
+//	srv.RegisterOnShutdown(c.Close)
+//
+// Pages are still served after Close; a tail opened then ends at once
+// (browsers retry it). Close closes none of the applications.
+func (c *Console) Close() { c.closeOnce.Do(func() { close(c.closed) }) }
 
 func (c *Console) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -420,6 +434,7 @@ func (s *sessions) remove(id string) {
 // page is what every page's template gets.
 type page struct {
 	Base     string
+	Public   bool // a page for those who have not logged in
 	Title    string
 	Nav      string
 	CSRF     string
@@ -430,7 +445,7 @@ type page struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, who identity, title, nav string, content any) {
 	t := c.pages[name]
 	var b strings.Builder
-	p := page{Base: c.cfg.base, Title: title, Nav: nav, CSRF: c.csrf(who), LoggedIn: who.session != "", Content: content}
+	p := page{Base: c.cfg.base, Public: name == "login", Title: title, Nav: nav, CSRF: c.csrf(who), LoggedIn: who.session != "", Content: content}
 	if err := t.ExecuteTemplate(&b, "layout.html", p); err != nil {
 		c.cfg.logger.ErrorContext(r.Context(), "console: render page", "page", name, "error", err)
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)

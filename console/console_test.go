@@ -420,3 +420,43 @@ func TestTheConsoleMountsUnderAPrefix(t *testing.T) {
 		t.Fatalf("static file: %d", code)
 	}
 }
+
+// Close ends the live tails, so that a server's Shutdown does not wait
+// for the browsers that follow.
+func TestCloseEndsTheTails(t *testing.T) {
+	f := newFixture(t)
+	c := f.console(t, console.WithBearerToken(token))
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/log/Worlds/tail?after=17", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || line != ": following\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	c.Close()
+	rest, err := io.ReadAll(r)
+	if err != nil || strings.TrimSpace(string(rest)) != "" {
+		t.Fatalf("after Close the tail sent %q, %v", rest, err)
+	}
+	// A tail opened after Close ends at once; pages are still served.
+	resp2, err := http.DefaultClient.Do(req.Clone(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if string(body) != ": following\n\n" {
+		t.Fatalf("a tail after Close: %q", body)
+	}
+	if body := mustGet(t, srv, "/", "Bearer "+token); !strings.Contains(body, "Worlds") {
+		t.Fatal("no page after Close")
+	}
+}

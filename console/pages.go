@@ -37,6 +37,9 @@ type event struct {
 	Headers      []header
 	Erased       bool
 	Problem      string
+	// InStream says the row is in its aggregate's page, which shows
+	// neither notification IDs nor the aggregate.
+	InStream bool
 }
 
 type header struct{ Name, Value string }
@@ -305,6 +308,11 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request, who identity) {
 	if !send(": following\n\n") {
 		return
 	}
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
 	log := a.app.AllTenants()
 	poll := time.NewTicker(c.cfg.poll)
 	defer poll.Stop()
@@ -342,6 +350,8 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request, who identity) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-c.closed:
 			return
 		case <-prompts:
 		case <-poll.C:
@@ -450,7 +460,9 @@ func (c *Console) showAggregate(w http.ResponseWriter, r *http.Request, who iden
 		return
 	}
 	for _, s := range events {
-		v.Events = append(v.Events, decode(c.cfg.base, a.app, 0, v.Tenant, s))
+		e := decode(c.cfg.base, a.app, 0, v.Tenant, s)
+		e.InStream = true
+		v.Events = append(v.Events, e)
 	}
 	if len(events) == PageSize {
 		v.Next = events[len(events)-1].OriginatorVersion

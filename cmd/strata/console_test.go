@@ -99,11 +99,22 @@ func TestConsole(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/readers" || !strings.Contains(resp.Header.Get("Set-Cookie"), "HttpOnly; SameSite=Strict") {
 		t.Fatalf("login: %d to %q, cookie %q", resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Set-Cookie"))
 	}
+	// A browser that follows a log does not hold the shutdown.
+	tailReq, _ := http.NewRequestWithContext(ctx, http.MethodGet, m[1]+"/log/Worlds/tail", nil)
+	tailReq.Header.Set("Authorization", "Bearer s3cret")
+	tail, err := http.DefaultClient.Do(tailReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tail.Body.Close()
+	if line, err := bufio.NewReader(tail.Body).ReadString('\n'); err != nil || line != ": following\n" {
+		t.Fatalf("tail: %q, %v", line, err)
+	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	rest, _ := io.ReadAll(out)
-	if err := cmd.Wait(); err != nil || string(rest) != "Stopped.\n" {
+	if err := cmd.Wait(); err != nil || string(rest) != "Stopped.\n" || stderr.String() != "" {
 		t.Fatalf("after Ctrl-C: %v, stdout %q, stderr %q", err, rest, stderr.String())
 	}
 }
