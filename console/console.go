@@ -530,6 +530,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, who identity) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if !c.csrfOK(r, who) {
 		c.fail(w, r, who, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
 		return
