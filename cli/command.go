@@ -240,7 +240,7 @@ func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
 	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand(),
 		r.deleteCommand(), r.purgeCommand(), r.eraseCommand(), r.rotateKeysCommand(), r.healthCommand())
-	cmd.AddCommand(r.verifyCommand())
+	cmd.AddCommand(r.verifyCommand(), r.consoleCommand())
 	return cmd
 }
 
@@ -294,7 +294,7 @@ func (r *root) long() string {
 	var b strings.Builder
 	b.WriteString(`Operate the event-sourced domains built into this command: fill a store with
 a demo, print an aggregate's events or an application's notification log,
-create snapshots, and serve a notification log over HTTP.
+create snapshots, serve a notification log over HTTP, and serve a web console.
 
 Domains (select one with --domain or STRATA_DOMAIN; the first is the default):
 `)
@@ -354,6 +354,8 @@ application's name in upper case: WORLDS_SQLITE_DBNAME):
 		[2]string{"IS_SNAPSHOTTING_ENABLED", "snapshots as demo saves (snapshot create always can)"},
 		[2]string{"SNAPSHOT_THRESHOLD", "snapshot when an aggregate has this many new events, as demo saves"},
 		[2]string{"STRATA_TOKEN", "the bearer token of serve"},
+		[2]string{"STRATA_CONSOLE_TOKEN", "the bearer token of console"},
+		[2]string{"STRATA_CONSOLE_USER, STRATA_CONSOLE_PASSWORD", "the user and password of console (basic authentication)"},
 	)
 	for _, row := range rows {
 		b.WriteString(EnvHelp(row[0], row[1]))

@@ -21,6 +21,7 @@
 //	events           print one aggregate's events, decoded, as text or JSON
 //	log              print an application's notification log; --follow tails it
 //	serve            serve an application's notification log over HTTP
+//	console          serve the web console of the domain (package console)
 //	verify           read the stores end to end and report damage
 //
 // --domain selects a domain by name, else STRATA_DOMAIN, else the first

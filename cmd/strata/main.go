@@ -7,6 +7,7 @@
 //	strata events --aggregate World --identifier ID
 //	strata log --follow
 //	strata serve
+//	strata console                            the web console (docs/console.md)
 //	strata bench --store all
 //
 // Run strata --help for the commands, flags and environment variables, and
