@@ -58,6 +58,7 @@ func env(t testing.TB, c *natstest.Cluster, vars ...string) persistence.Env {
 		t.Fatal(err)
 	}
 	deleteStream(t, c.URL(), cfg.Stream)
+	deleteStream(t, c.URL(), cfg.RecordsStream)
 	return e
 }
 

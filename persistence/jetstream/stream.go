@@ -27,7 +27,7 @@ func (a *ApplicationRecorder) Notifications(ctx context.Context, q persistence.N
 			return
 		}
 		filter := r.tenantFilter(q.AllTenants)
-		last, err := r.f.client.lastMsg(ctx, filter)
+		last, err := r.c.lastMsg(ctx, filter)
 		if err != nil {
 			yield(persistence.Notification{}, classify(op, err, false))
 			return
@@ -40,7 +40,7 @@ func (a *ApplicationRecorder) Notifications(ctx context.Context, q persistence.N
 		if q.Stop > 0 {
 			end = min(end, uint64(q.Stop))
 		}
-		c, err := r.f.client.js.OrderedConsumer(ctx, r.f.cfg.Stream, jetstream.OrderedConsumerConfig{
+		c, err := r.c.js.OrderedConsumer(ctx, r.c.stream, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{filter},
 			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:    start,
