@@ -2,6 +2,7 @@ package benchsuite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/strata-go/strata/persistence"
 	js "github.com/strata-go/strata/persistence/jetstream"
@@ -54,7 +56,7 @@ func JetStream(ctx context.Context, url string) ([]Case, func(), error) {
 		}
 		raw := &rawJetStream{js: client, stream: "BENCH_" + tag + "_RAW_" + strings.ToUpper(app), subject: "benchraw" + strings.ToLower(tag) + "." + app}
 		if _, err := client.CreateStream(ctx, jetstream.StreamConfig{Name: raw.stream, Subjects: []string{raw.subject + ".>"},
-			Replicas: 3, Storage: jetstream.FileStorage, AllowDirect: true}); err != nil {
+			Replicas: 3, Storage: jetstream.FileStorage, AllowDirect: true, AllowAtomicPublish: true}); err != nil {
 			return Pair{}, nil, err
 		}
 		if payload != nil {
@@ -103,6 +105,20 @@ func JetStream(ctx context.Context, url string) ([]Case, func(), error) {
 				return strata, base, nil
 			}})
 	}
+	// Strata's client apart from the servers' work: the same message
+	// published by hand as the same request, an atomic batch of one with
+	// the expected subject sequence and the message ID.
+	cases = append(cases, Case{Name: "save 1 event", Baseline: "raw atomic batch, same headers", Writers: ManyWriters, Events: 1, Target: jetStreamSaveTarget,
+		Setup: func(context.Context) (Op, Op, error) {
+			strata := func(ctx context.Context, _ int) error {
+				e := Events(1, StateSize)
+				e[0].CommitID = uuid.New()
+				_, err := writes.Recorder.InsertEvents(ctx, e)
+				return err
+			}
+			base := func(ctx context.Context, _ int) error { return raw.batchOfOne(ctx, uuid.New()) }
+			return strata, base, nil
+		}})
 	for _, c := range RecorderCases(writes, reads, jetStreamSaveTarget, jetStreamReadTarget) {
 		switch {
 		case c.Name == "save 100 events":
@@ -191,6 +207,36 @@ func (r *rawJetStream) Insert(ctx context.Context, events []persistence.StoredEv
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	return nil
+}
+
+// batchOfOne publishes the message of a new aggregate as Strata does: an
+// atomic batch of one message (ADR-50) that expects the subject to be
+// empty and carries a message ID for deduplication.
+func (r *rawJetStream) batchOfOne(ctx context.Context, id uuid.UUID) error {
+	m := nats.NewMsg(r.aggregate(id))
+	m.Data = r.payload
+	m.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
+	m.Header.Set("Nats-Msg-Id", m.Subject+"/"+uuid.NewString())
+	m.Header.Set("Nats-Batch-Id", nuid.Next())
+	m.Header.Set("Nats-Batch-Sequence", "1")
+	m.Header.Set("Nats-Batch-Commit", "1")
+	resp, err := r.js.Conn().RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return err
+	}
+	var ack struct {
+		Seq   uint64 `json:"seq"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return err
+	}
+	if ack.Error != nil || ack.Seq == 0 {
+		return fmt.Errorf("atomic batch of one: %s", resp.Data)
 	}
 	return nil
 }
