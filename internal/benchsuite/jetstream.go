@@ -249,7 +249,7 @@ func (r *rawJetStream) read(ctx context.Context, filter string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: 30 * time.Second})
 	if err != nil {
 		return 0, err
 	}
@@ -257,7 +257,15 @@ func (r *rawJetStream) read(ctx context.Context, filter string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer msgs.Stop()
+	// As Strata's reads do, delete the consumer at the end rather than
+	// leave it to the servers for its inactive threshold: consumers piling
+	// up would slow both sides.
+	defer func() {
+		msgs.Stop()
+		if info := c.CachedInfo(); info != nil {
+			s.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+		}
+	}()
 	page := make([]persistence.Notification, 0, CatchUpPage)
 	n := 0
 	for {

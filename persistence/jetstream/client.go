@@ -306,6 +306,10 @@ func (c *client) directOnce(ctx context.Context, req []byte, batch int) ([]msg, 
 // leader: asking the meta leader tells the two apart, so that a missing
 // stream fails at once with ErrNoTable rather than after the timeout.
 func (c *client) notFound(ctx context.Context) error {
+	// The meta leader answers at once; without one (a minority), give up
+	// soon, as the call that asked would have.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	_, err := c.js.Stream(ctx, c.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return &apiError{Code: 404, ErrCode: codeStreamNotFound, Description: fmt.Sprintf("stream %s not found", c.stream)}
