@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -296,8 +297,15 @@ func (c *Cluster) StartServer(i int) error {
 	if s.cmd != nil {
 		return fmt.Errorf("server %s is running", s.Name)
 	}
-	logf, err := os.OpenFile(filepath.Join(c.dir, s.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log := filepath.Join(c.dir, s.Name+".log")
+	logf, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		return err
+	}
+	// This start's lines of the log begin at its present end.
+	from, err := logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		logf.Close()
 		return err
 	}
 	cmd := exec.Command(c.bin, "-c", s.conf)
@@ -310,29 +318,38 @@ func (c *Cluster) StartServer(i int) error {
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	go func(exited chan struct{}) { cmd.Wait(); logf.Close(); close(exited) }(s.exited)
-	// Wait for the client port.
+	// Wait for the server to say it is ready: its log, not a connection
+	// to its port, which another program listening there would accept.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.ClientPort), time.Second)
-		if err == nil {
-			conn.Close()
+		lines := logSince(log, from)
+		if strings.Contains(lines, "Server is ready") {
 			return nil
 		}
 		select {
 		case <-s.exited:
 			s.cmd = nil
-			log := filepath.Join(c.dir, s.Name+".log")
-			if b, _ := os.ReadFile(log); strings.Contains(string(b), "address already in use") {
-				return fmt.Errorf("nats-server %s exited at start: %w (%s)", s.Name, errPortTaken, strings.TrimSpace(lastLine(b)))
+			lines = logSince(log, from)
+			if strings.Contains(lines, "address already in use") {
+				return fmt.Errorf("nats-server %s exited at start: %w (%s)", s.Name, errPortTaken, lastLine(lines))
 			}
 			return fmt.Errorf("nats-server %s exited at start (see %s)", s.Name, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nats-server %s does not listen on %d after 30s", s.Name, s.ClientPort)
+			return fmt.Errorf("nats-server %s is not ready after 30s (see %s)", s.Name, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// logSince returns the log's text from offset from on.
+func logSince(log string, from int64) string {
+	b, _ := os.ReadFile(log)
+	if int64(len(b)) < from {
+		return ""
+	}
+	return string(b[from:])
 }
 
 func (c *Cluster) signal(i int, sig os.Signal) {
@@ -465,8 +482,8 @@ func (c *Cluster) Close() {
 	c.lock.Close()
 }
 
-// lastLine returns the last non-empty line of b.
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
+// lastLine returns the last non-empty line of text.
+func lastLine(text string) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -129,3 +129,26 @@ func TestStartWithoutABinarySaysHowToInstallIt(t *testing.T) {
 		t.Fatalf("Start without a binary: %v", err)
 	}
 }
+
+// A server whose port another program took exits at start; Start tells
+// that from other failures, to start the cluster again on other ports.
+func TestAServerWhosePortIsTakenSaysSo(t *testing.T) {
+	binary(t)
+	c, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Stop(2)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.Servers[2].ClientPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := c.StartServer(2); !errors.Is(err, errPortTaken) {
+		t.Fatalf("starting a server on a port in use: %v, want errPortTaken", err)
+	}
+	if c.Running(2) {
+		t.Fatal("the server whose port is taken is running")
+	}
+}
