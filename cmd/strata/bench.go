@@ -232,7 +232,7 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 && projectionEvents == 0 {
+			if len(results) == 0 && systemEvents == 0 && projectionEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
@@ -249,7 +249,9 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s system: follower %.0f events/s, %.2fx the leader alone\n", s, r.Follower, r.Ratio)
 					sys = append(sys, r)
 				}
-				fmt.Fprintln(out)
+				if len(results) > 0 {
+					fmt.Fprintln(out)
+				}
 				benchsuite.PrintSystem(out, sys)
 			}
 			if projectionEvents > 0 {
