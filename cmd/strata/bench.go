@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
+	"github.com/strata-go/strata/internal/natscluster"
 )
 
 // benchEnvironment documents bench's variable in the root's help.
@@ -50,6 +52,48 @@ func benchMongoDBURI() string {
 	return benchsuite.DefaultMongoDBURI
 }
 
+// benchNATSEnvironment documents bench's JetStream variable in the root's
+// help.
+var benchNATSEnvironment = cli.EnvHelp("STRATA_BENCH_NATS_URL", "the JetStream cluster of bench --store jetstream (default: three servers that bench starts on loopback)")
+
+// benchJetStream is the JetStream cluster of one bench run: the one at
+// STRATA_BENCH_NATS_URL, or three servers started on first use and
+// stopped when the run ends.
+var benchJetStream struct {
+	sync.Mutex
+	cluster *natscluster.Cluster
+}
+
+// benchNATSURL returns the servers that bench measures JetStream on:
+// STRATA_BENCH_NATS_URL, else a cluster of three servers on loopback,
+// started from the nats-server that scripts/nats-server installs (or
+// $NATS_SERVER_BIN) unless this run started one already.
+func benchNATSURL() (string, error) {
+	if u := os.Getenv("STRATA_BENCH_NATS_URL"); u != "" {
+		return u, nil
+	}
+	benchJetStream.Lock()
+	defer benchJetStream.Unlock()
+	if benchJetStream.cluster == nil {
+		c, err := natscluster.Start()
+		if err != nil {
+			return "", fmt.Errorf("start a JetStream cluster (or set STRATA_BENCH_NATS_URL): %w", err)
+		}
+		benchJetStream.cluster = c
+	}
+	return benchJetStream.cluster.URL(), nil
+}
+
+// stopBenchCluster stops the cluster that benchNATSURL started, if any.
+func stopBenchCluster() {
+	benchJetStream.Lock()
+	defer benchJetStream.Unlock()
+	if benchJetStream.cluster != nil {
+		benchJetStream.cluster.Close()
+		benchJetStream.cluster = nil
+	}
+}
+
 // benchMySQLEnvironment documents bench's MySQL variable in the root's help.
 var benchMySQLEnvironment = cli.EnvHelp("STRATA_BENCH_MYSQL_DSN", "the server of bench --store mysql")
 
@@ -73,6 +117,11 @@ func benchPostgresURL() string {
 
 // benchStores are the stores bench measures, in the order of --store all.
 var benchStores = []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"}
+
+// benchStoresByName are the stores bench measures only when named: DynamoDB
+// on an emulator that takes minutes, JetStream on three servers that bench
+// may have to start.
+var benchStoresByName = []string{"dynamodb", "jetstream"}
 
 func benchCommand() *cobra.Command {
 	var store, filter string
@@ -115,7 +164,12 @@ get_stream_messages directly. MongoDB runs in a new database, dropped
 afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 ` + benchsuite.DefaultMongoDBURI + `). DynamoDB (only by name, not in all)
 runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
-(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).`,
+(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).
+JetStream (only by name, not in all) runs on new streams of three replicas,
+deleted afterwards, on the cluster at STRATA_BENCH_NATS_URL, or else on a
+cluster of three nats-servers on loopback that bench starts and stops
+(scripts/nats-server installs the server, or set NATS_SERVER_BIN); its
+single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,8 +178,8 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 			case "all":
 				stores = benchStores
 			default:
-				if !slices.Contains(benchStores, store) && store != "dynamodb" {
-					return cli.UsageError(fmt.Errorf("--store %q: want %s, dynamodb or all", store, strings.Join(benchStores, ", ")))
+				if !slices.Contains(benchStores, store) && !slices.Contains(benchStoresByName, store) {
+					return cli.UsageError(fmt.Errorf("--store %q: want %s, %s or all", store, strings.Join(benchStores, ", "), strings.Join(benchStoresByName, ", ")))
 				}
 				stores = []string{store}
 			}
@@ -133,6 +187,7 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 				return cli.UsageError(errors.New("--rounds and --round-time must be positive"))
 			}
 			ctx := cmd.Context()
+			defer stopBenchCluster()
 			cfg.Filter, cfg.Progress = filter, cmd.ErrOrStderr()
 			var results []benchsuite.Result
 			for _, s := range stores {
@@ -161,6 +216,11 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 						endpoint = benchsuite.DefaultAWSEndpoint
 					}
 					cases, done, err = benchsuite.DynamoDB(ctx, endpoint)
+				case "jetstream":
+					var u string
+					if u, err = benchNATSURL(); err == nil {
+						cases, done, err = benchsuite.JetStream(ctx, u)
+					}
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -172,7 +232,7 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 && projectionEvents == 0 {
+			if len(results) == 0 && systemEvents == 0 && projectionEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
@@ -189,7 +249,9 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s system: follower %.0f events/s, %.2fx the leader alone\n", s, r.Follower, r.Ratio)
 					sys = append(sys, r)
 				}
-				fmt.Fprintln(out)
+				if len(results) > 0 {
+					fmt.Fprintln(out)
+				}
 				benchsuite.PrintSystem(out, sys)
 			}
 			if projectionEvents > 0 {
@@ -218,7 +280,7 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+", dynamodb, or all (all but dynamodb)")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+", "+strings.Join(benchStoresByName, ", ")+", or all (all but "+strings.Join(benchStoresByName, " and ")+")")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
@@ -320,6 +382,15 @@ func freshStore(ctx context.Context, store string) (map[string]string, func(), e
 			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+cfg.DBName)
 			admin.Close()
 		}, nil
+	case "jetstream":
+		u, err := benchNATSURL()
+		if err != nil {
+			return nil, nil, err
+		}
+		tag := strings.ToUpper(strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
+		env := map[string]string{"PERSISTENCE_MODULE": "jetstream", "NATS_URL": u,
+			"NATS_STREAM_PREFIX": "BENCH_SYSTEM_" + tag, "NATS_SUBJECT_PREFIX": "benchsystem" + strings.ToLower(tag)}
+		return env, func() { benchsuite.DeleteJetStreamStreams(u, "BENCH_SYSTEM_"+tag+"_") }, nil
 	}
 	return nil, nil, fmt.Errorf("no fresh store of %s", store)
 }

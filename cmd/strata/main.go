@@ -37,7 +37,7 @@ const defaultDBName = "strata.db"
 // as the default store, and the benchmark command.
 func newCommand() *cobra.Command {
 	cmd := cli.NewCommand(domains(), cli.WithDefaultStore(cli.SQLiteFile(defaultDBName)))
-	cmd.Long += benchEnvironment + benchMySQLEnvironment + benchMongoEnvironment
+	cmd.Long += benchEnvironment + benchMySQLEnvironment + benchMongoEnvironment + benchNATSEnvironment
 	cmd.AddCommand(benchCommand())
 	return cmd
 }

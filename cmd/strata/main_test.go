@@ -34,6 +34,7 @@ import (
 	"github.com/strata-go/strata/internal/mdbtest"
 	"github.com/strata-go/strata/internal/mongotest"
 	"github.com/strata-go/strata/internal/mytest"
+	"github.com/strata-go/strata/internal/natstest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	natstest.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -824,10 +826,20 @@ func TestServe(t *testing.T) {
 
 func TestBench(t *testing.T) {
 	s := store{name: "bench", dir: t.TempDir()}
-	for _, st := range []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"} {
-		t.Run(st, func(t *testing.T) {
+	// jetstream+url measures the cluster STRATA_BENCH_NATS_URL names;
+	// jetstream, one that bench starts and stops itself.
+	for _, name := range []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb", "jetstream", "jetstream+url"} {
+		t.Run(name, func(t *testing.T) {
+			st, _, _ := strings.Cut(name, "+")
+			natsURL := ""
 			baseline := "raw INSERT"
-			switch st {
+			switch name {
+			case "jetstream":
+				natstest.Shared(t) // skips without a nats-server, as bench would fail
+				baseline = "raw js.PublishAsync"
+			case "jetstream+url":
+				natsURL = natstest.Shared(t).URL()
+				baseline = "raw js.PublishAsync"
 			case "postgres":
 				pgtest.Require(t)
 			case "mysql":
@@ -839,7 +851,7 @@ func TestBench(t *testing.T) {
 				mongotest.Client(t)
 			}
 			r := s.runWith(t, map[string]string{"STRATA_BENCH_POSTGRES_URL": pgtest.URL(), "STRATA_BENCH_MESSAGEDB_URL": mdbtest.URLFor("postgres"),
-				"STRATA_BENCH_MONGODB_URI": mongotest.URI(), "STRATA_BENCH_MYSQL_DSN": mytest.DSN()},
+				"STRATA_BENCH_MONGODB_URI": mongotest.URI(), "STRATA_BENCH_MYSQL_DSN": mytest.DSN(), "STRATA_BENCH_NATS_URL": natsURL},
 				"bench", "--store", st, "--filter", "save 100", "--rounds", "1", "--round-time", "20ms")
 			out := lines(r.stdout)
 			if r.code != 0 || len(out) != 3 {
@@ -856,9 +868,15 @@ func TestBench(t *testing.T) {
 		})
 	}
 	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
-		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb or all\nRun 'strata bench --help' for usage.\n")
+		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb, jetstream or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
+	// A system alone, without the recorder cases.
+	r := s.run(t, "bench", "--filter", "none", "--system", "20")
+	if out := lines(r.stdout); r.code != 0 || len(out) != 3 || !strings.HasPrefix(out[0], "store") || !strings.HasPrefix(out[1], "sqlite") ||
+		!strings.HasPrefix(out[2], "machine: ") {
+		t.Fatalf("bench --filter none --system 20: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestTheBinaryDoesNotLinkPackageTesting(t *testing.T) {

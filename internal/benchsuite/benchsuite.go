@@ -104,7 +104,11 @@ func Run(ctx context.Context, store string, cases []Case, cfg Config) ([]Result,
 			return out, fmt.Errorf("%s %s: %w", store, c.Name, err)
 		}
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "%s %s: %.2fx (rounds %.2fx–%.2fx) %s\n", store, c.Name, r.Ratio, r.RatioMin, r.RatioMax, c.Baseline)
+			name := c.Name
+			if r.Writers > 1 {
+				name += fmt.Sprintf(", %d writers", r.Writers)
+			}
+			fmt.Fprintf(cfg.Progress, "%s %s: %.2fx (rounds %.2fx–%.2fx) %s\n", store, name, r.Ratio, r.RatioMin, r.RatioMax, c.Baseline)
 		}
 		out = append(out, r)
 	}

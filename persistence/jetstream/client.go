@@ -26,6 +26,7 @@ const (
 	hdrSubject        = "Nats-Subject"
 	hdrSequence       = "Nats-Sequence"
 	hdrNumPending     = "Nats-Num-Pending"
+	hdrTTL            = "Nats-TTL"
 
 	codeWrongLastSeq         = 10071
 	codeWrongLastSeqConstant = 10164
@@ -142,6 +143,11 @@ func (c *client) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, er
 	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			if nf := c.notFound(ctx); nf != nil {
+				return 0, nf
+			}
+		}
 		return 0, err
 	}
 	var ack pubAck
@@ -241,6 +247,11 @@ func (c *client) direct(ctx context.Context, req []byte, batch int) ([]msg, uint
 		if !errors.Is(err, nats.ErrNoResponders) {
 			return ms, pending, err
 		}
+		if wait == time.Millisecond {
+			if nf := c.notFound(ctx); nf != nil {
+				return nil, 0, nf
+			}
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -287,6 +298,23 @@ func (c *client) directOnce(ctx context.Context, req []byte, batch int) ([]msg, 
 			out = append(out, msg{subject: m.Header.Get(hdrSubject), seq: s, data: m.Data})
 		}
 	}
+}
+
+// notFound returns the servers' error if the client's stream does not
+// exist, or nil. Nothing answers a publish to, or a direct get of, a
+// stream that does not exist, as nothing does while a stream elects its
+// leader: asking the meta leader tells the two apart, so that a missing
+// stream fails at once with ErrNoTable rather than after the timeout.
+func (c *client) notFound(ctx context.Context) error {
+	// The meta leader answers at once; without one (a minority), give up
+	// soon, as the call that asked would have.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := c.js.Stream(ctx, c.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return &apiError{Code: 404, ErrCode: codeStreamNotFound, Description: fmt.Sprintf("stream %s not found", c.stream)}
+	}
+	return nil
 }
 
 // purge deletes the messages on subject (which may have wildcards) in one

@@ -2,9 +2,13 @@
 // replicated (Raft) log that a cluster of nats-servers keeps, for
 // applications that outgrow one database server.
 //
-// Each application has one stream (STRATA_<APP>) holding the subjects
-// <prefix>.e.<tenant>.<aggregate-id> for events, <prefix>.a.<purpose>.<tenant>.<aggregate-id>
-// for snapshots and <prefix>.k.<upstream> for tracking records. A save is
+// Each application has a stream of events and tracking records
+// (STRATA_<APP>, subjects <prefix>.e.ev.<tenant>.<aggregate-id> and
+// <prefix>.k.<upstream>.<tenant>.t) and a stream of the records of its
+// aggregate recorders, snapshots and data keys (STRATA_<APP>_RECORDS,
+// subjects <prefix>.a.<purpose>.<tenant>.<aggregate-id>), each with its
+// own retention: NATS_MAX_AGE truncates the events, NATS_SNAPSHOT_MAX_AGE
+// is the snapshots' time to live, and data keys never expire. A save is
 // one atomic batch (nats-server 2.12 or later): every aggregate's first
 // message expects the aggregate's last stream sequence, so a save across
 // aggregates is all or nothing and a conflict on any of them stores none.

@@ -23,24 +23,26 @@ func ExampleCheckServerVersion() {
 }
 
 // Settings come from the environment: the servers of the cluster, the
-// replicas, the storage, the retention.
+// replicas, the storage, the retention of events and of snapshots, which
+// live in a stream of their own with the data keys.
 func ExampleConfigFromEnv() {
 	env := persistence.NewEnv("Worlds", map[string]string{
-		"NATS_URL":      "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222",
-		"NATS_MAX_AGE":  "720h",
-		"NATS_REPLICAS": "3",
+		"NATS_URL":              "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222",
+		"NATS_MAX_AGE":          "720h",
+		"NATS_SNAPSHOT_MAX_AGE": "2160h",
+		"NATS_REPLICAS":         "3",
 	})
 	cfg, err := jetstream.ConfigFromEnv(env)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(cfg.Stream, cfg.SubjectPrefix, cfg.Replicas, cfg.MaxAge)
+	fmt.Println(cfg.Stream, cfg.RecordsStream, cfg.SubjectPrefix, cfg.Replicas, cfg.MaxAge, cfg.SnapshotMaxAge)
 	_, err = jetstream.ConfigFromEnv(persistence.NewEnv("Worlds", map[string]string{"NATS_STORAGE": "tape"}))
 	fmt.Println(err)
 	// Open connects and creates the stream (CREATE_TABLE, default true).
 	_ = func() { jetstream.Open(context.Background(), cfg) }
 	// Output:
-	// STRATA_WORLDS strata.worlds 3 720h0m0s
+	// STRATA_WORLDS STRATA_WORLDS_RECORDS strata.worlds 3 720h0m0s 2160h0m0s
 	// invalid configuration: NATS_STORAGE="tape": want file or memory
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,10 +36,11 @@ const MinServerVersion = "2.12.0"
 // application's stream. A tenant's factory shares the connection of the
 // factory it came from.
 type Factory struct {
-	cfg    Config
-	client *client
-	shared *shared
-	tenant string
+	cfg     Config
+	client  *client // of the events stream
+	records *client // of the records stream
+	shared  *shared
+	tenant  string
 }
 
 // shared is what the factories of every tenant share.
@@ -82,25 +84,33 @@ var (
 )
 
 // DeleteAggregate deletes the events and the records of every purpose
-// (snapshots) of the aggregate in the factory's tenant, in one purge of the
-// stream by subject, and reports whether there were any. Stream sequences
-// are never given again, so the notification IDs of the deleted events
-// are not either.
+// (snapshots, data keys) of the aggregate in the factory's tenant, by one
+// purge of each stream by subject, and reports whether there were any.
+// The records go first: if the second purge fails, the aggregate is left
+// with its events and without its records, which loads as it did, and
+// calling again finishes the deletion. Stream sequences are never given
+// again, so the notification IDs of the deleted events are not either.
 func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) {
 	op := "delete aggregate " + id.String()
 	if err := f.begin(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".*.*."+tenantToken(f.tenant)+"."+id.String())
-	f.shared.forget()
+	defer f.shared.forget()
+	tail := "." + tenantToken(f.tenant) + "." + id.String()
+	records, err := f.records.purge(ctx, f.cfg.SubjectPrefix+".a.*"+tail)
 	if err != nil {
-		return false, classify(op, err, true)
+		return false, classify(op+": its records", err, true)
 	}
-	return n > 0, nil
+	events, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".e.*"+tail)
+	if err != nil {
+		return false, classify(op+": its events", err, true)
+	}
+	return records+events > 0, nil
 }
 
-// PurgeTenant deletes the events, records of every purpose and tracking
-// records of the factory's tenant, in one purge of the stream by subject.
+// PurgeTenant deletes the events, tracking records and records of every
+// purpose of the factory's tenant, by one purge of each stream by subject,
+// the records first (see [Factory.DeleteAggregate]).
 func (f *Factory) PurgeTenant(ctx context.Context) error {
 	op := "purge tenant"
 	if err := f.begin(ctx, op); err != nil {
@@ -110,10 +120,13 @@ func (f *Factory) PurgeTenant(ctx context.Context) error {
 		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
 	}
 	op = fmt.Sprintf("purge tenant %q", f.tenant)
-	_, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".*.*."+tenantToken(f.tenant)+".*")
-	f.shared.forget()
-	if err != nil {
-		return classify(op, err, true)
+	defer f.shared.forget()
+	tail := "." + tenantToken(f.tenant) + ".*"
+	if _, err := f.records.purge(ctx, f.cfg.SubjectPrefix+".a.*"+tail); err != nil {
+		return classify(op+": its records", err, true)
+	}
+	if _, err := f.client.purge(ctx, f.cfg.SubjectPrefix+".*.*"+tail); err != nil {
+		return classify(op+": its events and tracking records", err, true)
 	}
 	return nil
 }
@@ -170,13 +183,16 @@ func Open(ctx context.Context, cfg Config) (*Factory, error) {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
 	}
 	f := &Factory{
-		cfg:    cfg,
-		client: &client{nc: nc, js: js, stream: cfg.Stream, timeout: cfg.Timeout},
-		shared: &shared{nc: nc},
+		cfg:     cfg,
+		client:  &client{nc: nc, js: js, stream: cfg.Stream, timeout: cfg.Timeout},
+		records: &client{nc: nc, js: js, stream: cfg.RecordsStream, timeout: cfg.Timeout},
+		shared:  &shared{nc: nc},
 	}
-	if err := f.ensureStream(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	for _, sc := range []jetstream.StreamConfig{StreamConfig(cfg), RecordsStreamConfig(cfg)} {
+		if err := f.ensureStream(ctx, sc); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -220,42 +236,68 @@ func parseVersion(v string) ([3]int, bool) {
 }
 
 // StreamConfig returns the configuration of the stream that cfg's
-// application keeps its data in.
+// application keeps its events and tracking records in.
 func StreamConfig(cfg Config) jetstream.StreamConfig {
+	_ = cfg.check() // fills in the defaults; Open reports its errors
 	storage := jetstream.FileStorage
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
+	// The servers cannot remember a commit ID longer than they keep its
+	// message.
+	dup := cfg.DuplicateWindow
+	if cfg.MaxAge > 0 && dup > cfg.MaxAge {
+		dup = cfg.MaxAge
+	}
 	return jetstream.StreamConfig{
 		Name:               cfg.Stream,
-		Description:        "Strata event store of " + cfg.AppName,
-		Subjects:           []string{cfg.SubjectPrefix + ".>"},
+		Description:        "Strata event store of " + cfg.AppName + ": events and tracking records",
+		Subjects:           []string{cfg.SubjectPrefix + ".e.>", cfg.SubjectPrefix + ".k.>"},
 		Retention:          jetstream.LimitsPolicy,
 		Storage:            storage,
 		Replicas:           cfg.Replicas,
 		MaxAge:             cfg.MaxAge,
-		Duplicates:         cfg.DuplicateWindow,
+		Duplicates:         dup,
 		Discard:            jetstream.DiscardOld,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		DenyDelete:         true,
-		AllowRollup:        true, // ReplaceEvents of snapshots and data keys
 	}
 }
 
-// ensureStream checks the stream, creating it if allowed.
-func (f *Factory) ensureStream(ctx context.Context) error {
-	op := "open stream " + f.cfg.Stream
+// RecordsStreamConfig returns the configuration of the stream that cfg's
+// application keeps the records of its aggregate recorders in: snapshots
+// and data keys. It keeps them for ever: NATS_MAX_AGE, which truncates
+// the events, does not apply, and snapshots carry their own time to live
+// (NATS_SNAPSHOT_MAX_AGE), which is why the stream allows one.
+func RecordsStreamConfig(cfg Config) jetstream.StreamConfig {
+	sc := StreamConfig(cfg)
+	sc.Name = cfg.RecordsStream
+	sc.Description = "Strata event store of " + cfg.AppName + ": snapshots and data keys"
+	sc.Subjects = []string{cfg.SubjectPrefix + ".a.>"}
+	sc.MaxAge = 0
+	sc.Duplicates = cfg.DuplicateWindow
+	if sc.Duplicates == 0 {
+		sc.Duplicates = DefaultDuplicateWindow
+	}
+	sc.AllowRollup = true // ReplaceEvents of snapshots and data keys
+	sc.AllowMsgTTL = true
+	return sc
+}
+
+// ensureStream checks a stream, creating it if allowed.
+func (f *Factory) ensureStream(ctx context.Context, want jetstream.StreamConfig) error {
+	op := "open stream " + want.Name
 	ctx, cancel := f.client.withTimeout(ctx)
 	defer cancel()
-	s, err := f.client.js.Stream(ctx, f.cfg.Stream)
+	s, err := f.client.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if !f.cfg.CreateStreams {
-			return nil // calls fail with ErrNoTable
+			return nil // calls fail with ErrNoTable (see client.notFound)
 		}
-		s, err = f.client.js.CreateStream(ctx, StreamConfig(f.cfg))
+		s, err = f.client.js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = f.client.js.Stream(ctx, f.cfg.Stream)
+			s, err = f.client.js.Stream(ctx, want.Name)
 		}
 	}
 	if err != nil {
@@ -269,14 +311,22 @@ func (f *Factory) ensureStream(ctx context.Context) error {
 	if !info.Config.AllowDirect {
 		return &persistence.Error{Op: op, Kind: persistence.ErrNotSupported, Err: errors.New("the stream does not allow direct gets (allow_direct)")}
 	}
-	want := f.cfg.SubjectPrefix + ".>"
-	for _, subj := range info.Config.Subjects {
-		if subj == want {
-			return nil
-		}
+	if want.AllowRollup && !info.Config.AllowRollup {
+		return &persistence.Error{Op: op, Kind: persistence.ErrConfig, Err: errors.New("the stream does not allow roll-ups (allow_rollup_hdrs), which replacing records needs")}
 	}
-	return &persistence.Error{Op: op, Kind: persistence.ErrConfig,
-		Err: fmt.Errorf("the stream holds subjects %q, not %q (NATS_SUBJECT_PREFIX)", info.Config.Subjects, want)}
+	if want.AllowMsgTTL && !info.Config.AllowMsgTTL && f.cfg.SnapshotMaxAge > 0 {
+		return &persistence.Error{Op: op, Kind: persistence.ErrConfig,
+			Err: errors.New("NATS_SNAPSHOT_MAX_AGE is set, and the stream does not allow a message time to live (allow_msg_ttl)")}
+	}
+	if !slices.Equal(info.Config.Subjects, want.Subjects) {
+		hint := ""
+		if slices.Equal(info.Config.Subjects, []string{f.cfg.SubjectPrefix + ".>"}) {
+			hint = "; the stream is of the layout before snapshots and data keys moved to a stream of their own, which is not converted in place: set NATS_STREAM and NATS_SUBJECT_PREFIX for a new store"
+		}
+		return &persistence.Error{Op: op, Kind: persistence.ErrConfig,
+			Err: fmt.Errorf("the stream holds subjects %q, not %q (NATS_SUBJECT_PREFIX)%s", info.Config.Subjects, want.Subjects, hint)}
+	}
+	return nil
 }
 
 func (f *Factory) open(op string) error {
@@ -286,13 +336,22 @@ func (f *Factory) open(op string) error {
 	return nil
 }
 
-// AggregateRecorder returns the recorder for the purpose ("snapshots"):
-// its subjects are apart from the events', in the same stream.
+// snapshotPurpose is the purpose of the aggregate recorder an application
+// keeps its snapshots in: its records get NATS_SNAPSHOT_MAX_AGE as their
+// time to live.
+const snapshotPurpose = "snapshots"
+
+// AggregateRecorder returns the recorder for the purpose ("snapshots",
+// "keys"), in the records stream.
 func (f *Factory) AggregateRecorder(_ context.Context, purpose string) (persistence.AggregateRecorder, error) {
 	if err := f.open("open the " + purpose + " recorder"); err != nil {
 		return nil, err
 	}
-	return &AggregateRecorder{r: &recorder{f: f, kind: "a." + nameToken(purpose)}}, nil
+	r := &recorder{f: f, c: f.records, kind: "a." + nameToken(purpose)}
+	if purpose == snapshotPurpose {
+		r.ttl = f.cfg.SnapshotMaxAge
+	}
+	return &AggregateRecorder{r: r}, nil
 }
 
 // ApplicationRecorder returns the recorder of the application's events.
@@ -300,7 +359,7 @@ func (f *Factory) ApplicationRecorder(context.Context) (persistence.ApplicationR
 	if err := f.open("open the application recorder"); err != nil {
 		return nil, err
 	}
-	return &ApplicationRecorder{r: &recorder{f: f, kind: "e.ev", ids: true}}, nil
+	return &ApplicationRecorder{r: &recorder{f: f, c: f.client, kind: "e.ev", ids: true}}, nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
@@ -309,7 +368,7 @@ func (f *Factory) ProcessRecorder(context.Context) (persistence.ProcessRecorder,
 	if err := f.open("open the process recorder"); err != nil {
 		return nil, err
 	}
-	return &ProcessRecorder{ApplicationRecorder{r: &recorder{f: f, kind: "e.ev", ids: true, tracking: true}}}, nil
+	return &ProcessRecorder{ApplicationRecorder{r: &recorder{f: f, c: f.client, kind: "e.ev", ids: true, tracking: true}}}, nil
 }
 
 // Tenant returns the factory of tenant id, on the same stream and
@@ -326,8 +385,13 @@ func (f *Factory) Tenant(id string) (persistence.Factory, error) {
 // Conn returns the factory's connection, for operations of its own.
 func (f *Factory) Conn() *nats.Conn { return f.shared.nc }
 
-// StreamName returns the name of the factory's stream.
+// StreamName returns the name of the factory's stream of events and
+// tracking records.
 func (f *Factory) StreamName() string { return f.cfg.Stream }
+
+// RecordsStreamName returns the name of the factory's stream of
+// snapshots and data keys.
+func (f *Factory) RecordsStreamName() string { return f.cfg.RecordsStream }
 
 // Close closes the connection; calls of every tenant's recorders fail with
 // an error wrapping persistence.ErrInterface after it. Closing a tenant's
@@ -378,7 +442,7 @@ func (a *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID
 			yield(uuid.Nil, err)
 			return
 		}
-		s, err := a.r.f.client.js.Stream(ctx, a.r.f.cfg.Stream)
+		s, err := a.r.c.js.Stream(ctx, a.r.c.stream)
 		if err != nil {
 			yield(uuid.Nil, classify(op, err, false))
 			return

@@ -115,17 +115,30 @@ func (l *ledger) check(t *testing.T, r persistence.ApplicationRecorder, read map
 	ctx := context.Background()
 	all := map[evKey]bool{}
 	var last int64
-	for n, err := range persistence.ReadNotifications(ctx, r, persistence.NotificationQuery{Start: 1}, 500) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := evKey{n.OriginatorID, n.OriginatorVersion}
-		if all[k] || n.ID <= last {
-			t.Fatalf("%s version %d is in the log twice or out of order (notification %d after %d)", k.id, k.version, n.ID, last)
-		}
-		all[k], last = true, n.ID
-		if want, ok := l.acked[k]; ok && want != string(n.State) {
-			t.Fatalf("%s version %d has state %q, the acknowledged save had %q", k.id, k.version, n.State, want)
+	// Right after an election the servers may take longer than the
+	// client's timeout to place the read's consumer: an operational error,
+	// on which a reader reads again, as follow does.
+	deadline := time.Now().Add(2 * time.Minute)
+	for again := true; again; {
+		again = false
+		for n, err := range persistence.ReadNotifications(ctx, r, persistence.NotificationQuery{Start: last + 1}, 500) {
+			if err != nil {
+				if errors.Is(err, persistence.ErrOperational) && time.Now().Before(deadline) {
+					t.Logf("reading the log again from %d after %v", last+1, err)
+					time.Sleep(100 * time.Millisecond)
+					again = true
+					break
+				}
+				t.Fatal(err)
+			}
+			k := evKey{n.OriginatorID, n.OriginatorVersion}
+			if all[k] || n.ID <= last {
+				t.Fatalf("%s version %d is in the log twice or out of order (notification %d after %d)", k.id, k.version, n.ID, last)
+			}
+			all[k], last = true, n.ID
+			if want, ok := l.acked[k]; ok && want != string(n.State) {
+				t.Fatalf("%s version %d has state %q, the acknowledged save had %q", k.id, k.version, n.State, want)
+			}
 		}
 	}
 	for k := range l.acked {

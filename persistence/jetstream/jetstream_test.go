@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
@@ -58,6 +59,7 @@ func env(t testing.TB, c *natstest.Cluster, vars ...string) persistence.Env {
 		t.Fatal(err)
 	}
 	deleteStream(t, c.URL(), cfg.Stream)
+	deleteStream(t, c.URL(), cfg.RecordsStream)
 	return e
 }
 
@@ -90,4 +92,46 @@ func TestStress(t *testing.T) {
 	}
 	res := recordertest.Stress(t, r, recordertest.StressConfig{Writers: 16, SavesPerWriter: 60})
 	t.Logf("%d saves, %d events, %d conflicts in %v", res.Saves, res.Events, res.Conflicts, res.Elapsed)
+}
+
+// A follower reads the log through an ordered consumer per read; the
+// servers would keep each for minutes after it stops, so the read deletes
+// it: reading the log often leaves no consumers behind.
+func TestLogReadsLeaveNoConsumers(t *testing.T) {
+	c := natstest.Shared(t)
+	ctx := context.Background()
+	f := open(t, c)
+	r, err := f.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "T", State: []byte{byte(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		n := 0
+		for _, err := range persistence.ReadNotifications(ctx, r, persistence.NotificationQuery{Start: 1}, 2) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 3 {
+			t.Fatalf("read %d notifications, want 3", n)
+		}
+	}
+	js, _ := njs.New(f.Conn())
+	s, err := js.Stream(ctx, f.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left on the stream after 5 reads of the log", info.State.Consumers)
+	}
 }

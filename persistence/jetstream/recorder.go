@@ -64,9 +64,18 @@ func (h *heads) drop(subject string) {
 // ("e") or the aggregates of a purpose ("a.<purpose>").
 type recorder struct {
 	f        *Factory
-	kind     string // the subject token(s) after the prefix
-	tracking bool   // a process recorder
-	ids      bool   // gives notification IDs
+	c        *client       // of the events stream, or of the records stream
+	kind     string        // the subject token(s) after the prefix
+	tracking bool          // a process recorder
+	ids      bool          // gives notification IDs
+	ttl      time.Duration // of each record written, if positive (snapshots)
+}
+
+// withTTL sets the record's time to live on m, if the recorder has one.
+func (r *recorder) withTTL(m *nats.Msg) {
+	if r.ttl > 0 {
+		m.Header.Set(hdrTTL, strconv.FormatInt(int64(r.ttl/time.Second), 10))
+	}
 }
 
 func (r *recorder) subject(tenant string, id uuid.UUID) string {
@@ -196,6 +205,7 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		for i, e := range events {
 			a := byID[e.OriginatorID]
 			m := &nats.Msg{Subject: a.subject, Data: encodeEvent(e), Header: nats.Header{}}
+			r.withTTL(m)
 			if e.OriginatorVersion == a.first {
 				j := slices.Index(aggs, a)
 				m.Header.Set(hdrExpectedSubSeq, strconv.FormatUint(hs[j].seq, 10))
@@ -211,7 +221,7 @@ func (r *recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			m.Header.Set(hdrExpectedSubSeq, strconv.FormatUint(th.seq, 10))
 			msgs = append(msgs, m)
 		}
-		last, err := r.f.client.publishBatch(ctx, msgs)
+		last, err := r.c.publishBatch(ctx, msgs)
 		if err == nil {
 			first := last - uint64(len(msgs)) + 1
 			ids := make([]int64, len(events))
@@ -286,7 +296,7 @@ func (r *recorder) head(ctx context.Context, subject string, fresh bool) (head, 
 			return h, nil
 		}
 	}
-	m, err := r.f.client.lastMsg(ctx, subject)
+	m, err := r.c.lastMsg(ctx, subject)
 	if err != nil {
 		return head{}, classify("read the last message of "+subject, err, false)
 	}
@@ -421,7 +431,7 @@ func (r *recorder) selectEvents(ctx context.Context, subject string, q persisten
 	known, _ := r.f.shared.heads.get(subject)
 	if q.Desc && q.Limit == 1 && q.Lte == nil {
 		// The latest, as a snapshot load asks: one read of the leader.
-		m, err := r.f.client.lastMsg(ctx, subject)
+		m, err := r.c.lastMsg(ctx, subject)
 		if err != nil {
 			return nil, classify(op, err, false)
 		}
@@ -454,7 +464,7 @@ func (r *recorder) selectEvents(ctx context.Context, subject string, q persisten
 		var lastSeq uint64
 		complete := true
 		for seq := start; ; {
-			ms, pending, err := r.f.client.directGet(ctx, subject, seq, readBatch)
+			ms, pending, err := r.c.directGet(ctx, subject, seq, readBatch)
 			if err != nil {
 				return nil, classify(op, err, false)
 			}
@@ -513,7 +523,7 @@ func (r *recorder) selectEvents(ctx context.Context, subject string, q persisten
 func (r *recorder) seek(ctx context.Context, subject string, gt int64) (uint64, error) {
 	op := "seek in " + subject
 	probe := func(seq uint64) (*msg, int64, error) {
-		ms, _, err := r.f.client.directGet(ctx, subject, seq, 1)
+		ms, _, err := r.c.directGet(ctx, subject, seq, 1)
 		if err != nil {
 			return nil, 0, classify(op, err, false)
 		}
@@ -533,7 +543,7 @@ func (r *recorder) seek(ctx context.Context, subject string, gt int64) (uint64, 
 	if v > gt {
 		return first.seq, nil
 	}
-	last, err := r.f.client.lastMsg(ctx, subject)
+	last, err := r.c.lastMsg(ctx, subject)
 	if err != nil {
 		return 0, classify(op, err, false)
 	}
@@ -587,7 +597,7 @@ func (r *recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 			if len(q.Topics) > 0 {
 				want = readBatch
 			}
-			ms, pending, err := r.f.client.directGet(ctx, filter, seq, min(want, readBatch))
+			ms, pending, err := r.c.directGet(ctx, filter, seq, min(want, readBatch))
 			if err != nil {
 				return nil, classify(op, err, false)
 			}
@@ -637,7 +647,7 @@ func (r *recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 // not show: the replica was behind, and is asked again. A write this
 // factory made that has since been deleted is no reason to wait.
 func (r *recorder) behind(ctx context.Context, subject string, seq, stop uint64) (bool, error) {
-	m, err := r.f.client.lastMsg(ctx, subject)
+	m, err := r.c.lastMsg(ctx, subject)
 	if err != nil || m == nil {
 		return false, err
 	}
@@ -676,7 +686,7 @@ func (r *recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	if err := r.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	m, err := r.f.client.lastMsg(ctx, r.tenantFilter(false))
+	m, err := r.c.lastMsg(ctx, r.tenantFilter(false))
 	if err != nil {
 		return 0, classify(op, err, false)
 	}
@@ -690,7 +700,7 @@ func (r *recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 // upstream application, by subject, with what this factory wrote itself,
 // which a replica that is behind may not show yet.
 func (r *recorder) trackingHeads(ctx context.Context, app string) (map[string]head, error) {
-	ms, err := r.f.client.multiLast(ctx, r.trackingFilter(app))
+	ms, err := r.c.multiLast(ctx, r.trackingFilter(app))
 	if err != nil {
 		return nil, classify("read tracking records of "+app, err, false)
 	}
@@ -759,7 +769,7 @@ func (r *recorder) hasTracking(ctx context.Context, app string, id int64) (bool,
 		if seq == 0 {
 			continue
 		}
-		ms, _, err := r.f.client.directGet(ctx, subject, seq, 1)
+		ms, _, err := r.c.directGet(ctx, subject, seq, 1)
 		if err != nil {
 			return false, classify(op, err, false)
 		}
@@ -823,10 +833,11 @@ func (r *recorder) replaceEvents(ctx context.Context, events []persistence.Store
 			msgs := make([]*nats.Msg, len(versions))
 			for i, v := range versions {
 				msgs[i] = &nats.Msg{Subject: subject, Data: encodeEvent(merged[v]), Header: nats.Header{}}
+				r.withTTL(msgs[i])
 			}
 			msgs[0].Header.Set("Nats-Rollup", "sub")
 			msgs[0].Header.Set(hdrExpectedSubSeq, strconv.FormatUint(h.seq, 10))
-			last, err := r.f.client.publishBatch(ctx, msgs)
+			last, err := r.c.publishBatch(ctx, msgs)
 			if err == nil {
 				e := merged[versions[len(versions)-1]]
 				r.f.shared.heads.put(subject, head{version: e.OriginatorVersion, seq: last, commit: e.CommitID})

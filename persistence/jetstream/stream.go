@@ -27,7 +27,7 @@ func (a *ApplicationRecorder) Notifications(ctx context.Context, q persistence.N
 			return
 		}
 		filter := r.tenantFilter(q.AllTenants)
-		last, err := r.f.client.lastMsg(ctx, filter)
+		last, err := r.c.lastMsg(ctx, filter)
 		if err != nil {
 			yield(persistence.Notification{}, classify(op, err, false))
 			return
@@ -40,10 +40,13 @@ func (a *ApplicationRecorder) Notifications(ctx context.Context, q persistence.N
 		if q.Stop > 0 {
 			end = min(end, uint64(q.Stop))
 		}
-		c, err := r.f.client.js.OrderedConsumer(ctx, r.f.cfg.Stream, jetstream.OrderedConsumerConfig{
+		c, err := r.c.js.OrderedConsumer(ctx, r.c.stream, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{filter},
 			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:    start,
+			// A backstop for a process that dies while reading: the
+			// consumer is deleted when the read ends.
+			InactiveThreshold: 30 * time.Second,
 		})
 		if err != nil {
 			yield(persistence.Notification{}, classify(op, err, false))
@@ -54,7 +57,17 @@ func (a *ApplicationRecorder) Notifications(ctx context.Context, q persistence.N
 			yield(persistence.Notification{}, classify(op, err, false))
 			return
 		}
-		defer msgs.Stop()
+		defer func() {
+			msgs.Stop()
+			// The servers keep a stopped consumer until its inactive
+			// threshold: without this, a follower that reads the log
+			// often would leave a consumer behind for every read.
+			if info := c.CachedInfo(); info != nil {
+				dctx, cancel := r.c.withTimeout(context.WithoutCancel(ctx))
+				r.c.js.DeleteConsumer(dctx, r.c.stream, info.Name)
+				cancel()
+			}
+		}()
 		stop := context.AfterFunc(ctx, msgs.Stop)
 		defer stop()
 		n := 0

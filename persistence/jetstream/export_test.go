@@ -1,5 +1,0 @@
-package jetstream
-
-// EncodeEventForBench is encodeEvent, for the benchmarks' raw messages of
-// the same size.
-var EncodeEventForBench = encodeEvent
