@@ -250,10 +250,25 @@ func (a *Admin) instance(ctx context.Context, aggregate string, id uuid.UUID) (*
 	if len(first) == 0 {
 		return nil, nil, fmt.Errorf("%s with identifier %s %w", t.name, id, ErrInstanceNotFound)
 	}
-	if len(t.created) > 0 && !slices.Contains(t.created, first[0].Topic) {
+	if len(t.created) > 0 && !slices.Contains(t.created, first[0].Topic) && !a.truncatedInstance(ctx, app, t, first[0]) {
 		return nil, nil, fmt.Errorf("%s with identifier %s %w (%s)", t.name, id, ErrInstanceNotFound, a.whatIs(t.app, first[0].Topic))
 	}
 	return t, app, nil
+}
+
+// truncatedInstance reports whether first, the first event of an
+// aggregate that is not one of t's created events, starts a truncated
+// stream of a t: one after t's initial version whose latest snapshot is a
+// t's.
+func (a *Admin) truncatedInstance(ctx context.Context, app *application.Application, t *aggregateType, first persistence.StoredEvent) bool {
+	if first.OriginatorVersion <= domain.InitialVersion(t.info.New()) || app.Snapshots() == nil {
+		return false
+	}
+	snaps, err := app.Snapshots().Recorder().SelectEvents(ctx, first.OriginatorID, persistence.EventQuery{Desc: true, Limit: 1})
+	if err != nil || len(snaps) == 0 {
+		return false
+	}
+	return snaps[0].Topic == t.info.Topic() || slices.Contains(t.info.Aliases(), snaps[0].Topic)
 }
 
 // whatIs describes the aggregate whose first event has the topic.
