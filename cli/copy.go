@@ -99,14 +99,21 @@ func (a *Admin) CopyTo(ctx context.Context, dst *Admin, opts ...CopyOption) (*Co
 	}
 	rep := &CopyReport{Applications: a.Applications(), Resumed: map[string]int64{}}
 	tenants := map[string][]string{}
+	absent := map[string]bool{}
 	for _, name := range rep.Applications {
-		src, err := a.Application(ctx, name)
-		if err != nil {
-			return rep, err
-		}
 		to, err := dst.Application(ctx, name)
 		if err != nil {
 			return rep, fmt.Errorf("target: %w", err)
+		}
+		src, err := a.Application(ctx, name)
+		if errors.Is(err, persistence.ErrNoTable) {
+			// The source has no data of the application; the target has
+			// its (empty) tables now, as a store written to would.
+			absent[name] = true
+			continue
+		}
+		if err != nil {
+			return rep, err
 		}
 		ts, err := copyEvents(ctx, src, to, rep, c)
 		if err != nil {
@@ -119,6 +126,9 @@ func (a *Admin) CopyTo(ctx context.Context, dst *Admin, opts ...CopyOption) (*Co
 	}
 	for _, name := range rep.Applications {
 		for _, leader := range a.sys.Leaders(name) {
+			if absent[name] || absent[leader] {
+				continue
+			}
 			if err := a.copyTracking(ctx, dst, name, leader, rep, c); err != nil {
 				return rep, fmt.Errorf("copy the tracking records of %s of %s: %w", name, leader, err)
 			}
@@ -171,6 +181,11 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 		return nil, err
 	}
 	rep.Resumed[src.Name()] = checkpoint
+	if checkpoint > 0 {
+		if err := checkResumable(ctx, src, base, checkpoint); err != nil {
+			return nil, err
+		}
+	}
 	if checkpoint == 0 {
 		there, err := base.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 1, AllTenants: true})
 		if err != nil {
@@ -240,6 +255,35 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 		return nil, err
 	}
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// checkResumable checks that the target's log ends with the event of
+// the source's notification checkpoint, where the copy stopped: that
+// nothing else wrote to it since.
+func checkResumable(ctx context.Context, src *application.Application, dst persistence.ApplicationRecorder, checkpoint int64) error {
+	at, err := src.Recorder().SelectNotifications(ctx, persistence.NotificationQuery{Start: checkpoint, Limit: 1, AllTenants: true})
+	if err != nil {
+		return err
+	}
+	if len(at) == 0 || at[0].ID != checkpoint {
+		return nil // deleted from the source since: nothing to compare with
+	}
+	from, err := dst.MaxNotificationID(ctx)
+	if err != nil {
+		return err
+	}
+	var last persistence.Notification
+	for n, err := range persistence.ReadNotifications(ctx, dst, persistence.NotificationQuery{Start: from, AllTenants: true}, copyPage) {
+		if err != nil {
+			return err
+		}
+		last = n
+	}
+	if last.Tenant != at[0].Tenant || last.OriginatorID != at[0].OriginatorID || last.OriginatorVersion != at[0].OriginatorVersion {
+		return fmt.Errorf("%w: its log of %s does not end where the copy stopped (notification %d of the source, %s version %d): something else wrote to it",
+			ErrTargetNotEmpty, src.Name(), checkpoint, at[0].OriginatorID, at[0].OriginatorVersion)
+	}
+	return nil
 }
 
 // copyRecords copies the snapshots of every tenant, and the data keys,
