@@ -123,11 +123,16 @@ func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeI
 }
 
 func (a *Application) loadAggregate(ctx context.Context, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
+	return a.loadWith(ctx, a.snapshots, id, want, c)
+}
+
+// loadWith is loadAggregate with the snapshots of snaps (none if nil).
+func (a *Application) loadWith(ctx context.Context, snaps *persistence.SnapshotStore, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
 	var agg domain.Root
 	var info *domain.TypeInfo
 	q := persistence.EventQuery{Lte: c.version}
-	if a.snapshots != nil && !c.noSnapshot {
-		snap, ok, err := a.snapshots.Latest(ctx, id, c.version)
+	if snaps != nil && !c.noSnapshot {
+		snap, ok, err := snaps.Latest(ctx, id, c.version)
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", id, err)
 		}
@@ -150,6 +155,15 @@ func (a *Application) loadAggregate(ctx context.Context, id uuid.UUID, want *dom
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
 	if err := a.checkTruncated(ctx, id, agg, want, events, c); err != nil {
+		if snaps == nil && !c.noSnapshot && errors.Is(err, ErrTruncated) {
+			// An application that takes no snapshots still loads a
+			// truncated stream from the store's snapshots.
+			if store, serr := a.storedSnapshots(ctx); serr != nil {
+				err = errors.Join(err, serr)
+			} else if store != nil {
+				return a.loadWith(ctx, store, id, want, c)
+			}
+		}
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
 	if agg == nil {

@@ -185,3 +185,17 @@ func (a *Application) archive(ctx context.Context, archive *Application, id uuid
 	}
 	return n, nil
 }
+
+// storedSnapshots opens the store's snapshots for an application that
+// takes none (its snapshots are nil), or returns nil if the store has
+// none. It is only needed to load a truncated stream, so it is not kept.
+func (a *Application) storedSnapshots(ctx context.Context) (*persistence.SnapshotStore, error) {
+	rec, err := a.factory.AggregateRecorder(ctx, "snapshots")
+	if errors.Is(err, persistence.ErrNoTable) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return persistence.NewSnapshotStore(a.mapper, rec), nil
+}

@@ -73,11 +73,18 @@ func (a *Admin) Truncate(ctx context.Context, aggregate string, c TruncateConfig
 		opts = append(opts, application.TruncateOlderThan(c.MaxAge))
 	}
 	if c.Archive != nil {
-		archive, err := c.Archive.Application(ctx, t.app)
-		if err != nil {
-			return fail(fmt.Errorf("archive: %w", err))
+		// Every application of the archive is opened (its tables made),
+		// so that the archive is a store of the domain, which the
+		// commands that read can open.
+		for _, name := range c.Archive.Applications() {
+			archive, err := c.Archive.Application(ctx, name)
+			if err != nil {
+				return fail(fmt.Errorf("archive: %w", err))
+			}
+			if name == t.app {
+				opts = append(opts, application.ArchiveTo(archive))
+			}
 		}
-		opts = append(opts, application.ArchiveTo(archive))
 	}
 	lister, ok := app.Snapshots().Recorder().(persistence.Lister)
 	if !ok {

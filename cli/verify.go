@@ -80,8 +80,8 @@ type Report struct {
 	// Snapshots is how many snapshots were checked against a rebuild.
 	Snapshots int64 `json:"snapshots"`
 	// Truncated is how many of the aggregates have a truncated stream:
-	// their versions before some version were deleted (or archived), and
-	// a snapshot covers them, which is not a problem.
+	// their versions before a truncation point were deleted (or
+	// archived), which is not a problem when a snapshot covers them.
 	Truncated int64 `json:"truncated"`
 	// Tracking is how many follower positions (a follower and one of its
 	// upstreams) were checked.
@@ -282,7 +282,7 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 	rep.Aggregates += int64(len(keys))
 	for _, k := range keys {
 		s := aggs[k]
-		if err := truncatedStream(ctx, app, k, s); err != nil {
+		if err := truncatedStream(ctx, app, k, s, add); err != nil {
 			return err
 		}
 		if s.truncated > 0 {
@@ -446,10 +446,12 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 }
 
 // truncatedStream decides whether the aggregate's stream, which starts
-// after its type's initial version, is truncated: whether a snapshot at
-// the version before its first event, or later, covers the missing
-// versions. If so they are not missing.
-func truncatedStream(ctx context.Context, app *application.Application, k aggKey, s *aggState) error {
+// after its type's initial version, was truncated: whether the store has
+// a truncation point for it (persistence.Truncater). The versions below
+// the point are not missing; those from the point to the first event are.
+// A truncated stream needs a snapshot at the version before the point or
+// later to be loaded: it is a problem if it has none.
+func truncatedStream(ctx context.Context, app *application.Application, k aggKey, s *aggState, add func(Problem)) error {
 	if len(s.missing) == 0 || s.missing[0][0] != s.initial || app.Snapshots() == nil {
 		return nil
 	}
@@ -457,15 +459,30 @@ func truncatedStream(ctx context.Context, app *application.Application, k aggKey
 	if err != nil {
 		return err
 	}
+	tr, ok := view.Factory().(persistence.Truncater)
+	if !ok {
+		return nil
+	}
+	point, err := tr.TruncationPoint(ctx, k.id)
+	if err != nil || point <= s.initial {
+		return err
+	}
 	first := s.missing[0][1] + 1
-	covers := first - 2 // snapshots at first-1 or later
+	point = min(point, first)
+	s.truncated = point
+	if point < first {
+		s.missing[0][0] = point
+	} else {
+		s.missing = s.missing[1:]
+	}
+	covers := point - 2 // snapshots at point-1 or later
 	snaps, err := view.Snapshots().Recorder().SelectEvents(ctx, k.id, persistence.EventQuery{Gt: &covers, Lte: &s.lastVersion, Limit: 1})
 	if err != nil {
 		return err
 	}
-	if len(snaps) > 0 {
-		s.truncated = first
-		s.missing = s.missing[1:]
+	if len(snaps) == 0 {
+		add(Problem{Kind: ProblemVersions, Tenant: k.tenant, AggregateID: ref(k.id), Version: ref(point),
+			Message: fmt.Sprintf("aggregate %s: truncated before version %d, and no snapshot at version %d or later: it cannot be loaded", k.id, point, point-1)})
 	}
 	return nil
 }

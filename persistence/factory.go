@@ -70,6 +70,12 @@ type Truncater interface {
 	// a snapshot covers the truncated versions is the caller's part (see
 	// the application package's Truncate).
 	TruncateAggregate(ctx context.Context, id uuid.UUID, before int64) (int, error)
+	// TruncationPoint returns the version the aggregate id of the
+	// factory's tenant was truncated before (the highest, if it was
+	// truncated more than once), or 0 if it never was: what tells a
+	// truncated stream from one whose first events are missing. It works
+	// on a read-only store.
+	TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 // OpenFunc opens a factory for the application whose environment is env.

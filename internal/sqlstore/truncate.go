@@ -35,6 +35,34 @@ type Truncate struct {
 	// originator ID and the version; it keeps the higher of a recorded
 	// point and the new one.
 	SetPoint string
+	// HasPoints is a query of one argument, the name of Tables.Truncated,
+	// that returns whether the table exists (as a count or a boolean).
+	HasPoints string
+}
+
+// TruncationPoint returns the version the aggregate was truncated before,
+// or 0 if it never was.
+func (t Truncate) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	op := fmt.Sprintf("truncation point of aggregate %s of %s", id, t.Tables.Events)
+	if err := t.DB.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	var exists bool
+	if err := t.DB.Reader.QueryRowContext(ctx, t.HasPoints, t.Tables.Truncated).Scan(&exists); err != nil {
+		return 0, t.DB.Errorf(op, err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	q := t.DB.rebind(Query{"SELECT before_version FROM " + t.Tables.Truncated + " WHERE tenant = ? AND originator_id = ?", []any{t.Tenant, t.DB.Dialect.IDArg(id)}})
+	var v int64
+	switch err := t.DB.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, t.DB.Errorf(op, err)
+	}
+	return v, nil
 }
 
 // TruncateAggregate deletes the aggregate's events below version before,

@@ -576,6 +576,22 @@ func (f *Factory) TruncateAggregate(ctx context.Context, id uuid.UUID, before in
 	return n, nil
 }
 
+// TruncationPoint returns the version the aggregate was truncated
+// before, or 0.
+func (f *Factory) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	const op = "truncation point"
+	if err := done(ctx, op); err != nil {
+		return 0, err
+	}
+	s := f.shared.events
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := f.open(op); err != nil {
+		return 0, err
+	}
+	return s.truncated[aggKey{f.tenant, id}], nil
+}
+
 // PurgeTenant deletes everything of the factory's tenant, atomically.
 func (f *Factory) PurgeTenant(ctx context.Context) error {
 	const op = "purge tenant"

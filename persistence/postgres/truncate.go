@@ -71,6 +71,26 @@ ON CONFLICT (tenant, originator_id) DO UPDATE SET before_version = GREATEST(`+po
 	return deleted, nil
 }
 
+// TruncationPoint returns the version the aggregate was truncated before,
+// or 0.
+func (f *Factory) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	points := f.qualified(f.tables.Truncated)
+	op := fmt.Sprintf("truncation point of aggregate %s in %s", id, points)
+	r := f.recorder(points)
+	return retry(ctx, &r, op, func() (int64, error) {
+		var exists bool
+		if err := f.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", points).Scan(&exists); err != nil || !exists {
+			return 0, err
+		}
+		var v int64
+		err := f.pool.QueryRow(ctx, "SELECT before_version FROM "+points+" WHERE tenant = $1 AND originator_id = $2", f.tenant, [16]byte(id)).Scan(&v)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil
+		}
+		return v, err
+	})
+}
+
 // fence creates the table of truncation points and the trigger that reads
 // it, unless they exist.
 func (f *Factory) fence(ctx context.Context, tx pgx.Tx, events, points string) error {

@@ -53,9 +53,25 @@ func testTruncate(t *testing.T, f Features, open func(t *testing.T) persistence.
 		stream(t, r, id, 5)
 		stream(t, r, kept, 2)
 		stream(t, other, id, 3)
-		n, err := truncater(t, fac).TruncateAggregate(ctxFor(t), id, 4)
+		tr := truncater(t, fac)
+		if p, err := tr.TruncationPoint(ctxFor(t), id); err != nil || p != 0 {
+			t.Fatalf("the truncation point of a stream never truncated: %d %v, want 0", p, err)
+		}
+		n, err := tr.TruncateAggregate(ctxFor(t), id, 4)
 		if err != nil || n != 3 {
 			t.Fatalf("truncate before version 4: %d %v, want 3 events deleted", n, err)
+		}
+		if p, err := tr.TruncationPoint(ctxFor(t), id); err != nil || p != 4 {
+			t.Fatalf("the truncation point: %d %v, want 4", p, err)
+		}
+		for name, f := range map[string]persistence.Factory{"another aggregate": fac, "another tenant": ta} {
+			other := kept
+			if name == "another tenant" {
+				other = id
+			}
+			if p, err := truncater(t, f).TruncationPoint(ctxFor(t), other); err != nil || p != 0 {
+				t.Fatalf("the truncation point of %s: %d %v, want 0", name, p, err)
+			}
 		}
 		if got := versions(mustSelect(t, r, id, persistence.EventQuery{})); !slices.Equal(got, []int64{4, 5}) {
 			t.Fatalf("versions %v after truncating before 4, want [4 5]", got)
@@ -130,6 +146,9 @@ func testTruncate(t *testing.T, f Features, open func(t *testing.T) persistence.
 		if n, err := tr.TruncateAggregate(ctxFor(t), id, 2); err != nil || n != 0 {
 			t.Fatalf("truncate again below the point: %d %v, want 0 and no error", n, err)
 		}
+		if p, err := tr.TruncationPoint(ctxFor(t), id); err != nil || p != 3 {
+			t.Fatalf("the truncation point after a truncation below it: %d %v, want 3 (the highest)", p, err)
+		}
 		if got := versions(mustSelect(t, r, id, persistence.EventQuery{})); !slices.Equal(got, []int64{3}) {
 			t.Fatalf("versions %v, want [3]", got)
 		}
@@ -164,6 +183,9 @@ func testTruncate(t *testing.T, f Features, open func(t *testing.T) persistence.
 				t.Fatal(err)
 			}
 			mustInsert(t, r, commit(uuid.New(), nil, ev(id, 1, "t", "new life")))
+			if p, err := truncater(t, fac).TruncationPoint(ctxFor(t), id); err != nil || p != 0 {
+				t.Fatalf("the truncation point of a deleted aggregate: %d %v, want 0", p, err)
+			}
 		})
 	}
 

@@ -406,8 +406,19 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 // (see persistence.Truncater). The first truncation creates the table of
 // truncation points and the trigger that keeps truncated versions taken.
 func (f *Factory) TruncateAggregate(ctx context.Context, id uuid.UUID, before int64) (int, error) {
+	return f.truncate().TruncateAggregate(ctx, id, before)
+}
+
+// TruncationPoint returns the version the aggregate was truncated before,
+// or 0.
+func (f *Factory) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	return f.truncate().TruncationPoint(ctx, id)
+}
+
+func (f *Factory) truncate() sqlstore.Truncate {
 	ev, points := f.tables.Events, f.tables.Truncated
 	return sqlstore.Truncate{DB: f.db, Tables: f.tables, Tenant: f.tenant,
+		HasPoints: "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?",
 		Fence: []string{
 			"CREATE TABLE IF NOT EXISTS " + points + ` (
   tenant TEXT NOT NULL,
@@ -420,7 +431,7 @@ BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: the version was truncated')
 		},
 		SetPoint: "INSERT INTO " + points + ` (tenant, originator_id, before_version) VALUES (?, ?, ?)
 ON CONFLICT (tenant, originator_id) DO UPDATE SET before_version = max(before_version, excluded.before_version)`,
-	}.TruncateAggregate(ctx, id, before)
+	}
 }
 
 // PurgeTenant deletes everything of the factory's tenant, in one
