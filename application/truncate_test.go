@@ -238,4 +238,3 @@ func TestTruncateNeedsAStoreThatCanTruncate(t *testing.T) {
 type plainFactory struct{ persistence.Factory }
 
 func ptr(v int64) *int64 { return &v }
-

@@ -144,7 +144,7 @@ type aggState struct {
 	// missing are the versions below lastVersion not seen yet, as ranges:
 	// only damaged aggregates have any.
 	missing [][2]int64
-	damaged bool // an event did not decode: no snapshot can be rebuilt
+	damaged bool  // an event did not decode: no snapshot can be rebuilt
 	initial int64 // the initial version of its type
 	// truncated is the first version of a truncated stream (one whose
 	// versions before it were deleted, a snapshot covering them), or 0.
