@@ -257,3 +257,44 @@ func TestAnInterruptedCopyResumesWithTheSameResult(t *testing.T) {
 		})
 	}
 }
+
+// Encrypted with a data key per tenant, a copy decodes in the target with
+// the same master key: the keys are copied.
+func TestCopyKeepsTenantsAndDataKeys(t *testing.T) {
+	key, _ := persistence.CreateKey(32)
+	keys := map[string]string{"CIPHER_KEY": key, "CIPHER_DATA_KEYS": "tenant"}
+	src, dst := sqliteStore(t), sqliteStore(t)
+	maps.Copy(src.env, keys)
+	maps.Copy(dst.env, keys)
+	src.ok(t, "demo")
+	app := worldsApp(t, src)
+	view, err := app.App().ForTenant("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := worlds.NewWorld()
+	_ = w.MakeItSo("tenants")
+	if _, err := view.Save(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	acme := w.ID().String()
+	op := store{name: "operator", dir: t.TempDir(), env: keys}
+	out := op.ok(t, "copy", "--from", src.env["SQLITE_DBNAME"], "--to", dst.env["SQLITE_DBNAME"])
+	if want := "Copied 131 notification(s) in 64 commit(s), 3 snapshot(s) and key(s), 63 tracking record(s)"; out[0] != want {
+		t.Fatalf("copy:\n%s\nwant first %q", strings.Join(out, "\n"), want)
+	}
+	// verify decoded every event of every tenant with the copied keys.
+	if last := out[len(out)-1]; !strings.HasSuffix(last, "131 notification(s), 10 aggregate(s), 0 snapshot(s), 1 tracking position(s): no problems.") {
+		t.Fatalf("verify of the copy: %q", last)
+	}
+	events := []string{"events", "--tenant", "acme", "--aggregate", "World", "--identifier", acme}
+	if a, b := src.ok(t, events...), dst.ok(t, events...); !slices.Equal(a, b) || len(a) != 2 {
+		t.Fatalf("the events of a world of tenant acme in the target (%d lines) are not the source's (%d)", len(b), len(a))
+	}
+	for _, app := range []string{"Worlds", "Counters"} {
+		if a, b := rawLog(t, src, app), rawLog(t, dst, app); !slices.Equal(a, b) {
+			t.Fatalf("%s: the target's log (%d notifications) is not the source's (%d)", app, len(b), len(a))
+		}
+	}
+}
