@@ -382,10 +382,69 @@ func (a *Admin) createSnapshots(ctx context.Context, t *aggregateType, c snapsho
 		}
 		return nil
 	})
+	if err == nil {
+		// Truncated instances have no created event left in the log:
+		// their snapshots find them.
+		var truncated []uuid.UUID
+		if truncated, err = a.truncatedInstances(ctx, app, t); err == nil {
+			for _, id := range truncated {
+				if err = ctx.Err(); err != nil {
+					break
+				}
+				if _, err = app.TakeSnapshot(ctx, id); err != nil {
+					err = fmt.Errorf("%s with identifier %s: %w", t.name, id, err)
+					break
+				}
+				done++
+				if c.progress != nil {
+					c.progress(Progress{Aggregate: t.name, Done: done, Total: max(total, done)})
+				}
+			}
+		}
+	}
 	if err != nil {
 		return done, fmt.Errorf("snapshot %s after %d snapshot(s): %w", t.name, done, err)
 	}
 	return done, nil
+}
+
+// truncatedInstances returns the instances of t whose streams were
+// truncated (see persistence.Truncater), found by their snapshots, or none
+// if the store cannot truncate.
+func (a *Admin) truncatedInstances(ctx context.Context, app *application.Application, t *aggregateType) ([]uuid.UUID, error) {
+	tr, ok := app.Factory().(persistence.Truncater)
+	if !ok || app.Snapshots() == nil {
+		return nil, nil
+	}
+	lister, ok := app.Snapshots().Recorder().(persistence.Lister)
+	if !ok {
+		return nil, nil
+	}
+	var ids []uuid.UUID
+	for id, err := range lister.Originators(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	var out []uuid.UUID
+	for _, id := range ids {
+		point, err := tr.TruncationPoint(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if point <= domain.InitialVersion(t.info.New()) {
+			continue // never truncated, or its created event is still there
+		}
+		latest, err := app.Snapshots().Recorder().SelectEvents(ctx, id, persistence.EventQuery{Desc: true, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(latest) > 0 && (latest[0].Topic == t.info.Topic() || slices.Contains(t.info.Aliases(), latest[0].Topic)) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // instances calls f with the ID of each instance of t whose created event
