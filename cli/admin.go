@@ -332,7 +332,8 @@ const pageSize = application.MaxLimit
 // [Admin.CreateSnapshot] does, and returns how many it snapshotted. It
 // finds the instances in the application's notification log by the topics
 // of the events that create the type (see domain.CreatedBy), a page at a
-// time, up to the last notification when it starts; each instance is
+// time, up to the last notification when it starts, and the instances
+// whose streams were truncated by their snapshots; each instance is
 // snapshotted once.
 //
 // When ctx ends, the run stops between two snapshots: the ones it
