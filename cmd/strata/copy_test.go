@@ -16,6 +16,7 @@ import (
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/internal/mytest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
 )
@@ -118,6 +119,21 @@ func TestCopyTheDemoStoresFromSQLiteToPostgreSQL(t *testing.T) {
 		t.Fatalf("the counters of the copy went their own way:\nsource:\n%s\ntarget:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 
+	t.Run("then from PostgreSQL to MySQL", func(t *testing.T) {
+		my := store{name: "mysql", env: mytest.Env(t), dir: t.TempDir()}
+		my.env["CIPHER_KEY"] = key
+		for _, d := range []string{"worlds", "bank"} {
+			out := op.ok(t, "copy", "--domain", d, "--from", storeArg(dst), "--to", storeArg(my))
+			if !strings.HasSuffix(out[len(out)-1], ": no problems.") {
+				t.Fatalf("copy of %s:\n%s", d, strings.Join(out, "\n"))
+			}
+			for _, app := range apps[d] {
+				if got, want := rawLog(t, my, app), rawLog(t, dst, app); !slices.Equal(got, want) {
+					t.Fatalf("%s: the MySQL log (%d notifications) is not PostgreSQL's (%d)", app, len(got), len(want))
+				}
+			}
+		}
+	})
 	t.Run("a target written to after a copy is refused", func(t *testing.T) {
 		src.ok(t, "demo")
 		r := op.run(t, "copy", "--from", src.env["SQLITE_DBNAME"], "--to", storeArg(dst))
