@@ -31,7 +31,8 @@ type CopyProgress struct {
 	Application string
 	// Step is "events" (Done and Total are notification IDs of the
 	// source: the last copied, and the highest when the step started),
-	// "snapshots" (Done counts aggregates, Total is 0: unknown) or
+	// "snapshots" (Done counts aggregates, and so does Total, which is
+	// not known beforehand) or
 	// "tracking" (Done and Total are the upstream's notification IDs).
 	Step string
 	// Done is how far the step is, and Total where it ends.
@@ -61,9 +62,6 @@ type CopyOption func(*copyConfig)
 
 type copyConfig struct {
 	progress func(CopyProgress)
-	// afterCommit, if not nil, is called after each commit copied (for
-	// tests that interrupt a copy at a known point).
-	afterCommit func(n int64)
 }
 
 // CopyProgressFunc makes CopyTo call f as it goes.
@@ -224,9 +222,6 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 		rep.Commits++
 		group = group[:0]
 		progress(last, max(stop, last))
-		if c.afterCommit != nil {
-			c.afterCommit(rep.Commits)
-		}
 		return nil
 	}
 	q := persistence.NotificationQuery{Start: 1, AllTenants: true}
@@ -345,7 +340,7 @@ func copyRecords(ctx context.Context, src, dst *application.Application, tenants
 			rep.Records += int64(len(recs))
 			done++
 			if c.progress != nil {
-				c.progress(CopyProgress{Application: src.Name(), Step: "snapshots", Done: done})
+				c.progress(CopyProgress{Application: src.Name(), Step: "snapshots", Done: done, Total: done})
 			}
 		}
 	}
