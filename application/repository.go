@@ -123,11 +123,16 @@ func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeI
 }
 
 func (a *Application) loadAggregate(ctx context.Context, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
+	return a.loadWith(ctx, a.snapshots, id, want, c)
+}
+
+// loadWith is loadAggregate with the snapshots of snaps (none if nil).
+func (a *Application) loadWith(ctx context.Context, snaps *persistence.SnapshotStore, id uuid.UUID, want *domain.TypeInfo, c getConfig) (domain.Root, error) {
 	var agg domain.Root
 	var info *domain.TypeInfo
 	q := persistence.EventQuery{Lte: c.version}
-	if a.snapshots != nil && !c.noSnapshot {
-		snap, ok, err := a.snapshots.Latest(ctx, id, c.version)
+	if snaps != nil && !c.noSnapshot {
+		snap, ok, err := snaps.Latest(ctx, id, c.version)
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", id, err)
 		}
@@ -147,6 +152,18 @@ func (a *Application) loadAggregate(ctx context.Context, id uuid.UUID, want *dom
 	}
 	events, err := a.events.Get(ctx, id, q)
 	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	if err := a.checkTruncated(ctx, id, agg, want, events, c); err != nil {
+		if snaps == nil && !c.noSnapshot && errors.Is(err, ErrTruncated) {
+			// An application that takes no snapshots still loads a
+			// truncated stream from the store's snapshots.
+			if store, serr := a.storedSnapshots(ctx); serr != nil {
+				err = errors.Join(err, serr)
+			} else if store != nil {
+				return a.loadWith(ctx, store, id, want, c)
+			}
+		}
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
 	if agg == nil {
@@ -183,4 +200,64 @@ func (a *Application) aggregateType(first domain.Event, want *domain.TypeInfo) (
 		return nil, fmt.Errorf("%w: no registered aggregate type is created by %s (declare it with domain.CreatedBy)", domain.ErrUnregistered, created)
 	}
 	return info, nil
+}
+
+// checkTruncated fails with ErrTruncated if the events that would rebuild
+// the aggregate (after the snapshot agg, or from the start if agg is nil)
+// begin after a gap: the stream was truncated before them, and no usable
+// snapshot covers the truncated versions.
+func (a *Application) checkTruncated(ctx context.Context, id uuid.UUID, agg domain.Root, want *domain.TypeInfo, events []domain.Event, c getConfig) error {
+	if agg == nil {
+		if len(events) == 0 {
+			if c.version == nil {
+				return nil
+			}
+			// Nothing up to the version asked for: no aggregate, or one
+			// whose stream now starts later.
+			rest, err := a.recorder.SelectEvents(ctx, id, persistence.EventQuery{Limit: 1})
+			if err != nil || len(rest) == 0 {
+				return err
+			}
+			initial := int64(1)
+			if want != nil {
+				initial = domain.InitialVersion(want.New())
+			}
+			if rest[0].OriginatorVersion <= initial {
+				return nil // a version before its first
+			}
+			return fmt.Errorf("%w: version %d is not recorded: its events start at version %d", ErrTruncated, *c.version, rest[0].OriginatorVersion)
+		}
+		first := events[0].OriginatorVersion
+		initial := int64(1)
+		if want != nil {
+			initial = domain.InitialVersion(want.New())
+		} else if info, ok := a.types.AggregateCreatedBy(events[0].Data); ok {
+			initial = domain.InitialVersion(info.New())
+		}
+		if first <= initial {
+			return nil
+		}
+		return fmt.Errorf("%w: its events start at version %d, and no usable snapshot at version %d or later is there to load it from", ErrTruncated, first, first-1)
+	}
+	from := agg.Version()
+	if len(events) > 0 {
+		if first := events[0].OriginatorVersion; first > from+1 {
+			return fmt.Errorf("%w: the snapshot at version %d is older than its events, which start at version %d", ErrTruncated, from, first)
+		}
+		return nil
+	}
+	if c.version == nil || *c.version <= from {
+		return nil
+	}
+	// No event between the snapshot and the version asked for: the stream
+	// may end at the snapshot, or have been truncated past it.
+	rest, err := a.recorder.SelectEvents(ctx, id, persistence.EventQuery{Gt: &from, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 && rest[0].OriginatorVersion > from+1 {
+		return fmt.Errorf("%w: version %d is not recorded: the snapshot at version %d is older than its events, which start at version %d",
+			ErrTruncated, *c.version, from, rest[0].OriginatorVersion)
+	}
+	return nil
 }

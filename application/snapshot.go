@@ -2,6 +2,7 @@ package application
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -15,7 +16,8 @@ import (
 // TakeSnapshot snapshots the recorded state of an aggregate (at the given
 // version, if AtVersion is given) and stores the snapshot, replacing one at
 // the same version. The aggregate is rebuilt from all its events, not from
-// an earlier snapshot, and its type is found from its created event (see
+// an earlier snapshot (unless its stream is truncated: then from its latest
+// snapshot and the events after it), and its type is found from its created event (see
 // domain.CreatedBy); with a [Repository] the type is known.
 func (a *Application) TakeSnapshot(ctx context.Context, id uuid.UUID, opts ...GetOption) (domain.Snapshot, error) {
 	return a.takeSnapshot(ctx, id, nil, opts)
@@ -28,6 +30,12 @@ func (a *Application) takeSnapshot(ctx context.Context, id uuid.UUID, want *doma
 	c := newGetConfig(opts)
 	c.noSnapshot = true
 	agg, err := a.load(ctx, id, want, c)
+	if errors.Is(err, ErrTruncated) {
+		// The events a full rebuild needs are gone: the latest snapshot
+		// and the events after it are the best rebuild there is.
+		c.noSnapshot = false
+		agg, err = a.load(ctx, id, want, c)
+	}
 	if err != nil {
 		return domain.Snapshot{}, fmt.Errorf("take snapshot: %w", err)
 	}

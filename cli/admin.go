@@ -250,10 +250,25 @@ func (a *Admin) instance(ctx context.Context, aggregate string, id uuid.UUID) (*
 	if len(first) == 0 {
 		return nil, nil, fmt.Errorf("%s with identifier %s %w", t.name, id, ErrInstanceNotFound)
 	}
-	if len(t.created) > 0 && !slices.Contains(t.created, first[0].Topic) {
+	if len(t.created) > 0 && !slices.Contains(t.created, first[0].Topic) && !a.truncatedInstance(ctx, app, t, first[0]) {
 		return nil, nil, fmt.Errorf("%s with identifier %s %w (%s)", t.name, id, ErrInstanceNotFound, a.whatIs(t.app, first[0].Topic))
 	}
 	return t, app, nil
+}
+
+// truncatedInstance reports whether first, the first event of an
+// aggregate that is not one of t's created events, starts a truncated
+// stream of a t: one after t's initial version whose latest snapshot is a
+// t's.
+func (a *Admin) truncatedInstance(ctx context.Context, app *application.Application, t *aggregateType, first persistence.StoredEvent) bool {
+	if first.OriginatorVersion <= domain.InitialVersion(t.info.New()) || app.Snapshots() == nil {
+		return false
+	}
+	snaps, err := app.Snapshots().Recorder().SelectEvents(ctx, first.OriginatorID, persistence.EventQuery{Desc: true, Limit: 1})
+	if err != nil || len(snaps) == 0 {
+		return false
+	}
+	return snaps[0].Topic == t.info.Topic() || slices.Contains(t.info.Aliases(), snaps[0].Topic)
 }
 
 // whatIs describes the aggregate whose first event has the topic.
@@ -317,7 +332,8 @@ const pageSize = application.MaxLimit
 // [Admin.CreateSnapshot] does, and returns how many it snapshotted. It
 // finds the instances in the application's notification log by the topics
 // of the events that create the type (see domain.CreatedBy), a page at a
-// time, up to the last notification when it starts; each instance is
+// time, up to the last notification when it starts, and the instances
+// whose streams were truncated by their snapshots; each instance is
 // snapshotted once.
 //
 // When ctx ends, the run stops between two snapshots: the ones it
@@ -367,10 +383,69 @@ func (a *Admin) createSnapshots(ctx context.Context, t *aggregateType, c snapsho
 		}
 		return nil
 	})
+	if err == nil {
+		// Truncated instances have no created event left in the log:
+		// their snapshots find them.
+		var truncated []uuid.UUID
+		if truncated, err = a.truncatedInstances(ctx, app, t); err == nil {
+			for _, id := range truncated {
+				if err = ctx.Err(); err != nil {
+					break
+				}
+				if _, err = app.TakeSnapshot(ctx, id); err != nil {
+					err = fmt.Errorf("%s with identifier %s: %w", t.name, id, err)
+					break
+				}
+				done++
+				if c.progress != nil {
+					c.progress(Progress{Aggregate: t.name, Done: done, Total: max(total, done)})
+				}
+			}
+		}
+	}
 	if err != nil {
 		return done, fmt.Errorf("snapshot %s after %d snapshot(s): %w", t.name, done, err)
 	}
 	return done, nil
+}
+
+// truncatedInstances returns the instances of t whose streams were
+// truncated (see persistence.Truncater), found by their snapshots, or none
+// if the store cannot truncate.
+func (a *Admin) truncatedInstances(ctx context.Context, app *application.Application, t *aggregateType) ([]uuid.UUID, error) {
+	tr, ok := app.Factory().(persistence.Truncater)
+	if !ok || app.Snapshots() == nil {
+		return nil, nil
+	}
+	lister, ok := app.Snapshots().Recorder().(persistence.Lister)
+	if !ok {
+		return nil, nil
+	}
+	var ids []uuid.UUID
+	for id, err := range lister.Originators(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	var out []uuid.UUID
+	for _, id := range ids {
+		point, err := tr.TruncationPoint(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if point <= domain.InitialVersion(t.info.New()) {
+			continue // never truncated, or its created event is still there
+		}
+		latest, err := app.Snapshots().Recorder().SelectEvents(ctx, id, persistence.EventQuery{Desc: true, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(latest) > 0 && (latest[0].Topic == t.info.Topic() || slices.Contains(t.info.Aliases(), latest[0].Topic)) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // instances calls f with the ID of each instance of t whose created event

@@ -240,7 +240,7 @@ func NewCommand(domains []Domain, opts ...Option) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&r.db, "db", "", "use this SQLite database file, whatever PERSISTENCE_MODULE says\n(default: the environment's store, else "+r.defaultStore()+")")
 	cmd.AddCommand(r.demoCommand(), r.snapshotCommand(), r.eventsCommand(), r.logCommand(), r.serveCommand(), r.parkedCommand(),
 		r.deleteCommand(), r.purgeCommand(), r.eraseCommand(), r.rotateKeysCommand(), r.healthCommand())
-	cmd.AddCommand(r.verifyCommand(), r.consoleCommand())
+	cmd.AddCommand(r.verifyCommand(), r.copyCommand(), r.truncateCommand(), r.consoleCommand())
 	return cmd
 }
 

@@ -23,6 +23,8 @@
 //	serve            serve an application's notification log over HTTP
 //	console          serve the web console of the domain (package console)
 //	verify           read the stores end to end and report damage
+//	copy             copy every application to another store, resumably, and verify it
+//	truncate         delete or archive the events a type's snapshots make unnecessary
 //
 // --domain selects a domain by name, else STRATA_DOMAIN, else the first
 // domain registered. The applications' stores come from the same
@@ -42,6 +44,8 @@
 //	n, err := admin.CreateSnapshots(ctx, "Cart")         // every Cart
 //	counts, err := admin.CreateAllSnapshots(ctx)         // {"Cart": 42, "Order": 15}
 //	report, err := admin.Verify(ctx)                     // report.Problems, empty if sound
+//	copied, err := admin.CopyTo(ctx, target)             // target: cli.Open on another store
+//	done, err := admin.Truncate(ctx, "Cart", cli.TruncateConfig{MaxAge: 90 * 24 * time.Hour})
 //
 // Their errors wrap [ErrAggregateNotFound], [ErrNotEventSourced] and
 // [ErrInstanceNotFound]; [Lookup] finds a domain by name or fails with

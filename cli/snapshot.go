@@ -36,7 +36,7 @@ aggregates with fewer events than the threshold.`,
 
 Instances are found in their application's notification log by the events
 that create them, a page at a time, up to the last event when the command
-starts. On a terminal, stderr shows a progress bar. Ctrl-C stops between two
+starts, and truncated instances (strata truncate) by their snapshots. On a terminal, stderr shows a progress bar. Ctrl-C stops between two
 snapshots: the ones created are complete.
 
 Output:

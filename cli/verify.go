@@ -79,6 +79,10 @@ type Report struct {
 	Aggregates int64 `json:"aggregates"`
 	// Snapshots is how many snapshots were checked against a rebuild.
 	Snapshots int64 `json:"snapshots"`
+	// Truncated is how many of the aggregates have a truncated stream:
+	// their versions before a truncation point were deleted (or
+	// archived), which is not a problem when a snapshot covers them.
+	Truncated int64 `json:"truncated"`
 	// Tracking is how many follower positions (a follower and one of its
 	// upstreams) were checked.
 	Tracking int64 `json:"tracking"`
@@ -140,7 +144,11 @@ type aggState struct {
 	// missing are the versions below lastVersion not seen yet, as ranges:
 	// only damaged aggregates have any.
 	missing [][2]int64
-	damaged bool // an event did not decode: no snapshot can be rebuilt
+	damaged bool  // an event did not decode: no snapshot can be rebuilt
+	initial int64 // the initial version of its type
+	// truncated is the first version of a truncated stream (one whose
+	// versions before it were deleted, a snapshot covering them), or 0.
+	truncated int64
 }
 
 // verifyPage is how many notifications the log pass reads at a time.
@@ -237,9 +245,10 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 		k := aggKey{n.Tenant, id}
 		s := aggs[k]
 		if s == nil {
-			s = &aggState{first: n.ID, lastVersion: v, lastID: n.ID}
+			want := initial(n.Topic)
+			s = &aggState{first: n.ID, lastVersion: v, lastID: n.ID, initial: want}
 			aggs[k] = s
-			if want := initial(n.Topic); v > want {
+			if v > want {
 				s.missing = append(s.missing, [2]int64{want, v - 1})
 			} else if v < want {
 				add(Problem{Kind: ProblemVersions, Tenant: n.Tenant, AggregateID: ref(id), Version: ref(v), NotificationID: n.ID,
@@ -273,6 +282,12 @@ func (a *Admin) verifyApplication(ctx context.Context, app *application.Applicat
 	rep.Aggregates += int64(len(keys))
 	for _, k := range keys {
 		s := aggs[k]
+		if err := truncatedStream(ctx, app, k, s, add); err != nil {
+			return err
+		}
+		if s.truncated > 0 {
+			rep.Truncated++
+		}
 		for _, m := range s.missing {
 			what := fmt.Sprintf("version %d is", m[0])
 			if m[1] > m[0] {
@@ -356,6 +371,18 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 	if err != nil {
 		return err
 	}
+	// The snapshot a truncated stream loads from: the first at or after
+	// the version before its first event. It cannot be rebuilt (its events
+	// are gone); the snapshots after it are rebuilt from it.
+	var from *persistence.StoredEvent
+	if s.truncated > 0 {
+		for i, st := range stored {
+			if st.OriginatorVersion >= s.truncated-1 {
+				from = &stored[i]
+				break
+			}
+		}
+	}
 	for _, st := range stored {
 		rep.Snapshots++
 		v := st.OriginatorVersion
@@ -393,7 +420,15 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 			// differ for that reason.
 			continue
 		}
-		agg, err := app.Get(ctx, k.id, application.AtVersion(v), application.FromEvents())
+		if s.truncated > 0 && (from == nil || v <= from.OriginatorVersion) {
+			continue // decoded; there are no events to rebuild it from
+		}
+		var agg domain.Root
+		if s.truncated > 0 {
+			agg, err = rebuildFrom(ctx, app, *from, v)
+		} else {
+			agg, err = app.Get(ctx, k.id, application.AtVersion(v), application.FromEvents())
+		}
 		if err != nil {
 			problem("cannot rebuild the aggregate from its events: %v", err)
 			continue
@@ -408,6 +443,74 @@ func verifySnapshots(ctx context.Context, base *application.Application, k aggKe
 		}
 	}
 	return nil
+}
+
+// truncatedStream decides whether the aggregate's stream, which starts
+// after its type's initial version, was truncated: whether the store has
+// a truncation point for it (persistence.Truncater). The versions below
+// the point are not missing; those from the point to the first event are.
+// A truncated stream needs a snapshot at the version before the point or
+// later to be loaded: it is a problem if it has none.
+func truncatedStream(ctx context.Context, app *application.Application, k aggKey, s *aggState, add func(Problem)) error {
+	if len(s.missing) == 0 || s.missing[0][0] != s.initial || app.Snapshots() == nil {
+		return nil
+	}
+	view, err := app.ForTenant(k.tenant)
+	if err != nil {
+		return err
+	}
+	tr, ok := view.Factory().(persistence.Truncater)
+	if !ok {
+		return nil
+	}
+	point, err := tr.TruncationPoint(ctx, k.id)
+	if err != nil || point <= s.initial {
+		return err
+	}
+	first := s.missing[0][1] + 1
+	point = min(point, first)
+	s.truncated = point
+	if point < first {
+		s.missing[0][0] = point
+	} else {
+		s.missing = s.missing[1:]
+	}
+	covers := point - 2 // snapshots at point-1 or later
+	snaps, err := view.Snapshots().Recorder().SelectEvents(ctx, k.id, persistence.EventQuery{Gt: &covers, Lte: &s.lastVersion, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(snaps) == 0 {
+		add(Problem{Kind: ProblemVersions, Tenant: k.tenant, AggregateID: ref(k.id), Version: ref(point),
+			Message: fmt.Sprintf("aggregate %s: truncated before version %d, and no snapshot at version %d or later: it cannot be loaded", k.id, point, point-1)})
+	}
+	return nil
+}
+
+// rebuildFrom loads the aggregate at version v from the stored snapshot
+// base and the events after it.
+func rebuildFrom(ctx context.Context, app *application.Application, base persistence.StoredEvent, v int64) (domain.Root, error) {
+	snap, err := app.Mapper().ToSnapshot(base)
+	if err != nil {
+		return nil, fmt.Errorf("the snapshot at version %d it is rebuilt from: %w", base.OriginatorVersion, err)
+	}
+	agg, err := snap.Aggregate()
+	if err != nil {
+		return nil, err
+	}
+	info, err := app.Types().Lookup(agg)
+	if err != nil {
+		return nil, err
+	}
+	from := base.OriginatorVersion
+	events, err := app.Events().Get(ctx, base.OriginatorID, persistence.EventQuery{Gt: &from, Lte: &v})
+	if err != nil {
+		return nil, err
+	}
+	if err := info.Replay(agg, events...); err != nil {
+		return nil, err
+	}
+	return agg, nil
 }
 
 // compareSnapshots says how a stored snapshot differs from a rebuilt one,
@@ -495,8 +598,12 @@ func formatReport(rep *Report) string {
 	for _, p := range rep.Problems {
 		b.WriteString(p.String() + "\n")
 	}
-	fmt.Fprintf(&b, "Verified %s: %d notification(s), %d aggregate(s), %d snapshot(s), %d tracking position(s): ",
-		strings.Join(rep.Applications, ", "), rep.Notifications, rep.Aggregates, rep.Snapshots, rep.Tracking)
+	truncated := ""
+	if rep.Truncated > 0 {
+		truncated = fmt.Sprintf(" (%d truncated)", rep.Truncated)
+	}
+	fmt.Fprintf(&b, "Verified %s: %d notification(s), %d aggregate(s)%s, %d snapshot(s), %d tracking position(s): ",
+		strings.Join(rep.Applications, ", "), rep.Notifications, rep.Aggregates, truncated, rep.Snapshots, rep.Tracking)
 	if rep.OK() {
 		b.WriteString("no problems.\n")
 	} else {

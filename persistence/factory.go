@@ -50,6 +50,34 @@ type Eraser interface {
 	PurgeTenant(ctx context.Context) error
 }
 
+// Truncater is implemented by factories that can truncate an aggregate's
+// stream: delete its oldest events, which a snapshot makes unnecessary for
+// loading it, to keep a long-lived aggregate's history small.
+type Truncater interface {
+	// TruncateAggregate deletes the events of the aggregate id in the
+	// factory's tenant whose versions are below before, atomically, and
+	// returns how many it deleted. Their notifications leave the log and
+	// their IDs are never given again, as with a deleted aggregate; the
+	// commit records stay, so that a save retried with the commit ID of a
+	// truncated event is still reported as committed; and the truncated
+	// versions stay taken: an insert at one fails with [ErrIntegrity], as
+	// at a recorded version, so that a writer holding a stale copy of the
+	// aggregate gets a conflict, not a gap. Snapshots are not touched.
+	//
+	// It keeps at least the aggregate's last event: a before above the
+	// last version, or an aggregate without events, is refused with an
+	// error wrapping [ErrProgramming] and nothing is deleted. Deciding that
+	// a snapshot covers the truncated versions is the caller's part (see
+	// the application package's Truncate).
+	TruncateAggregate(ctx context.Context, id uuid.UUID, before int64) (int, error)
+	// TruncationPoint returns the version the aggregate id of the
+	// factory's tenant was truncated before (the highest, if it was
+	// truncated more than once), or 0 if it never was: what tells a
+	// truncated stream from one whose first events are missing. It works
+	// on a read-only store.
+	TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error)
+}
+
 // OpenFunc opens a factory for the application whose environment is env.
 // Adapters read their settings from env and return errors wrapping
 // [ErrConfig] for bad values.

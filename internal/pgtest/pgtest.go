@@ -90,3 +90,19 @@ func Env(t testing.TB) map[string]string {
 	t.Helper()
 	return map[string]string{"PERSISTENCE_MODULE": "postgres", "POSTGRES_URL": URL(), "POSTGRES_SCHEMA": Schema(t)}
 }
+
+// QueryInt runs a query of one integer on the test database. It returns
+// the error rather than failing the test, for tests that poll a table
+// another process has yet to create.
+func QueryInt(sql string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, URL())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, sql).Scan(&n)
+	return n, err
+}

@@ -662,7 +662,7 @@ func (e Erase) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, error) 
 	if err := e.DB.beginWrite(ctx, op); err != nil {
 		return false, err
 	}
-	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits)
+	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits, e.Tables.Truncated)
 	if err != nil {
 		return false, e.DB.Errorf(op+": list tables", err)
 	}
@@ -692,7 +692,7 @@ func (e Erase) PurgeTenant(ctx context.Context) error {
 	if e.Tenant == "" {
 		return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the default tenant cannot be purged")}
 	}
-	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits, e.Tables.Tracking)
+	tables, err := e.tables(ctx, e.Tables.Events, e.Tables.Commits, e.Tables.Tracking, e.Tables.Truncated)
 	if err != nil {
 		return e.DB.Errorf(op+": list tables", err)
 	}

@@ -36,6 +36,9 @@ type Tables struct {
 	// Dialect.Reserve). TablesFor leaves it empty; [Tables.WithSequence]
 	// names it.
 	Sequence string
+	// Truncated holds the truncation points of aggregates whose oldest
+	// events were deleted (see [Truncate]); it exists once one was.
+	Truncated string
 	// prefix is prepended to the names of aggregate recorders' tables.
 	prefix string
 }
@@ -51,9 +54,10 @@ func (t Tables) WithSequence() Tables {
 }
 
 // Reserved reports whether name is one of the application's own tables
-// (events, tracking, commits, sequence), which no purpose may name.
+// (events, tracking, commits, truncation points, sequence), which no
+// purpose may name.
 func (t Tables) Reserved(name string) bool {
-	return name == t.Events || name == t.Tracking || name == t.Commits || t.Sequence != "" && name == t.Sequence
+	return name == t.Events || name == t.Tracking || name == t.Commits || name == t.Truncated || t.Sequence != "" && name == t.Sequence
 }
 
 // Purposes returns, of the names of tables, those of the application's
@@ -93,7 +97,7 @@ func TablesFor(appName string, maxLen int) (Tables, error) {
 		prefix = "_" + prefix
 	}
 	prefix += "_"
-	t := Tables{Events: prefix + "events", Tracking: prefix + "tracking", Commits: prefix + "commits", prefix: prefix}
+	t := Tables{Events: prefix + "events", Tracking: prefix + "tracking", Commits: prefix + "commits", Truncated: prefix + "truncated", prefix: prefix}
 	for _, name := range []string{t.Events, t.Tracking, t.Commits, t.Purpose("snapshots")} {
 		if !identifier.MatchString(name) {
 			return Tables{}, fmt.Errorf("%w: table name %q from application name %q", persistence.ErrConfig, name, appName)

@@ -57,6 +57,9 @@ type store struct {
 	lastID        int64                                // IDs are never given twice
 	commits       map[commitKey]struct{}
 	tracking      map[string]map[int64]string // upstream → notification ID → tenant
+	// truncated are the aggregates' truncation points: versions below
+	// them are taken, though their events are deleted.
+	truncated map[aggKey]int64
 }
 
 func newStore() *store {
@@ -64,6 +67,7 @@ func newStore() *store {
 		aggregates: map[aggKey][]persistence.StoredEvent{},
 		commits:    map[commitKey]struct{}{},
 		tracking:   map[string]map[int64]string{},
+		truncated:  map[aggKey]int64{},
 	}
 }
 
@@ -191,6 +195,9 @@ func (r *Recorder) check(events []persistence.StoredEvent) error {
 		_, dup := seen[k]
 		if !dup {
 			_, dup = r.find(e.OriginatorID, e.OriginatorVersion)
+		}
+		if !dup {
+			dup = e.OriginatorVersion < r.s.truncated[aggKey{r.tenant, e.OriginatorID}]
 		}
 		if dup {
 			return &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
@@ -437,6 +444,7 @@ func (s *store) deleteAggregate(tenant string, id uuid.UUID) bool {
 	k := aggKey{tenant, id}
 	_, had := s.aggregates[k]
 	delete(s.aggregates, k)
+	delete(s.truncated, k)
 	maps.DeleteFunc(s.commits, func(c commitKey, _ struct{}) bool { return c.aggKey == k })
 	s.notifications = slices.DeleteFunc(s.notifications, func(n persistence.Notification) bool {
 		return n.Tenant == tenant && n.OriginatorID == id
@@ -447,6 +455,7 @@ func (s *store) deleteAggregate(tenant string, id uuid.UUID) bool {
 // purge deletes everything of tenant. The caller holds s.mu.
 func (s *store) purge(tenant string) {
 	maps.DeleteFunc(s.aggregates, func(k aggKey, _ []persistence.StoredEvent) bool { return k.tenant == tenant })
+	maps.DeleteFunc(s.truncated, func(k aggKey, _ int64) bool { return k.tenant == tenant })
 	maps.DeleteFunc(s.commits, func(c commitKey, _ struct{}) bool { return c.tenant == tenant })
 	s.notifications = slices.DeleteFunc(s.notifications, func(n persistence.Notification) bool { return n.Tenant == tenant })
 	for _, byID := range s.tracking {
@@ -471,7 +480,10 @@ type shared struct {
 	closeOnce sync.Once
 }
 
-var _ persistence.Eraser = (*Factory)(nil)
+var (
+	_ persistence.Eraser    = (*Factory)(nil)
+	_ persistence.Truncater = (*Factory)(nil)
+)
 
 // NewFactory returns a factory with empty recorders.
 func NewFactory() *Factory {
@@ -548,6 +560,53 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 		had = s.deleteAggregate(f.tenant, id) || had
 	}
 	return had, nil
+}
+
+// TruncateAggregate deletes the aggregate's events below version before
+// in the factory's tenant, with their notifications, atomically; the
+// versions stay taken (see persistence.Truncater).
+func (f *Factory) TruncateAggregate(ctx context.Context, id uuid.UUID, before int64) (int, error) {
+	op := fmt.Sprintf("truncate aggregate %s before version %d", id, before)
+	if err := done(ctx, op); err != nil {
+		return 0, err
+	}
+	unlock, err := f.lockAll(op)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	s := f.shared.events
+	k := aggKey{f.tenant, id}
+	evs := s.aggregates[k]
+	if len(evs) == 0 {
+		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("the aggregate has no events")}
+	}
+	if last := evs[len(evs)-1].OriginatorVersion; before > last {
+		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("its last version is %d, which a truncation keeps", last)}
+	}
+	n := sort.Search(len(evs), func(i int) bool { return evs[i].OriginatorVersion >= before })
+	s.aggregates[k] = slices.Clone(evs[n:])
+	s.truncated[k] = max(s.truncated[k], before)
+	s.notifications = slices.DeleteFunc(s.notifications, func(x persistence.Notification) bool {
+		return x.Tenant == f.tenant && x.OriginatorID == id && x.OriginatorVersion < before
+	})
+	return n, nil
+}
+
+// TruncationPoint returns the version the aggregate was truncated
+// before, or 0.
+func (f *Factory) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	const op = "truncation point"
+	if err := done(ctx, op); err != nil {
+		return 0, err
+	}
+	s := f.shared.events
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := f.open(op); err != nil {
+		return 0, err
+	}
+	return s.truncated[aggKey{f.tenant, id}], nil
 }
 
 // PurgeTenant deletes everything of the factory's tenant, atomically.

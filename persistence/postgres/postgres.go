@@ -441,7 +441,7 @@ func (f *Factory) erase(ctx context.Context, op string, del func(ctx context.Con
 		return errorf(op+": list tables", err)
 	}
 	var tables []string
-	for _, t := range []string{f.tables.Events, f.tables.Commits, f.tables.Tracking} {
+	for _, t := range []string{f.tables.Events, f.tables.Commits, f.tables.Tracking, f.tables.Truncated} {
 		if slices.Contains(listed, t) {
 			tables = append(tables, t)
 		}

@@ -38,6 +38,10 @@ type Features struct {
 	// List: the aggregate recorders of a factory implement
 	// persistence.Lister, which rotating data keys needs.
 	List bool
+	// Truncate: factories implement persistence.Truncater, deleting an
+	// aggregate's oldest events atomically with their notifications
+	// while their versions stay taken.
+	Truncate bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -56,6 +60,7 @@ func (f Features) names() []struct {
 		{"Stream", f.Stream, "readers select notifications a page at a time"},
 		{"Erase", f.Erase, "streams cannot be deleted nor tenants purged"},
 		{"List", f.List, "data keys cannot be rotated (RotateDataKeys)"},
+		{"Truncate", f.Truncate, "streams cannot be truncated nor archived"},
 	}
 }
 
@@ -115,6 +120,7 @@ func TestFactory(t *testing.T, f Features, newFactory func(t *testing.T) persist
 	testCommits(t, open)
 	testTenants(t, open)
 	testErase(t, f, open)
+	testTruncate(t, f, open)
 
 	t.Run("recorders that keep no tracking records refuse them the same way", func(t *testing.T) {
 		fac := open(t)

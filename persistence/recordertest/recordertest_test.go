@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/persistence/memory"
@@ -113,5 +117,61 @@ func TestStressDetectsBrokenRecorders(t *testing.T) {
 	}
 	if msg := stressFails(memory.NewRecorder()); msg != "" {
 		t.Fatalf("a correct recorder failed: %s", msg)
+	}
+}
+
+// forgetfulTruncater truncates streams but forgets where: what the suite
+// must catch, since verify tells a truncated stream from a damaged one by
+// its truncation point.
+type forgetfulTruncater struct{ *memory.Factory }
+
+func (forgetfulTruncater) TruncationPoint(context.Context, uuid.UUID) (int64, error) { return 0, nil }
+
+func (f forgetfulTruncater) Tenant(id string) (persistence.Factory, error) {
+	t, err := f.Factory.Tenant(id)
+	if err != nil {
+		return nil, err
+	}
+	return forgetfulTruncater{t.(*memory.Factory)}, nil
+}
+
+// lazyTruncater says it truncated and deletes nothing.
+type lazyTruncater struct{ *memory.Factory }
+
+func (lazyTruncater) TruncateAggregate(context.Context, uuid.UUID, int64) (int, error) { return 3, nil }
+
+func (f lazyTruncater) Tenant(id string) (persistence.Factory, error) {
+	t, err := f.Factory.Tenant(id)
+	if err != nil {
+		return nil, err
+	}
+	return lazyTruncater{t.(*memory.Factory)}, nil
+}
+
+// TestTheTruncationChecksFailOnBrokenTruncaters runs the suite on broken
+// truncaters in a child process (a failing suite fails its test) and
+// requires it to fail, naming what is wrong.
+func TestTheTruncationChecksFailOnBrokenTruncaters(t *testing.T) {
+	broken := map[string]func() persistence.Factory{
+		"forgetful": func() persistence.Factory { return forgetfulTruncater{memory.NewFactory()} },
+		"lazy":      func() persistence.Factory { return lazyTruncater{memory.NewFactory()} },
+	}
+	if name := os.Getenv("RECORDERTEST_BROKEN_TRUNCATER"); name != "" {
+		recordertest.TestFactory(t, recordertest.Features{Replace: true, Erase: true, List: true, Truncate: true},
+			func(*testing.T) persistence.Factory { return broken[name]() })
+		return
+	}
+	for name, want := range map[string]string{
+		"forgetful": "the truncation point: 0 <nil>, want 4",
+		"lazy":      "versions [1 2 3 4] after refused inserts, want [3 4]",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTheTruncationChecksFailOnBrokenTruncaters$")
+			cmd.Env = append(os.Environ(), "RECORDERTEST_BROKEN_TRUNCATER="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), want) {
+				t.Fatalf("the suite on a %s truncater: %v, want a failure saying %q:\n%s", name, err, want, out)
+			}
+		})
 	}
 }

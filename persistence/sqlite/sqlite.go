@@ -401,6 +401,39 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 	return f.eraser().DeleteAggregate(ctx, id)
 }
 
+// TruncateAggregate deletes the aggregate's events below version before
+// in the factory's tenant, with their notifications, in one transaction
+// (see persistence.Truncater). The first truncation creates the table of
+// truncation points and the trigger that keeps truncated versions taken.
+func (f *Factory) TruncateAggregate(ctx context.Context, id uuid.UUID, before int64) (int, error) {
+	return f.truncate().TruncateAggregate(ctx, id, before)
+}
+
+// TruncationPoint returns the version the aggregate was truncated before,
+// or 0.
+func (f *Factory) TruncationPoint(ctx context.Context, id uuid.UUID) (int64, error) {
+	return f.truncate().TruncationPoint(ctx, id)
+}
+
+func (f *Factory) truncate() sqlstore.Truncate {
+	ev, points := f.tables.Events, f.tables.Truncated
+	return sqlstore.Truncate{DB: f.db, Tables: f.tables, Tenant: f.tenant,
+		HasPoints: "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?",
+		Fence: []string{
+			"CREATE TABLE IF NOT EXISTS " + points + ` (
+  tenant TEXT NOT NULL,
+  originator_id BLOB NOT NULL,
+  before_version INTEGER NOT NULL,
+  PRIMARY KEY (tenant, originator_id)) WITHOUT ROWID`,
+			"CREATE TRIGGER IF NOT EXISTS " + points + "_fence BEFORE INSERT ON " + ev + ` WHEN EXISTS (SELECT 1 FROM ` + points + ` p
+  WHERE p.tenant = NEW.tenant AND p.originator_id = NEW.originator_id AND NEW.originator_version < p.before_version)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: the version was truncated'); END`,
+		},
+		SetPoint: "INSERT INTO " + points + ` (tenant, originator_id, before_version) VALUES (?, ?, ?)
+ON CONFLICT (tenant, originator_id) DO UPDATE SET before_version = max(before_version, excluded.before_version)`,
+	}
+}
+
 // PurgeTenant deletes everything of the factory's tenant, in one
 // transaction.
 func (f *Factory) PurgeTenant(ctx context.Context) error { return f.eraser().PurgeTenant(ctx) }
@@ -592,3 +625,8 @@ func release(h *handle) error {
 	}
 	return errors.Join(errs...)
 }
+
+var (
+	_ persistence.Eraser    = (*Factory)(nil)
+	_ persistence.Truncater = (*Factory)(nil)
+)
