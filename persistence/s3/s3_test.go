@@ -1,0 +1,58 @@
+package s3_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/strata-go/strata/internal/awstest"
+	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/persistence/recordertest"
+	"github.com/strata-go/strata/persistence/s3"
+)
+
+var apps atomic.Int64
+
+// open returns the factory of a new application in a fresh bucket.
+func open(t testing.TB, vars ...string) *s3.Factory {
+	t.Helper()
+	env := awstest.S3Env(t)
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	f, err := s3.OpenEnv(context.Background(), persistence.NewEnv(fmt.Sprintf("App%d", apps.Add(1)), env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// features are what the S3 module offers beyond the contract. No Replace:
+// a snapshot is a chunk of its save's commit record, written once; no
+// Stream: a read lists and gets objects either way; no Erase: S3 deletes
+// no two objects atomically (docs/s3.md).
+var features = recordertest.Features{List: true}
+
+func TestFactoryConforms(t *testing.T) {
+	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
+		f, err := s3.OpenEnv(context.Background(), persistence.NewEnv(fmt.Sprintf("App%d", apps.Add(1)), awstest.S3Env(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	})
+}
+
+// TestStress runs 16 writers of one process against one log.
+func TestStress(t *testing.T) {
+	r, err := open(t).ApplicationRecorder(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := recordertest.Stress(t, r, recordertest.StressConfig{Writers: 16, SavesPerWriter: 10})
+	t.Logf("%d saves, %d events, %d conflicts in %v (%.0f saves/s)", res.Saves, res.Events, res.Conflicts, res.Elapsed, float64(res.Saves)/res.Elapsed.Seconds())
+}
