@@ -64,7 +64,13 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(ctx, awss3.NewFromConfig(ac, func(o *awss3.Options) { o.UsePathStyle = c.UsePathStyle }), c)
+	return New(ctx, awss3.NewFromConfig(ac, func(o *awss3.Options) {
+		o.UsePathStyle = c.UsePathStyle
+		// Checksums are validated where S3 sends them; without this the
+		// SDK logs a line for every object read from a server that sends
+		// none (emulators, many S3-compatible servers).
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}), c)
 }
 
 // New opens the factory of c.Bucket and c.Prefix with a client of the
@@ -218,5 +224,3 @@ func (f *Factory) DeleteObjects(ctx context.Context) error {
 	}
 	return nil
 }
-
-var _ = aws.String

@@ -1,0 +1,159 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/internal/awstest"
+	"github.com/strata-go/strata/persistence"
+)
+
+func openTest(t *testing.T, page int) *Factory {
+	t.Helper()
+	c, err := ConfigFromEnv(persistence.NewEnv("App", awstest.S3Env(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PageSize = page
+	f, err := Open(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestASaveWhoseWriterDiedBeforeIndexingIsReadAndIndexedByTheNext puts a
+// commit record at the next log position without its indexes, as a
+// writer that dies right after its put leaves it: readers see the save,
+// a save that conflicts with it is refused, and the next save writes its
+// indexes before it claims the position after it.
+func TestASaveWhoseWriterDiedBeforeIndexingIsReadAndIndexedByTheNext(t *testing.T) {
+	ctx := context.Background()
+	f := openTest(t, 0)
+	r, err := f.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	commit := uuid.New()
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "t", State: []byte("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	sp := f.s.events
+	died := &commitRecord{Commit: commit.String(), Track: &persistence.Tracking{ApplicationName: "up", NotificationID: 4}, Nonce: "died",
+		Events: []storedEvent{{ID: id, Version: 2, Topic: "t", State: []byte("b")}}}
+	if err := sp.o.create(ctx, sp.logKey(2), encode(died)); err != nil {
+		t.Fatal(err)
+	}
+
+	evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
+	if err != nil || len(evs) != 2 || string(evs[1].State) != "b" || evs[1].CommitID != commit {
+		t.Fatalf("events of an unindexed save: %+v %v", evs, err)
+	}
+	if desc, err := r.SelectEvents(ctx, id, persistence.EventQuery{Desc: true, Limit: 1}); err != nil || len(desc) != 1 || desc[0].OriginatorVersion != 2 {
+		t.Fatalf("last event of an unindexed save: %+v %v", desc, err)
+	}
+	if n, err := r.MaxNotificationID(ctx); err != nil || n != 2*NotificationStride+1 {
+		t.Fatalf("max notification ID %d %v", n, err)
+	}
+	if ok, err := r.HasTrackingID(ctx, "up", 4); err != nil || !ok {
+		t.Fatalf("tracking record of an unindexed save: %v %v", ok, err)
+	}
+	if n, err := r.MaxTrackingID(ctx, "up"); err != nil || n != 4 {
+		t.Fatalf("max tracking ID %d %v", n, err)
+	}
+	ns, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 10})
+	if err != nil || len(ns) != 2 || ns[1].ID != 2*NotificationStride+1 {
+		t.Fatalf("notifications: %+v %v", ns, err)
+	}
+
+	_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 2, Topic: "t", State: []byte("c")}})
+	if !errors.Is(err, persistence.ErrIntegrity) {
+		t.Fatalf("a save conflicting with an unindexed one: %v, want ErrIntegrity", err)
+	}
+	_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 2, Topic: "t", State: []byte("b"), CommitID: commit}})
+	if !errors.Is(err, persistence.ErrAlreadyCommitted) {
+		t.Fatalf("the unindexed save again: %v, want ErrAlreadyCommitted", err)
+	}
+	for _, key := range []string{sp.doneKey(2), sp.commitKey("", id, commit), sp.trackKey("up", 4), sp.chunkKey("", id, 2, 2)} {
+		if ok, err := sp.o.exists(ctx, key); err != nil || !ok {
+			t.Errorf("index object %s was not written: %v", key, err)
+		}
+	}
+}
+
+// TestEveryListFollowsEveryPage reads with two keys a page: the log, an
+// aggregate's chunks, a tenant's aggregates and the end of the log with
+// no hint (aett's S3 store lists once, at most 1,000 keys).
+func TestEveryListFollowsEveryPage(t *testing.T) {
+	ctx := context.Background()
+	f := openTest(t, 2)
+	tf, err := f.Tenant("a/b_c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.ApplicationRecorder(ctx)
+	tr, _ := tf.ApplicationRecorder(ctx)
+	snaps, _ := tf.AggregateRecorder(ctx, "snapshots")
+	id := uuid.New()
+	var others []uuid.UUID
+	for v := int64(1); v <= 7; v++ {
+		if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "t", State: []byte(fmt.Sprint(v))}}); err != nil {
+			t.Fatal(err)
+		}
+		o := uuid.New()
+		others = append(others, o)
+		if _, err := tr.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: o, OriginatorVersion: 1, Topic: "t"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snaps.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: o, OriginatorVersion: 1, Topic: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
+	if err != nil || len(evs) != 7 || string(evs[6].State) != "7" {
+		t.Fatalf("selected %d of 7 events: %v", len(evs), err)
+	}
+	mid, err := r.SelectEvents(ctx, id, persistence.EventQuery{Gt: ptr(2), Lte: ptr(5), Desc: true})
+	if err != nil || len(mid) != 3 || mid[0].OriginatorVersion != 5 || mid[2].OriginatorVersion != 3 {
+		t.Fatalf("versions 5 to 3: %+v %v", mid, err)
+	}
+	ns, err := tr.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 100})
+	if err != nil || len(ns) != 7 || ns[6].OriginatorID != others[6] || ns[0].Tenant != "a/b_c" {
+		t.Fatalf("selected %d of the tenant's 7 notifications: %v", len(ns), err)
+	}
+	all, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 100, AllTenants: true})
+	if err != nil || len(all) != 14 {
+		t.Fatalf("selected %d of all 14 notifications: %v", len(all), err)
+	}
+	seen := map[uuid.UUID]bool{}
+	for o, err := range snaps.(persistence.Lister).Originators(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[o] = true
+	}
+	if len(seen) != 7 {
+		t.Fatalf("listed %d of 7 aggregates", len(seen))
+	}
+	// Without its hint, the end of the log is found by listing it all.
+	if err := f.s.o.remove(ctx, []string{f.s.events.hintKey()}); err != nil {
+		t.Fatal(err)
+	}
+	if pos, _, err := f.s.events.head(ctx); err != nil || pos != 14 {
+		t.Fatalf("end of the log without a hint: %d %v, want 14", pos, err)
+	}
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 8, Topic: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.MaxNotificationID(ctx); err != nil || n != 15*NotificationStride+1 {
+		t.Fatalf("max notification ID %d %v", n, err)
+	}
+}
+
+func ptr(v int64) *int64 { return &v }
