@@ -2,10 +2,13 @@ package s3_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/strata-go/strata/internal/awstest"
 	"github.com/strata-go/strata/persistence"
@@ -105,4 +108,96 @@ func TestStressAcrossWriters(t *testing.T) {
 		t.Error("no save lost a race for a log position: the writers did not contend")
 	}
 	t.Logf("%d saves, %d events, %d conflicts, %d lost races in %v (%.0f saves/s)", res.Saves, res.Events, res.Conflicts, lost, res.Elapsed, float64(res.Saves)/res.Elapsed.Seconds())
+}
+
+func TestConfiguration(t *testing.T) {
+	ctx := context.Background()
+	for vars, want := range map[string]string{
+		"":                                  `S3_BUCKET=""`,
+		"S3_BUCKET=No_Such":                 `S3_BUCKET="No_Such"`,
+		"S3_BUCKET=fine AWS_ENDPOINT_URL=x": `AWS_ENDPOINT_URL="x"`,
+		"S3_BUCKET=fine AWS_ENDPOINT_URL_S3=ftp://x": `AWS_ENDPOINT_URL_S3="ftp://x"`,
+		"S3_BUCKET=fine CREATE_TABLE=maybe":          `CREATE_TABLE="maybe"`,
+		"S3_BUCKET=fine S3_USE_PATH_STYLE=maybe":     `S3_USE_PATH_STYLE="maybe"`,
+		"S3_BUCKET=fine AWS_ACCESS_KEY_ID=x":         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+		"APP_S3_BUCKET=x S3_BUCKET=fine":             `APP_S3_BUCKET="x"`,
+	} {
+		env := map[string]string{"PERSISTENCE_MODULE": "s3", "AWS_REGION": "us-east-1"}
+		for _, kv := range strings.Fields(vars) {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		_, err := persistence.OpenFactory(ctx, persistence.NewEnv("App", env))
+		if !errors.Is(err, persistence.ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an ErrConfig naming %s", vars, err, want)
+		}
+	}
+}
+
+func TestApplicationsOfOneBucketHavePrefixesOfTheirOwn(t *testing.T) {
+	env := awstest.S3Env(t)
+	env["S3_PREFIX"] = "es/"
+	c, err := s3.ConfigFromEnv(persistence.NewEnv("Bank Accounts", env))
+	if err != nil || c.Prefix != "es/Bank%20Accounts/" || !c.UsePathStyle || !c.CreateBucket {
+		t.Fatalf("config %+v %v", c, err)
+	}
+}
+
+func TestMissingBucketWithoutCreateTable(t *testing.T) {
+	env := awstest.S3Env(t)
+	env["CREATE_TABLE"] = "false"
+	_, err := persistence.OpenFactory(context.Background(), persistence.NewEnv("App", env))
+	if !errors.Is(err, persistence.ErrNoTable) || !strings.Contains(err.Error(), env["S3_BUCKET"]) {
+		t.Fatalf("open a missing bucket with CREATE_TABLE=false: %v, want ErrNoTable naming it", err)
+	}
+}
+
+func TestReadOnlyRefusesWrites(t *testing.T) {
+	env := awstest.S3Env(t)
+	ctx := context.Background()
+	f, err := persistence.OpenFactory(ctx, persistence.NewEnv("App", env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	env["READ_ONLY"] = "true"
+	ro, err := persistence.OpenFactory(ctx, persistence.NewEnv("App", env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	r, err := ro.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}}); !errors.Is(err, persistence.ErrReadOnly) {
+		t.Fatalf("insert into a read-only store: %v", err)
+	}
+	if n, err := r.MaxNotificationID(ctx); err != nil || n != 0 {
+		t.Fatalf("read a read-only store: %d %v", n, err)
+	}
+}
+
+// TestLargeSavesAreRefusedWhole shows the one limit of a save: the
+// events one log position holds.
+func TestLargeSavesAreRefusedWhole(t *testing.T) {
+	ctx := context.Background()
+	r, err := open(t).ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	evs := make([]persistence.StoredEvent, s3.MaxSaveEvents+1)
+	for i := range evs {
+		evs[i] = persistence.StoredEvent{OriginatorID: id, OriginatorVersion: int64(i + 1), Topic: "t"}
+	}
+	if _, err := r.InsertEvents(ctx, evs); !errors.Is(err, persistence.ErrNotSupported) || !strings.Contains(err.Error(), "at most 9999") {
+		t.Fatalf("a save of %d events: %v, want ErrNotSupported", len(evs), err)
+	}
+	if n, err := r.MaxNotificationID(ctx); err != nil || n != 0 {
+		t.Fatalf("a refused save recorded: %d %v", n, err)
+	}
+	if ids, err := r.InsertEvents(ctx, evs[:s3.MaxSaveEvents]); err != nil || ids[len(ids)-1] != 2*s3.NotificationStride-1 {
+		t.Fatalf("a save of %d events: %v", s3.MaxSaveEvents, err)
+	}
 }
