@@ -115,7 +115,9 @@ get_stream_messages directly. MongoDB runs in a new database, dropped
 afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 ` + benchsuite.DefaultMongoDBURI + `). DynamoDB (only by name, not in all)
 runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
-(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).`,
+(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator); S3 (only by
+name too) on a new bucket, emptied and deleted afterwards, at the same
+endpoint.`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,8 +126,8 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 			case "all":
 				stores = benchStores
 			default:
-				if !slices.Contains(benchStores, store) && store != "dynamodb" {
-					return cli.UsageError(fmt.Errorf("--store %q: want %s, dynamodb or all", store, strings.Join(benchStores, ", ")))
+				if !slices.Contains(benchStores, store) && store != "dynamodb" && store != "s3" {
+					return cli.UsageError(fmt.Errorf("--store %q: want %s, dynamodb, s3 or all", store, strings.Join(benchStores, ", ")))
 				}
 				stores = []string{store}
 			}
@@ -161,6 +163,12 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 						endpoint = benchsuite.DefaultAWSEndpoint
 					}
 					cases, done, err = benchsuite.DynamoDB(ctx, endpoint)
+				case "s3":
+					endpoint := os.Getenv("STRATA_BENCH_AWS_ENDPOINT_URL")
+					if endpoint == "" {
+						endpoint = benchsuite.DefaultAWSEndpoint
+					}
+					cases, done, err = benchsuite.S3(ctx, endpoint)
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)
@@ -218,7 +226,7 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+", dynamodb, or all (all but dynamodb)")
+	f.StringVar(&store, "store", "sqlite", "the stores to measure: "+strings.Join(benchStores, ", ")+", dynamodb, s3, or all (all but dynamodb and s3)")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "the number of rounds, each running both sides; the table gives the median ratio and its min–max")
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
