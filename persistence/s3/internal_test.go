@@ -80,7 +80,10 @@ func TestASaveWhoseWriterDiedBeforeIndexingIsReadAndIndexedByTheNext(t *testing.
 	if !errors.Is(err, persistence.ErrAlreadyCommitted) {
 		t.Fatalf("the unindexed save again: %v, want ErrAlreadyCommitted", err)
 	}
-	for _, key := range []string{sp.doneKey(2), sp.commitKey("", id, commit), sp.trackKey("up", 4), sp.chunkKey("", id, 2, 2)} {
+	if hint, _, _, err := sp.readInt(ctx, sp.hintKey()); err != nil || hint < 2 {
+		t.Errorf("hint %d after the next save indexed position 2: %v", hint, err)
+	}
+	for _, key := range []string{sp.commitKey("", id, commit), sp.trackKey("up", 4), sp.chunkKey("", id, 2, 2)} {
 		if ok, err := sp.o.exists(ctx, key); err != nil || !ok {
 			t.Errorf("index object %s was not written: %v", key, err)
 		}
@@ -141,10 +144,16 @@ func TestEveryListFollowsEveryPage(t *testing.T) {
 	if len(seen) != 7 {
 		t.Fatalf("listed %d of 7 aggregates", len(seen))
 	}
-	// Without its hint, the end of the log is found by listing it all.
+	// Without its hint, a new process finds the end of the log by
+	// listing it all.
 	if err := f.s.o.remove(ctx, []string{f.s.events.hintKey()}); err != nil {
 		t.Fatal(err)
 	}
+	f, err = New(ctx, f.s.o.client, f.s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = f.ApplicationRecorder(ctx)
 	if pos, _, err := f.s.events.head(ctx); err != nil || pos != 14 {
 		t.Fatalf("end of the log without a hint: %d %v, want 14", pos, err)
 	}

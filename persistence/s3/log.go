@@ -30,8 +30,7 @@ const MaxSaveEvents = NotificationStride - 1
 // records of one purpose (snapshots). Its keys, under its prefix:
 //
 //	log/<pos>                     the commit record at log position pos
-//	done/<pos>                    the indexes of pos are all written
-//	hint                          a position whose indexes are written
+//	hint                          a position up to which the indexes are written
 //	agg/<tenant>/<id>/<last>-<first>  an aggregate's events of one save
 //	cid/<tenant>/<id>/<commit>    a commit recorded for an aggregate
 //	trk/<app>/<nid>               a tracking record
@@ -43,7 +42,8 @@ const MaxSaveEvents = NotificationStride - 1
 // so that positions are claimed one after the other and never twice.
 // Before it claims p+1 it makes sure the indexes of p are written, so
 // that only the last position can lack its indexes, and readers read it
-// from the log.
+// from the log. A position is indexed if and only if it is not above the
+// hint, which writers raise after the indexes of a position are written.
 type space struct {
 	o      *objects
 	prefix string
@@ -53,10 +53,39 @@ type space struct {
 	mu sync.Mutex
 	// races counts positions this process lost to another writer.
 	races int64
+
+	// cache holds the last value and ETag this process read or wrote of
+	// each number object (the hint, the maxima). Those values only grow,
+	// so a cached one is never above the stored one: a save tries its
+	// conditional put on the cached ETag first, and skips the read.
+	cmu   sync.Mutex
+	cache map[string]cachedInt
+}
+
+type cachedInt struct {
+	v    int64
+	etag string
+}
+
+func (s *space) cached(key string) (cachedInt, bool) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	c, ok := s.cache[key]
+	return c, ok
+}
+
+func (s *space) remember(key string, v int64, etag string) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]cachedInt{}
+	}
+	if c, ok := s.cache[key]; !ok || c.v <= v {
+		s.cache[key] = cachedInt{v, etag}
+	}
 }
 
 func (s *space) logKey(pos int64) string  { return s.prefix + "log/" + sortable(pos) }
-func (s *space) doneKey(pos int64) string { return s.prefix + "done/" + sortable(pos) }
 func (s *space) hintKey() string          { return s.prefix + "hint" }
 func (s *space) aggPrefix(tenant string, id uuid.UUID) string {
 	return s.prefix + "agg/" + tenantSeg(tenant) + "/" + id.String() + "/"
@@ -105,44 +134,59 @@ func (s *space) readInt(ctx context.Context, key string) (int64, string, bool, e
 	if err != nil {
 		return 0, "", false, fmt.Errorf("%w: object %s holds %q, not a number", persistence.ErrCorrupt, key, b)
 	}
+	s.remember(key, n, etag)
 	return n, etag, true, nil
 }
 
 // raise makes the number in key at least n: a conditional put on the
-// ETag it read, so that a slow writer never lowers it.
+// ETag it read (or last wrote), so that a slow writer never lowers it.
 func (s *space) raise(ctx context.Context, key string, n int64) error {
+	c, found := s.cached(key)
+	if found && c.v >= n {
+		return nil
+	}
 	for {
-		v, etag, found, err := s.readInt(ctx, key)
-		if err != nil {
-			return err
-		}
-		if found && v >= n {
-			return nil
-		}
 		body := []byte(strconv.FormatInt(n, 10))
+		var etag string
+		var err error
 		if found {
-			err = s.o.replace(ctx, key, body, etag)
+			etag, err = s.o.replace(ctx, key, body, c.etag)
 		} else {
-			err = s.o.create(ctx, key, body)
+			etag, err = s.o.createTagged(ctx, key, body)
+		}
+		if err == nil {
+			s.remember(key, n, etag)
+			return nil
 		}
 		if !errors.Is(err, errPrecondition) {
 			return err
 		}
+		v, etag, ok, err := s.readInt(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ok && v >= n {
+			return nil
+		}
+		c, found = cachedInt{v, etag}, ok
 	}
 }
 
 // head returns the last position of the log and whether its indexes are
-// known to be written. It starts from the hint, a position whose indexes
-// are written, and lists the log from there.
+// known to be written. It lists the log after the hint it last saw (it
+// reads the hint first if it has seen none), and reads the hint again
+// only if the log has grown past it.
 func (s *space) head(ctx context.Context) (pos int64, indexed bool, err error) {
-	hint, _, _, err := s.readInt(ctx, s.hintKey())
-	if err != nil {
-		return 0, false, err
+	c, ok := s.cached(s.hintKey())
+	if !ok {
+		if c.v, _, _, err = s.readInt(ctx, s.hintKey()); err != nil {
+			return 0, false, err
+		}
 	}
-	pos = hint
+	pos = c.v
 	after := ""
-	if hint > 0 {
-		after = s.logKey(hint)
+	if c.v > 0 {
+		after = s.logKey(c.v)
 	}
 	var perr error
 	err = s.o.list(ctx, s.prefix+"log/", after, "", func(key string) bool {
@@ -152,7 +196,11 @@ func (s *space) head(ctx context.Context) (pos int64, indexed bool, err error) {
 	if err == nil {
 		err = perr
 	}
-	return pos, pos == hint, err
+	if err != nil || pos == c.v {
+		return pos, true, err
+	}
+	hint, _, _, err := s.readInt(ctx, s.hintKey())
+	return pos, pos <= hint, err
 }
 
 // readRecord reads the commit record at pos.
@@ -180,10 +228,6 @@ func (s *space) pending(ctx context.Context) (int64, *commitRecord, error) {
 	if err != nil || indexed || pos == 0 {
 		return 0, nil, err
 	}
-	done, err := s.o.exists(ctx, s.doneKey(pos))
-	if err != nil || done {
-		return 0, nil, err
-	}
 	r, err := s.readRecord(ctx, pos)
 	if err != nil {
 		return 0, nil, err
@@ -199,9 +243,6 @@ func (s *space) ensureIndexed(ctx context.Context, pos int64, indexed bool) erro
 	if pos == 0 || indexed {
 		return nil
 	}
-	if done, err := s.o.exists(ctx, s.doneKey(pos)); err != nil || done {
-		return err
-	}
 	r, err := s.readRecord(ctx, pos)
 	if err != nil {
 		return err
@@ -209,8 +250,8 @@ func (s *space) ensureIndexed(ctx context.Context, pos int64, indexed bool) erro
 	return s.index(ctx, pos, r)
 }
 
-// index writes the indexes of the commit record at pos, then its done
-// marker, then raises the hint.
+// index writes the indexes of the commit record at pos, then raises the
+// hint to pos.
 func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
 	for _, g := range groupRecord(r.Events) {
 		c := chunk{Pos: pos, Commit: r.Commit, Headers: r.Headers, Events: g}
@@ -240,9 +281,6 @@ func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
 		if err := s.raise(ctx, s.tenantMaxKey(r.Tenant), pos); err != nil {
 			return err
 		}
-	}
-	if err := s.o.create(ctx, s.doneKey(pos), nil); err != nil && !errors.Is(err, errPrecondition) {
-		return err
 	}
 	return s.raise(ctx, s.hintKey(), pos)
 }

@@ -64,31 +64,37 @@ func (o *objects) exists(ctx context.Context, key string) (bool, error) {
 // create puts an object only if none has its key (If-None-Match: *): it
 // returns errPrecondition if one has.
 func (o *objects) create(ctx context.Context, key string, body []byte) error {
+	_, err := o.put(ctx, key, body, &awss3.PutObjectInput{IfNoneMatch: aws.String("*")})
+	return err
+}
+
+// createTagged is create that also returns the new object's ETag.
+func (o *objects) createTagged(ctx context.Context, key string, body []byte) (string, error) {
 	return o.put(ctx, key, body, &awss3.PutObjectInput{IfNoneMatch: aws.String("*")})
 }
 
-// replace puts an object only if it still has the ETag (If-Match): it
-// returns errPrecondition if it has another, or is gone.
-func (o *objects) replace(ctx context.Context, key string, body []byte, etag string) error {
+// replace puts an object only if it still has the ETag (If-Match), and
+// returns the new ETag; errPrecondition if it has another, or is gone.
+func (o *objects) replace(ctx context.Context, key string, body []byte, etag string) (string, error) {
 	return o.put(ctx, key, body, &awss3.PutObjectInput{IfMatch: aws.String(etag)})
 }
 
-func (o *objects) put(ctx context.Context, key string, body []byte, in *awss3.PutObjectInput) error {
+func (o *objects) put(ctx context.Context, key string, body []byte, in *awss3.PutObjectInput) (string, error) {
 	in.Bucket, in.Key = &o.bucket, &key
 	in.Body = bytes.NewReader(body)
 	in.ContentLength = aws.Int64(int64(len(body)))
-	_, err := o.client.PutObject(ctx, in)
+	out, err := o.client.PutObject(ctx, in)
 	switch c := code(err); {
 	case err == nil:
-		return nil
+		return aws.ToString(out.ETag), nil
 	case c == "PreconditionFailed", in.IfMatch != nil && (c == "NoSuchKey" || c == "NotFound"):
-		return errPrecondition
+		return "", errPrecondition
 	case c == "ConditionalRequestConflict":
 		// Another conditional write of the key is in flight: S3 has
 		// decided neither, and this one did not happen.
-		return errPrecondition
+		return "", errPrecondition
 	}
-	return err
+	return "", err
 }
 
 // remove deletes objects, a thousand a call.
