@@ -13,11 +13,11 @@ import (
 // only object a save writes to record itself; everything else is an
 // index derived from it.
 type commitRecord struct {
-	Tenant  string               `json:"tenant,omitempty"`
-	Commit  string               `json:"commit,omitempty"`
-	Headers persistence.Headers  `json:"headers,omitempty"`
+	Tenant  string                `json:"tenant,omitempty"`
+	Commit  string                `json:"commit,omitempty"`
+	Headers persistence.Headers   `json:"headers,omitempty"`
 	Track   *persistence.Tracking `json:"tracking,omitempty"`
-	Events  []storedEvent        `json:"events,omitempty"`
+	Events  []storedEvent         `json:"events,omitempty"`
 	// Nonce tells the writer that a log object is its own when the SDK
 	// retried a put that had in fact succeeded.
 	Nonce string `json:"nonce"`

@@ -85,8 +85,8 @@ func (s *space) remember(key string, v int64, etag string) {
 	}
 }
 
-func (s *space) logKey(pos int64) string  { return s.prefix + "log/" + sortable(pos) }
-func (s *space) hintKey() string          { return s.prefix + "hint" }
+func (s *space) logKey(pos int64) string { return s.prefix + "log/" + sortable(pos) }
+func (s *space) hintKey() string         { return s.prefix + "hint" }
 func (s *space) aggPrefix(tenant string, id uuid.UUID) string {
 	return s.prefix + "agg/" + tenantSeg(tenant) + "/" + id.String() + "/"
 }
@@ -99,8 +99,10 @@ func (s *space) commitKey(tenant string, id, commit uuid.UUID) string {
 func (s *space) trackKey(app string, nid int64) string {
 	return s.prefix + "trk/" + escape(app) + "/" + sortable(nid)
 }
-func (s *space) trackMaxKey(app string) string     { return s.prefix + "max/trk/" + escape(app) }
-func (s *space) tenantMaxKey(tenant string) string { return s.prefix + "max/tenant/" + tenantSeg(tenant) }
+func (s *space) trackMaxKey(app string) string { return s.prefix + "max/trk/" + escape(app) }
+func (s *space) tenantMaxKey(tenant string) string {
+	return s.prefix + "max/tenant/" + tenantSeg(tenant)
+}
 
 // tenantSeg is a tenant as a key segment: "-" for the default tenant,
 // "t" and the escaped ID for the others, so that none meets another.
