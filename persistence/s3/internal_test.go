@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/uuid"
 
+	"github.com/strata-go/strata/internal/awsconf"
 	"github.com/strata-go/strata/internal/awstest"
 	"github.com/strata-go/strata/persistence"
 )
@@ -189,4 +193,63 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("chunk key: %v", err)
 		}
 	})
+}
+
+// counting counts the requests a client sends.
+type counting struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// TestASaveOfOneProcessIsSixRequests counts what docs/s3.md claims: in the
+// steady state of one writing process, a save of one aggregate with a
+// commit ID is eight requests (six without: the commit record is read
+// and written), and reading the aggregate
+// back is a list of the log, a list of its chunks and a get of each.
+func TestASaveOfOneProcessIsSixRequests(t *testing.T) {
+	ctx := context.Background()
+	awstest.Require(t)
+	c, err := ConfigFromEnv(persistence.NewEnv("App", awstest.S3Env(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &counting{next: http.DefaultTransport}
+	ac, err := awsconf.Load(ctx, c.AWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac.HTTPClient = &http.Client{Transport: rt}
+	f, err := New(ctx, awss3.NewFromConfig(ac, func(o *awss3.Options) { o.UsePathStyle = true }), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _ := f.ApplicationRecorder(ctx)
+	id := uuid.New()
+	save := func(v int64, commit uuid.UUID) int64 {
+		before := rt.n.Load()
+		if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "t", CommitID: commit}}); err != nil {
+			t.Fatal(err)
+		}
+		return rt.n.Load() - before
+	}
+	save(1, uuid.Nil) // the first save creates the hint and the tenant's maximum
+	if n := save(2, uuid.Nil); n != 6 {
+		t.Errorf("a save without a commit ID took %d requests, want 6", n)
+	}
+	if n := save(3, uuid.New()); n != 8 {
+		t.Errorf("a save with a commit ID took %d requests, want 8", n)
+	}
+	before := rt.n.Load()
+	if evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); err != nil || len(evs) != 3 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	if n := rt.n.Load() - before; n != 2+3 {
+		t.Errorf("reading an aggregate of 3 saves took %d requests, want 5", n)
+	}
 }
