@@ -356,8 +356,8 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 		err = s.o.create(ctx, s.logKey(next), body)
 		if err == nil {
 			// The save is recorded. Its indexes are written now so that
-			// the next save need not; if that fails, the next save or
-			// reader does it.
+			// the next save need not; if that fails, the next save does
+			// it, and readers read the save from the log meanwhile.
 			_ = s.index(ctx, next, rec)
 			return next, nil
 		}

@@ -99,7 +99,7 @@ func (s *shared) selectEvents(ctx context.Context, sp *space, tenant string, id 
 	if q.Gt != nil && q.Lte != nil && *q.Lte <= *q.Gt {
 		return out, nil
 	}
-	pendingPos, pending, err := sp.pending(ctx)
+	_, pending, err := sp.pending(ctx)
 	if err != nil {
 		return nil, fail(op, err, false)
 	}
@@ -149,7 +149,6 @@ func (s *shared) selectEvents(ctx context.Context, sp *space, tenant string, id 
 				tail = append(tail, persistence.StoredEvent{OriginatorID: id, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: pending.Headers})
 			}
 		}
-		_ = pendingPos
 	}
 	in := func(v int64) bool { return (q.Gt == nil || v > *q.Gt) && (q.Lte == nil || v <= *q.Lte) }
 	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
