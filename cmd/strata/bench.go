@@ -119,9 +119,9 @@ func benchPostgresURL() string {
 var benchStores = []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"}
 
 // benchStoresByName are the stores bench measures only when named: DynamoDB
-// on an emulator that takes minutes, JetStream on three servers that bench
-// may have to start.
-var benchStoresByName = []string{"dynamodb", "jetstream"}
+// and S3 on an emulator that takes minutes, JetStream on three servers that
+// bench may have to start.
+var benchStoresByName = []string{"dynamodb", "jetstream", "s3"}
 
 func benchCommand() *cobra.Command {
 	var store, filter string
@@ -164,10 +164,11 @@ get_stream_messages directly. MongoDB runs in a new database, dropped
 afterwards, on the server of STRATA_BENCH_MONGODB_URI (default
 ` + benchsuite.DefaultMongoDBURI + `). DynamoDB (only by name, not in all)
 runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
-(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator).
-JetStream (only by name, not in all) runs on new streams of three replicas,
-deleted afterwards, on the cluster at STRATA_BENCH_NATS_URL, or else on a
-cluster of three nats-servers on loopback that bench starts and stops
+(default ` + benchsuite.DefaultAWSEndpoint + `, the tests' emulator); S3 (only by
+name too) on a new bucket, emptied and deleted afterwards, at the same
+endpoint. JetStream (only by name, not in all) runs on new streams of three
+replicas, deleted afterwards, on the cluster at STRATA_BENCH_NATS_URL, or else
+on a cluster of three nats-servers on loopback that bench starts and stops
 (scripts/nats-server installs the server, or set NATS_SERVER_BIN); its
 single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 		Example: "  strata bench\n  strata bench --store all --rounds 3 --round-time 500ms\n  strata bench --store postgres --filter catch\n  strata bench --store all --system 2000\n  strata bench --store all --filter none --projection 2000",
@@ -221,6 +222,12 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 					if u, err = benchNATSURL(); err == nil {
 						cases, done, err = benchsuite.JetStream(ctx, u)
 					}
+				case "s3":
+					endpoint := os.Getenv("STRATA_BENCH_AWS_ENDPOINT_URL")
+					if endpoint == "" {
+						endpoint = benchsuite.DefaultAWSEndpoint
+					}
+					cases, done, err = benchsuite.S3(ctx, endpoint)
 				}
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", s, err)

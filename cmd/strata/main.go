@@ -26,6 +26,7 @@ import (
 	_ "github.com/strata-go/strata/persistence/mongodb"   // PERSISTENCE_MODULE=mongodb
 	_ "github.com/strata-go/strata/persistence/mysql"     // PERSISTENCE_MODULE=mysql
 	_ "github.com/strata-go/strata/persistence/postgres"  // PERSISTENCE_MODULE=postgres
+	_ "github.com/strata-go/strata/persistence/s3"        // PERSISTENCE_MODULE=s3
 	_ "github.com/strata-go/strata/persistence/sqlite"    // PERSISTENCE_MODULE=sqlite, the default
 )
 

@@ -868,7 +868,7 @@ func TestBench(t *testing.T) {
 		})
 	}
 	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
-		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb, jetstream or all\nRun 'strata bench --help' for usage.\n")
+		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb, jetstream, s3 or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
 	// A system alone, without the recorder cases.

@@ -1,0 +1,457 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-go/strata/persistence"
+)
+
+// NotificationStride is the distance between the first notification IDs
+// of consecutive log positions: the event at index i of the save at
+// position p has notification ID p*NotificationStride+i+1. IDs are
+// therefore sparse, and a reader finds the log object of any ID from the
+// ID alone.
+const NotificationStride = 10000
+
+// MaxSaveEvents is the most events one save holds: they must fit between
+// two positions' notification IDs.
+const MaxSaveEvents = NotificationStride - 1
+
+// space is one log and its indexes: the application's events, or the
+// records of one purpose (snapshots). Its keys, under its prefix:
+//
+//	log/<pos>                     the commit record at log position pos
+//	hint                          a position up to which the indexes are written
+//	agg/<tenant>/<id>/<last>-<first>  an aggregate's events of one save
+//	cid/<tenant>/<id>/<commit>    a commit recorded for an aggregate
+//	trk/<app>/<nid>               a tracking record
+//	max/trk/<app>                 the highest tracking ID of app
+//	max/tenant/<tenant>           the last position with events of a tenant
+//
+// Positions start at 1 and are dense: a writer puts position p+1 only
+// after it has read p, and only if p+1 does not exist (If-None-Match),
+// so that positions are claimed one after the other and never twice.
+// Before it claims p+1 it makes sure the indexes of p are written, so
+// that only the last position can lack its indexes, and readers read it
+// from the log. A position is indexed if and only if it is not above the
+// hint, which writers raise after the indexes of a position are written.
+type space struct {
+	o      *objects
+	prefix string
+	events bool // the application's events: notification IDs, tracking
+	// mu queues this process's saves: only one of them could win each
+	// position, and losing costs requests.
+	mu sync.Mutex
+	// races counts positions this process lost to another writer.
+	races int64
+
+	// cache holds the last value and ETag this process read or wrote of
+	// each number object (the hint, the maxima). Those values only grow,
+	// so a cached one is never above the stored one: a save tries its
+	// conditional put on the cached ETag first, and skips the read.
+	cmu   sync.Mutex
+	cache map[string]cachedInt
+}
+
+type cachedInt struct {
+	v    int64
+	etag string
+}
+
+func (s *space) cached(key string) (cachedInt, bool) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	c, ok := s.cache[key]
+	return c, ok
+}
+
+func (s *space) remember(key string, v int64, etag string) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]cachedInt{}
+	}
+	if c, ok := s.cache[key]; !ok || c.v <= v {
+		s.cache[key] = cachedInt{v, etag}
+	}
+}
+
+func (s *space) logKey(pos int64) string { return s.prefix + "log/" + sortable(pos) }
+func (s *space) hintKey() string         { return s.prefix + "hint" }
+func (s *space) aggPrefix(tenant string, id uuid.UUID) string {
+	return s.prefix + "agg/" + tenantSeg(tenant) + "/" + id.String() + "/"
+}
+func (s *space) chunkKey(tenant string, id uuid.UUID, first, last int64) string {
+	return s.aggPrefix(tenant, id) + sortable(last) + "-" + sortable(first)
+}
+func (s *space) commitKey(tenant string, id, commit uuid.UUID) string {
+	return s.prefix + "cid/" + tenantSeg(tenant) + "/" + id.String() + "/" + commit.String()
+}
+func (s *space) trackKey(app string, nid int64) string {
+	return s.prefix + "trk/" + escape(app) + "/" + sortable(nid)
+}
+func (s *space) trackMaxKey(app string) string { return s.prefix + "max/trk/" + escape(app) }
+func (s *space) tenantMaxKey(tenant string) string {
+	return s.prefix + "max/tenant/" + tenantSeg(tenant)
+}
+
+// tenantSeg is a tenant as a key segment: "-" for the default tenant,
+// "t" and the escaped ID for the others, so that none meets another.
+func tenantSeg(tenant string) string {
+	if tenant == "" {
+		return "-"
+	}
+	return "t" + escape(tenant)
+}
+
+// parseChunkKey reads the versions from a chunk's key.
+func parseChunkKey(key string) (first, last int64, err error) {
+	seg := lastSegment(key)
+	if len(seg) != 33 || seg[16] != '-' {
+		return 0, 0, fmt.Errorf("%w: chunk key %s", persistence.ErrCorrupt, key)
+	}
+	if last, err = unsortable(seg[:16]); err != nil {
+		return 0, 0, err
+	}
+	first, err = unsortable(seg[17:])
+	return first, last, err
+}
+
+// readInt reads an object holding a decimal number, with its ETag.
+func (s *space) readInt(ctx context.Context, key string) (int64, string, bool, error) {
+	b, etag, found, err := s.o.get(ctx, key)
+	if err != nil || !found {
+		return 0, "", found, err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, "", false, fmt.Errorf("%w: object %s holds %q, not a number", persistence.ErrCorrupt, key, b)
+	}
+	s.remember(key, n, etag)
+	return n, etag, true, nil
+}
+
+// raise makes the number in key at least n: a conditional put on the
+// ETag it read (or last wrote), so that a slow writer never lowers it.
+func (s *space) raise(ctx context.Context, key string, n int64) error {
+	c, found := s.cached(key)
+	if found && c.v >= n {
+		return nil
+	}
+	for {
+		body := []byte(strconv.FormatInt(n, 10))
+		var etag string
+		var err error
+		if found {
+			etag, err = s.o.replace(ctx, key, body, c.etag)
+		} else {
+			etag, err = s.o.createTagged(ctx, key, body)
+		}
+		if err == nil {
+			s.remember(key, n, etag)
+			return nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return err
+		}
+		v, etag, ok, err := s.readInt(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ok && v >= n {
+			return nil
+		}
+		c, found = cachedInt{v, etag}, ok
+	}
+}
+
+// head returns the last position of the log and whether its indexes are
+// known to be written. It lists the log after the hint it last saw (it
+// reads the hint first if it has seen none), and reads the hint again
+// only if the log has grown past it.
+func (s *space) head(ctx context.Context) (pos int64, indexed bool, err error) {
+	c, ok := s.cached(s.hintKey())
+	if !ok {
+		if c.v, _, _, err = s.readInt(ctx, s.hintKey()); err != nil {
+			return 0, false, err
+		}
+	}
+	pos = c.v
+	after := ""
+	if c.v > 0 {
+		after = s.logKey(c.v)
+	}
+	var perr error
+	err = s.o.list(ctx, s.prefix+"log/", after, "", func(key string) bool {
+		pos, perr = unsortable(lastSegment(key))
+		return perr == nil
+	})
+	if err == nil {
+		err = perr
+	}
+	if err != nil || pos == c.v {
+		return pos, true, err
+	}
+	hint, _, _, err := s.readInt(ctx, s.hintKey())
+	return pos, pos <= hint, err
+}
+
+// readRecord reads the commit record at pos.
+func (s *space) readRecord(ctx context.Context, pos int64) (*commitRecord, error) {
+	key := s.logKey(pos)
+	b, _, found, err := s.o.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, &persistence.Error{Op: "read the log", Kind: persistence.ErrInternal, Err: fmt.Errorf("log object %s is missing", key)}
+	}
+	var r commitRecord
+	if err := decode(key, b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// pending returns the commit record of the last position if its indexes
+// may not be written yet, so that readers add it to what the indexes
+// say; nil if there is none.
+func (s *space) pending(ctx context.Context) (int64, *commitRecord, error) {
+	pos, indexed, err := s.head(ctx)
+	if err != nil || indexed || pos == 0 {
+		return 0, nil, err
+	}
+	r, err := s.readRecord(ctx, pos)
+	if err != nil {
+		return 0, nil, err
+	}
+	return pos, r, nil
+}
+
+// ensureIndexed writes the indexes of pos unless they are known to be
+// written. The indexes are a function of the commit record, so writing
+// them again, by the save's writer and by the next writer at once, puts
+// the same objects.
+func (s *space) ensureIndexed(ctx context.Context, pos int64, indexed bool) error {
+	if pos == 0 || indexed {
+		return nil
+	}
+	r, err := s.readRecord(ctx, pos)
+	if err != nil {
+		return err
+	}
+	return s.index(ctx, pos, r)
+}
+
+// index writes the indexes of the commit record at pos, then raises the
+// hint to pos.
+func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
+	for _, g := range groupRecord(r.Events) {
+		c := chunk{Pos: pos, Commit: r.Commit, Headers: r.Headers, Events: g}
+		key := s.chunkKey(r.Tenant, g[0].ID, g[0].Version, g[len(g)-1].Version)
+		if err := s.o.create(ctx, key, encode(c)); err != nil && !errors.Is(err, errPrecondition) {
+			return err
+		}
+		if r.Commit != "" {
+			commit, err := r.commitID()
+			if err != nil {
+				return err
+			}
+			if err := s.o.create(ctx, s.commitKey(r.Tenant, g[0].ID, commit), []byte(strconv.FormatInt(pos, 10))); err != nil && !errors.Is(err, errPrecondition) {
+				return err
+			}
+		}
+	}
+	if r.Track != nil {
+		if err := s.o.create(ctx, s.trackKey(r.Track.ApplicationName, r.Track.NotificationID), []byte(r.Tenant)); err != nil && !errors.Is(err, errPrecondition) {
+			return err
+		}
+		if err := s.raise(ctx, s.trackMaxKey(r.Track.ApplicationName), r.Track.NotificationID); err != nil {
+			return err
+		}
+	}
+	if s.events && len(r.Events) > 0 {
+		if err := s.raise(ctx, s.tenantMaxKey(r.Tenant), pos); err != nil {
+			return err
+		}
+	}
+	return s.raise(ctx, s.hintKey(), pos)
+}
+
+// groupRecord splits a save's events by aggregate, in the order the
+// aggregates first appear, each in version order.
+func groupRecord(evs []storedEvent) [][]storedEvent {
+	var order []uuid.UUID
+	by := map[uuid.UUID][]storedEvent{}
+	for _, e := range evs {
+		if _, ok := by[e.ID]; !ok {
+			order = append(order, e.ID)
+		}
+		by[e.ID] = append(by[e.ID], e)
+	}
+	out := make([][]storedEvent, len(order))
+	for i, id := range order {
+		g := by[id]
+		slices.SortStableFunc(g, func(a, b storedEvent) int { return cmpInt(a.Version, b.Version) })
+		out[i] = g
+	}
+	return out
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// insert records one save: it finds the head, makes sure its indexes are
+// written, checks the save against them (versions, commit ID, tracking
+// record), and claims the next position with the commit record. A lost
+// race for the position starts again. It returns the position.
+func (s *space) insert(ctx context.Context, op, tenant string, events []persistence.StoredEvent, tracking *persistence.Tracking) (int64, error) {
+	rec := &commitRecord{Tenant: tenant, Track: tracking, Nonce: uuid.NewString()}
+	if len(events) > 0 {
+		rec.Commit = commitString(events[0].CommitID)
+		rec.Headers = events[0].Headers
+	}
+	for _, e := range events {
+		rec.Events = append(rec.Events, storedEvent{ID: e.OriginatorID, Version: e.OriginatorVersion, Topic: e.Topic, State: e.State})
+	}
+	groups := groupRecord(rec.Events)
+	for _, g := range groups {
+		for i := 1; i < len(g); i++ {
+			if g[i].Version == g[i-1].Version {
+				return 0, &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("two events of %s at version %d in one save", g[i].ID, g[i].Version)}
+			}
+		}
+	}
+	body := encode(rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		pos, indexed, err := s.head(ctx)
+		if err != nil {
+			return 0, fail(op+": find the end of the log", err, false)
+		}
+		if err := s.ensureIndexed(ctx, pos, indexed); err != nil {
+			return 0, fail(op+fmt.Sprintf(": index log position %d", pos), err, false)
+		}
+		if err := s.check(ctx, op, tenant, groups, events, tracking); err != nil {
+			return 0, err
+		}
+		next := pos + 1
+		err = s.o.create(ctx, s.logKey(next), body)
+		if err == nil {
+			// The save is recorded. Its indexes are written now so that
+			// the next save need not; if that fails, the next save does
+			// it, and readers read the save from the log meanwhile.
+			_ = s.index(ctx, next, rec)
+			return next, nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return 0, fail(op+fmt.Sprintf(": put log position %d", next), err, true)
+		}
+		// The SDK retries a put whose response it lost: if the first
+		// attempt had succeeded, the position is this save's.
+		if r, rerr := s.readRecord(ctx, next); rerr == nil && r.Nonce == rec.Nonce {
+			_ = s.index(ctx, next, rec)
+			return next, nil
+		}
+		s.races++
+		if attempt == maxAttempts {
+			return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: fmt.Errorf("lost the race for the next log position %d times; nothing was recorded", attempt)}
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: err}
+		}
+	}
+}
+
+// check refuses a save that the indexes, complete up to the head, say
+// cannot be recorded: a commit ID already recorded, an event at a
+// recorded version or below the last one, a tracking record already
+// recorded.
+func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedEvent, events []persistence.StoredEvent, tracking *persistence.Tracking) error {
+	if len(events) > 0 && events[0].CommitID != uuid.Nil {
+		commit := events[0].CommitID
+		var have, lack []uuid.UUID
+		for _, g := range groups {
+			ok, err := s.o.exists(ctx, s.commitKey(tenant, g[0].ID, commit))
+			if err != nil {
+				return fail(op+": read commit records", err, false)
+			}
+			if ok {
+				have = append(have, g[0].ID)
+			} else {
+				lack = append(lack, g[0].ID)
+			}
+		}
+		switch {
+		case len(have) > 0 && len(lack) == 0:
+			return &persistence.Error{Op: op, Kind: persistence.ErrAlreadyCommitted, Err: fmt.Errorf("commit %s is recorded", commit)}
+		case len(have) > 0:
+			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+				Err: fmt.Errorf("commit %s is recorded for aggregate %s but not for %s: a commit ID names one save", commit, have[0], lack[0])}
+		}
+	}
+	for _, g := range groups {
+		// A chunk whose last version is at or above the save's first
+		// version conflicts; chunk keys start with the last version.
+		prefix := s.aggPrefix(tenant, g[0].ID)
+		after := ""
+		if first := g[0].Version; first > -1<<63 {
+			after = prefix + sortable(first-1) + "."
+		}
+		found := false
+		if err := s.o.list(ctx, prefix, after, "", func(string) bool { found = true; return false }); err != nil {
+			return fail(op+fmt.Sprintf(": read aggregate %s", g[0].ID), err, false)
+		}
+		if found {
+			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+				Err: fmt.Errorf("aggregate %s has an event at version %d or later already", g[0].ID, g[0].Version)}
+		}
+	}
+	if tracking != nil {
+		ok, err := s.o.exists(ctx, s.trackKey(tracking.ApplicationName, tracking.NotificationID))
+		if err != nil {
+			return fail(op+": read tracking records", err, false)
+		}
+		if ok {
+			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+				Err: fmt.Errorf("tracking record %s %d is already recorded", tracking.ApplicationName, tracking.NotificationID)}
+		}
+	}
+	return nil
+}
+
+// maxAttempts bounds the attempts of one save that keeps losing the race
+// for the next position.
+const maxAttempts = 1000
+
+// backoff waits before attempt n (from 1) of a save that lost a race,
+// with full jitter, so that writers that lost together do not collide
+// again together.
+func backoff(ctx context.Context, n int) error {
+	d := time.Duration(rand.Int64N(int64(min(50*time.Millisecond, time.Millisecond<<min(n, 10)))))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
