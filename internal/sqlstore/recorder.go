@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,15 @@ type Dialect struct {
 	// running it again may not meet (a deadlock), so that it is run again,
 	// up to [WriteAttempts] times in all.
 	Retry func(error) bool
+	// GroupCommit, if 2 or more, is the most saves that one transaction
+	// commits together: saves that wait for the write connection while it
+	// commits another are then committed in one transaction, each in a
+	// savepoint of its own (see [Group]). For engines whose writes go
+	// through one connection, where each commit's durable flush would
+	// otherwise be paid by every save. It begins transactions with the
+	// connection's BeginTx (BeginWrite is not used) and does not apply to
+	// a dialect with Save.
+	GroupCommit int
 }
 
 // WriteAttempts is how many times a write transaction runs at most when
@@ -80,7 +90,9 @@ type DB struct {
 	// wrapping persistence.ErrReadOnly; Writer may then be nil.
 	ReadOnly bool
 
-	closed atomic.Bool
+	closed    atomic.Bool
+	groupOnce sync.Once
+	group     *Group[*pendingSave]
 }
 
 // MarkClosed makes the recorders of db refuse further calls with an error
@@ -214,6 +226,23 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 				return r.db.Errorf(op, cause), cause
 			}
 			return nil, nil
+		})
+	} else if g := r.db.groupOf(); g != nil {
+		err = r.db.retrying(ctx, func() (error, error) {
+			s := &pendingSave{ctx: ctx, op: op, run: func(ctx context.Context, tx *sql.Tx) error {
+				for _, q := range before {
+					if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+						return err
+					}
+				}
+				var err error
+				ids, err = r.insert(ctx, tx, events)
+				return err
+			}}
+			if err := g.Do(ctx, s); err != nil {
+				return r.db.Errorf(op, err), err
+			}
+			return s.err, s.cause
 		})
 	} else {
 		err = r.write(ctx, op, func(tx *sql.Tx) error {

@@ -208,7 +208,13 @@ var dialect = sqlstore.Dialect{
 	Returning: "RETURNING notification_id, originator_id, originator_version",
 	Upsert:    "ON CONFLICT (tenant, originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state",
 	Classify:  classify,
+	// Writes go through one connection, so without grouping every save
+	// waits for the flush of every save before it.
+	GroupCommit: maxGroup,
 }
+
+// maxGroup is the most saves committed together in one transaction.
+const maxGroup = 64
 
 // Classify returns the persistence kind (ErrOperational, ErrIntegrity,
 // ...) of an error of the SQLite driver, or nil if err is not one. Code
