@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/strata-go/strata/persistence"
 )
@@ -11,6 +12,8 @@ import (
 type pendingSave struct {
 	ctx context.Context
 	op  string
+	// statements is how many statements run runs.
+	statements int
 	// run runs the save's statements in tx; it may run more than once
 	// (again alone, when its group's transaction failed as a whole).
 	run func(ctx context.Context, tx *sql.Tx) error
@@ -47,9 +50,10 @@ func (db *DB) leadGroup(ctx context.Context, take func() []*pendingSave) error {
 
 // commitGroup commits the saves of batch on conn and sets their outcomes.
 // A save alone runs in a transaction of its own, as without group
-// commit. Several run in one transaction, each in a savepoint: a save
-// that fails is rolled back to its savepoint and fails alone, and the
-// others commit together, with one durable flush. Saves whose context
+// commit. Several run in one transaction, each in a savepoint (a save of
+// one statement needs none): a save that fails is rolled back to its
+// savepoint and fails alone, and the others commit together, with one
+// durable flush. Saves whose context
 // ended before their turn fail without reaching the database.
 func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingSave) {
 	var live []*pendingSave
@@ -78,6 +82,21 @@ func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingS
 	}
 	var ok []*pendingSave
 	for i, s := range live {
+		if s.statements == 1 {
+			// One statement is atomic without a savepoint: a conflict
+			// undoes it alone; any other failure may have ended the
+			// transaction.
+			if err := s.run(ctx, tx); err != nil {
+				if !errors.Is(db.Errorf(s.op, err), persistence.ErrIntegrity) {
+					db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
+					return
+				}
+				s.err, s.cause = db.Errorf(s.op, err), err
+				continue
+			}
+			ok = append(ok, s)
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
 			db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
 			return

@@ -69,7 +69,10 @@ type Dialect struct {
 	// through one connection, where each commit's durable flush would
 	// otherwise be paid by every save. It begins transactions with the
 	// connection's BeginTx (BeginWrite is not used) and does not apply to
-	// a dialect with Save.
+	// a dialect with Save. A save of one statement runs without a
+	// savepoint: the engine must undo a statement that fails with an
+	// error classified as persistence.ErrIntegrity and leave its
+	// transaction open (SQLite's ON CONFLICT ABORT, the default).
 	GroupCommit int
 }
 
@@ -229,7 +232,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		})
 	} else if g := r.db.groupOf(); g != nil {
 		err = r.db.retrying(ctx, func() (error, error) {
-			s := &pendingSave{ctx: ctx, op: op, run: func(ctx context.Context, tx *sql.Tx) error {
+			s := &pendingSave{ctx: ctx, op: op, statements: len(before) + len(Batches(events)), run: func(ctx context.Context, tx *sql.Tx) error {
 				for _, q := range before {
 					if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
 						return err
@@ -369,11 +372,15 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		if err != nil {
 			return nil, err
 		}
-		// RETURNING gives no order guarantee: match rows to events.
-		got := make(map[key]int64, len(batch))
+		// RETURNING gives no order guarantee, but engines return the rows
+		// of a multi-row VALUES in its order: each row is checked against
+		// the event at its place, and rows are matched by key only from
+		// the first that is elsewhere.
+		var got map[key]int64
+		byOrder := make([]int64, 0, len(batch))
+		var rawID sql.RawBytes
 		for rows.Next() {
 			var nid, v int64
-			var rawID []byte
 			if err := rows.Scan(&nid, &rawID, &v); err != nil {
 				rows.Close()
 				return nil, err
@@ -383,6 +390,16 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 				rows.Close()
 				return nil, err
 			}
+			if got == nil {
+				if k := len(byOrder); k < len(batch) && batch[k].OriginatorID == id && batch[k].OriginatorVersion == v {
+					byOrder = append(byOrder, nid)
+					continue
+				}
+				got = make(map[key]int64, len(batch))
+				for k, nid := range byOrder {
+					got[key{batch[k].OriginatorID, batch[k].OriginatorVersion}] = nid
+				}
+			}
 			got[key{id, v}] = nid
 		}
 		if err := rows.Close(); err != nil {
@@ -390,6 +407,16 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+		if got == nil && len(byOrder) == len(batch) {
+			ids = append(ids, byOrder...)
+			continue
+		}
+		if got == nil {
+			got = make(map[key]int64, len(batch))
+			for k, nid := range byOrder {
+				got[key{batch[k].OriginatorID, batch[k].OriginatorVersion}] = nid
+			}
 		}
 		for _, e := range batch {
 			nid, ok := got[key{e.OriginatorID, e.OriginatorVersion}]

@@ -230,7 +230,16 @@ func statement(saves []*pgSave) sqlstore.Query {
 			tracks = append(tracks, track{s.tracking.ApplicationName, s.tracking.NotificationID})
 		}
 	}
+	// A save's events share its commit ID and headers: the columns are
+	// sent once, not per event, when every save of the statement has the
+	// same (always so for one save).
+	same := !slices.ContainsFunc(saves, func(s *pgSave) bool { return s.commitID != first.commitID || !bytes.Equal(s.headers, first.headers) })
+	cols, from := ", $6::uuid[], $7::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, c, h, i)", "c, h"
 	args := []any{ids, versions, topics, states, first.tenant, commitIDs, headers}
+	if same {
+		cols, from = ") WITH ORDINALITY AS u(o, v, tp, s, i)", "$6::uuid, $7::bytea"
+		args = []any{ids, versions, topics, states, first.tenant, [16]byte(first.commitID), first.headers}
+	}
 	var with []string
 	if len(tracks) > 0 {
 		slices.SortFunc(tracks, func(a, b track) int { return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.nid, b.nid)) })
@@ -256,8 +265,8 @@ SELECT $5::text, o, c FROM unnest($`+itoa(p+1)+`::uuid[], $`+itoa(p+2)+`::uuid[]
 		args = append(args, aggs, cids)
 	}
 	insert := `INSERT INTO ` + first.table + ` (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers)
-SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, c, h
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[], $6::uuid[], $7::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, c, h, i)
+SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, ` + from + `
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]` + cols + `
 ORDER BY o, v
 RETURNING notification_id, originator_id, originator_version`
 	if len(with) > 0 {

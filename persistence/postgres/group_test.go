@@ -207,3 +207,61 @@ func TestAGroupWhoseAnswerIsLostHasAnUnknownOutcomeForEverySave(t *testing.T) {
 		}
 	}
 }
+
+// A group may hold saves of several applications that share the pool: it
+// records each application's saves with a statement of its own, in one
+// transaction, and a conflict in one application's saves fails only that
+// save.
+func TestAGroupOfSeveralApplications(t *testing.T) {
+	ctx := context.Background()
+	env := pgtest.Env(t)
+	env["POSTGRES_POOL_SIZE"], env["POSTGRES_NOTIFY"] = "1", "n"
+	var recs []persistence.ApplicationRecorder
+	var first *postgres.Factory
+	for _, app := range []string{"GroupA", "GroupB"} {
+		f, err := postgres.OpenEnv(ctx, persistence.NewEnv(app, env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		if first == nil {
+			first = f
+		}
+		r, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	taken := uuid.New()
+	if _, err := recs[1].InsertEvents(ctx, []persistence.StoredEvent{event(taken, 1, "x")}); err != nil {
+		t.Fatal(err)
+	}
+	type save struct {
+		app      int
+		id       uuid.UUID
+		conflict bool
+	}
+	saves := []save{{0, uuid.New(), false}, {1, uuid.New(), false}, {1, taken, true}, {0, taken, false}, {0, uuid.New(), false}}
+	var calls []func(ctx context.Context) error
+	for _, s := range saves {
+		calls = append(calls, func(ctx context.Context) error {
+			_, err := recs[s.app].InsertEvents(ctx, []persistence.StoredEvent{event(s.id, 1, "y")})
+			return err
+		})
+	}
+	errs := grouped(t, first, calls)
+	for i, err := range errs {
+		s := saves[i]
+		if s.conflict != errors.Is(err, persistence.ErrIntegrity) || !s.conflict && err != nil {
+			t.Errorf("save %d (application %d, conflicting: %v): %v", i, s.app, s.conflict, err)
+		}
+		got, err := recs[s.app].SelectEvents(ctx, s.id, persistence.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !s.conflict && string(got[0].State) != "y" {
+			t.Errorf("save %d: %d events of %s in application %d", i, len(got), s.id, s.app)
+		}
+	}
+}
