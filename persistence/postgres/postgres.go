@@ -56,6 +56,14 @@
 // transaction on the server delays what readers see, and a cluster
 // restored from a dump must have its transaction counter moved past the
 // store's IDs (the recorder refuses to write until it is).
+//
+// # Group commit
+//
+// Saves made while others are being committed wait and are then recorded
+// together, one statement per events table: one round trip and one commit
+// for the group. A group that fails on the server is sent again save by
+// save, so that a conflicting save fails alone; docs/postgres.md has the
+// details.
 package postgres
 
 import (

@@ -28,6 +28,10 @@
 // write-ahead logging, so readers never wait for writers. Writes go through
 // one connection per database file in the process, which is how SQLite
 // orders them anyway: notification IDs therefore increase in commit order.
+// Saves that wait for that connection while it commits are committed
+// together, in one transaction with one flush, each save in a savepoint of
+// its own, so that a conflicting save fails alone (group commit: many
+// concurrent writers save several times as fast as one).
 package sqlite
 
 import (
