@@ -12,8 +12,9 @@ import (
 type pendingSave struct {
 	ctx context.Context
 	op  string
-	// statements is how many statements run runs.
+	// statements is how many statements run runs: queries.
 	statements int
+	queries    [][]Query
 	// run runs the save's statements in tx; it may run more than once
 	// (again alone, when its group's transaction failed as a whole).
 	run func(ctx context.Context, tx *sql.Tx) error
@@ -43,8 +44,15 @@ func (db *DB) leadGroup(ctx context.Context, take func() []*pendingSave) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	db.commitGroup(context.WithoutCancel(ctx), conn, take())
+	saves := take()
+	ctx = context.WithoutCancel(ctx)
+	db.commitGroup(ctx, conn, saves)
+	conn.Close()
+	// The statements the group ran are prepared for the next groups now
+	// that the connection is free, which preparing waits for.
+	for _, s := range saves {
+		db.prepare(ctx, s.queries...)
+	}
 	return nil
 }
 

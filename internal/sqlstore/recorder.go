@@ -74,6 +74,10 @@ type Dialect struct {
 	// error classified as persistence.ErrIntegrity and leave its
 	// transaction open (SQLite's ON CONFLICT ABORT, the default).
 	GroupCommit int
+	// Prepare keeps the statements of saves prepared on the writer pool,
+	// for an engine whose statements cost as much to prepare as to run
+	// (an embedded one); each connection of the pool prepares them once.
+	Prepare bool
 }
 
 // WriteAttempts is how many times a write transaction runs at most when
@@ -94,13 +98,17 @@ type DB struct {
 	ReadOnly bool
 
 	closed    atomic.Bool
+	stmts     statements
 	groupOnce sync.Once
 	group     *Group[*pendingSave]
 }
 
 // MarkClosed makes the recorders of db refuse further calls with an error
 // wrapping persistence.ErrInterface.
-func (db *DB) MarkClosed() { db.closed.Store(true) }
+func (db *DB) MarkClosed() {
+	db.closed.Store(true)
+	db.stmts.close()
+}
 
 // beginWrite is begin for a write, which a read-only store refuses.
 func (db *DB) beginWrite(ctx context.Context, op string) error {
@@ -231,15 +239,16 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			return nil, nil
 		})
 	} else if g := r.db.groupOf(); g != nil {
+		qs := r.insertQueries(events)
 		err = r.db.retrying(ctx, func() (error, error) {
-			s := &pendingSave{ctx: ctx, op: op, statements: len(before) + len(Batches(events)), run: func(ctx context.Context, tx *sql.Tx) error {
+			s := &pendingSave{ctx: ctx, op: op, queries: [][]Query{before, qs}, statements: len(before) + len(qs), run: func(ctx context.Context, tx *sql.Tx) error {
 				for _, q := range before {
-					if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+					if err := r.db.exec(ctx, tx, q); err != nil {
 						return err
 					}
 				}
 				var err error
-				ids, err = r.insert(ctx, tx, events)
+				ids, err = r.insert(ctx, tx, events, qs)
 				return err
 			}}
 			if err := g.Do(ctx, s); err != nil {
@@ -248,6 +257,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			return s.err, s.cause
 		})
 	} else {
+		qs := r.insertQueries(events)
 		err = r.write(ctx, op, func(tx *sql.Tx) error {
 			for _, q := range before {
 				if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
@@ -255,7 +265,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 				}
 			}
 			var err error
-			ids, err = r.insert(ctx, tx, events)
+			ids, err = r.insert(ctx, tx, events, qs)
 			return err
 		})
 	}
@@ -349,26 +359,39 @@ func (db *DB) writeOnce(ctx context.Context, op string, f func(tx *sql.Tx) error
 	return nil, nil
 }
 
-// insert inserts events and returns their notification IDs in the order
-// of events.
-func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.StoredEvent) ([]int64, error) {
+// insertQueries returns the inserts of events, a query per batch (see
+// [Batches]).
+func (r *Recorder) insertQueries(events []persistence.StoredEvent) []Query {
+	batches := Batches(events)
+	qs := make([]Query, len(batches))
+	for i, batch := range batches {
+		if r.events {
+			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
+		} else {
+			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
+		}
+	}
+	return qs
+}
+
+// insert inserts events with the queries of insertQueries and returns
+// their notification IDs in the order of events.
+func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.StoredEvent, qs []Query) ([]int64, error) {
 	type key struct {
 		id uuid.UUID
 		v  int64
 	}
 	if !r.events {
-		for _, batch := range Batches(events) {
-			q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+		for _, q := range qs {
+			if err := r.db.exec(ctx, tx, q); err != nil {
 				return nil, err
 			}
 		}
 		return nil, nil
 	}
 	ids := make([]int64, 0, len(events))
-	for _, batch := range Batches(events) {
-		q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
-		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
+	for b, batch := range Batches(events) {
+		rows, err := r.db.query(ctx, tx, qs[b])
 		if err != nil {
 			return nil, err
 		}

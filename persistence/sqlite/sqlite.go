@@ -215,6 +215,7 @@ var dialect = sqlstore.Dialect{
 	// Writes go through one connection, so without grouping every save
 	// waits for the flush of every save before it.
 	GroupCommit: maxGroup,
+	Prepare:     true,
 }
 
 // maxGroup is the most saves committed together in one transaction.
