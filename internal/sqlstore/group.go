@@ -56,6 +56,14 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 		case <-me.done:
 			return nil
 		case g.slots <- struct{}{}:
+			if g.isTaken(me) {
+				// A group that is running holds w: leading another now
+				// would only hold the database for nothing (or for writes
+				// that the next group would take with more).
+				<-g.slots
+				<-me.done
+				return nil
+			}
 			var taken []*waiter[T]
 			err := g.lead(ctx, func() []T {
 				taken = g.take()
@@ -82,6 +90,13 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 			return nil
 		}
 	}
+}
+
+// isTaken reports whether a group has taken me.
+func (g *Group[T]) isTaken(me *waiter[T]) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return me.taken
 }
 
 // withdraw removes me from the queue, and reports whether it was still
