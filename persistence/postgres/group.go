@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -261,7 +262,7 @@ SELECT $5, a, n FROM unnest($8::text[], $9::bigint[]) AS t(a, n))`)
 		}
 		p := len(args)
 		with = append(with, `committed AS (INSERT INTO `+first.commits+` (tenant, originator_id, commit_id)
-SELECT $5::text, o, c FROM unnest($`+itoa(p+1)+`::uuid[], $`+itoa(p+2)+`::uuid[]) AS u(o, c))`)
+SELECT $5::text, o, c FROM unnest($`+strconv.Itoa(p+1)+`::uuid[], $`+strconv.Itoa(p+2)+`::uuid[]) AS u(o, c))`)
 		args = append(args, aggs, cids)
 	}
 	insert := `INSERT INTO ` + first.table + ` (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers)
@@ -273,13 +274,6 @@ RETURNING notification_id, originator_id, originator_version`
 		insert = "WITH " + strings.Join(with, ", ") + "\n" + insert
 	}
 	return sqlstore.Query{SQL: insert, Args: args}
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // scanIDs reads the notification IDs that an insert returned.
