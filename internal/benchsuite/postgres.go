@@ -59,6 +59,23 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 		return nil, nil, err
 	}
 	cases := RecorderCases(writes, reads, 1/0.80, 1/0.80)
+	bulk := rawPostgresBulk{pool: raw.pool, table: schema + ".raw_bulk", index: "raw_bulk"}
+	if err := bulk.create(ctx); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	cases = append(cases, WriteCases(writes.Recorder, bulk, WriteTargets{Bulk: 1 / 0.9})...)
+	// Group commit aims at 1.3 times the rate of raw inserts, a
+	// transaction each, with as many writers.
+	cases = append(cases, Case{Name: "save 1 event, concurrently", Baseline: "raw INSERT, a transaction each", Writers: ManyWriters, Events: 1, Target: 1 / 1.3,
+		Setup: func(context.Context) (Op, Op, error) {
+			strata := func(ctx context.Context, _ int) error {
+				_, err := writes.Recorder.InsertEvents(ctx, Events(1, StateSize))
+				return err
+			}
+			base := func(ctx context.Context, _ int) error { return raw.Insert(ctx, Events(1, StateSize)) }
+			return strata, base, nil
+		}})
 	locked := &lockedPostgres{raw}
 	cases = append(cases, Case{Name: "save 1 event", Baseline: "table lock", Writers: ManyWriters, Events: 1, Target: 1.0 / 3,
 		Setup: func(context.Context) (Op, Op, error) {
@@ -200,4 +217,35 @@ func (r *lockedPostgres) Insert(ctx context.Context, events []persistence.Stored
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// rawPostgresBulk is the bulk baseline on PostgreSQL: a table of exactly
+// the shape of Strata's events table, whose notification IDs come from an
+// identity column, and one multi-row INSERT, a transaction of its own.
+type rawPostgresBulk struct {
+	pool         *pgxpool.Pool
+	table, index string
+}
+
+func (r rawPostgresBulk) create(ctx context.Context) error {
+	_, err := r.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+r.table+` (
+  notification_id bigint GENERATED ALWAYS AS IDENTITY,
+  tenant text NOT NULL,
+  originator_id uuid NOT NULL,
+  originator_version bigint NOT NULL,
+  topic text NOT NULL,
+  state bytea NOT NULL,
+  commit_id uuid NOT NULL,
+  headers bytea NOT NULL,
+  PRIMARY KEY (tenant, originator_id, originator_version));
+CREATE UNIQUE INDEX IF NOT EXISTS `+r.index+"_nid ON "+r.table+" (notification_id);\nCREATE INDEX IF NOT EXISTS "+r.index+"_tenant ON "+r.table+" (tenant, notification_id)")
+	return err
+}
+
+// InsertBulk inserts the events with one statement and reads back their
+// notification IDs.
+func (r rawPostgresBulk) InsertBulk(ctx context.Context, events []persistence.StoredEvent) error {
+	args := append(columns(events), "", [16]byte{}, []byte{})
+	return countRows(r.pool.Query(ctx, "INSERT INTO "+r.table+` (tenant, originator_id, originator_version, topic, state, commit_id, headers)
+SELECT $5, o, v, tp, s, $6, $7 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) AS u(o, v, tp, s) RETURNING notification_id`, args...))(len(events))
 }

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,22 @@ type Dialect struct {
 	// running it again may not meet (a deadlock), so that it is run again,
 	// up to [WriteAttempts] times in all.
 	Retry func(error) bool
+	// GroupCommit, if 2 or more, is the most saves that one transaction
+	// commits together: saves that wait for the write connection while it
+	// commits another are then committed in one transaction, each in a
+	// savepoint of its own (see [Group]). For engines whose writes go
+	// through one connection, where each commit's durable flush would
+	// otherwise be paid by every save. It begins transactions with the
+	// connection's BeginTx (BeginWrite is not used) and does not apply to
+	// a dialect with Save. A save of one statement runs without a
+	// savepoint: the engine must undo a statement that fails with an
+	// error classified as persistence.ErrIntegrity and leave its
+	// transaction open (SQLite's ON CONFLICT ABORT, the default).
+	GroupCommit int
+	// Prepare keeps the statements of saves prepared on the writer pool,
+	// for an engine whose statements cost as much to prepare as to run
+	// (an embedded one); each connection of the pool prepares them once.
+	Prepare bool
 }
 
 // WriteAttempts is how many times a write transaction runs at most when
@@ -80,12 +97,18 @@ type DB struct {
 	// wrapping persistence.ErrReadOnly; Writer may then be nil.
 	ReadOnly bool
 
-	closed atomic.Bool
+	closed    atomic.Bool
+	stmts     statements
+	groupOnce sync.Once
+	group     *Group[*pendingSave]
 }
 
 // MarkClosed makes the recorders of db refuse further calls with an error
 // wrapping persistence.ErrInterface.
-func (db *DB) MarkClosed() { db.closed.Store(true) }
+func (db *DB) MarkClosed() {
+	db.closed.Store(true)
+	db.stmts.close()
+}
 
 // beginWrite is begin for a write, which a read-only store refuses.
 func (db *DB) beginWrite(ctx context.Context, op string) error {
@@ -215,7 +238,26 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			}
 			return nil, nil
 		})
+	} else if g := r.db.groupOf(); g != nil {
+		qs := r.insertQueries(events)
+		err = r.db.retrying(ctx, func() (error, error) {
+			s := &pendingSave{ctx: ctx, op: op, queries: [][]Query{before, qs}, statements: len(before) + len(qs), run: func(ctx context.Context, tx *sql.Tx) error {
+				for _, q := range before {
+					if err := r.db.exec(ctx, tx, q); err != nil {
+						return err
+					}
+				}
+				var err error
+				ids, err = r.insert(ctx, tx, events, qs)
+				return err
+			}}
+			if err := g.Do(ctx, s); err != nil {
+				return r.db.Errorf(op, err), err
+			}
+			return s.err, s.cause
+		})
 	} else {
+		qs := r.insertQueries(events)
 		err = r.write(ctx, op, func(tx *sql.Tx) error {
 			for _, q := range before {
 				if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
@@ -223,7 +265,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 				}
 			}
 			var err error
-			ids, err = r.insert(ctx, tx, events)
+			ids, err = r.insert(ctx, tx, events, qs)
 			return err
 		})
 	}
@@ -317,34 +359,51 @@ func (db *DB) writeOnce(ctx context.Context, op string, f func(tx *sql.Tx) error
 	return nil, nil
 }
 
-// insert inserts events and returns their notification IDs in the order
-// of events.
-func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.StoredEvent) ([]int64, error) {
+// insertQueries returns the inserts of events, a query per batch (see
+// [Batches]).
+func (r *Recorder) insertQueries(events []persistence.StoredEvent) []Query {
+	batches := Batches(events)
+	qs := make([]Query, len(batches))
+	for i, batch := range batches {
+		if r.events {
+			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
+		} else {
+			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
+		}
+	}
+	return qs
+}
+
+// insert inserts events with the queries of insertQueries and returns
+// their notification IDs in the order of events.
+func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.StoredEvent, qs []Query) ([]int64, error) {
 	type key struct {
 		id uuid.UUID
 		v  int64
 	}
 	if !r.events {
-		for _, batch := range Batches(events) {
-			q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+		for _, q := range qs {
+			if err := r.db.exec(ctx, tx, q); err != nil {
 				return nil, err
 			}
 		}
 		return nil, nil
 	}
 	ids := make([]int64, 0, len(events))
-	for _, batch := range Batches(events) {
-		q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
-		rows, err := tx.QueryContext(ctx, q.SQL, q.Args...)
+	for b, batch := range Batches(events) {
+		rows, err := r.db.query(ctx, tx, qs[b])
 		if err != nil {
 			return nil, err
 		}
-		// RETURNING gives no order guarantee: match rows to events.
-		got := make(map[key]int64, len(batch))
+		// RETURNING gives no order guarantee, but engines return the rows
+		// of a multi-row VALUES in its order: each row is checked against
+		// the event at its place, and rows are matched by key only from
+		// the first that is elsewhere.
+		var got map[key]int64
+		byOrder := make([]int64, 0, len(batch))
+		var rawID sql.RawBytes
 		for rows.Next() {
 			var nid, v int64
-			var rawID []byte
 			if err := rows.Scan(&nid, &rawID, &v); err != nil {
 				rows.Close()
 				return nil, err
@@ -354,6 +413,16 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 				rows.Close()
 				return nil, err
 			}
+			if got == nil {
+				if k := len(byOrder); k < len(batch) && batch[k].OriginatorID == id && batch[k].OriginatorVersion == v {
+					byOrder = append(byOrder, nid)
+					continue
+				}
+				got = make(map[key]int64, len(batch))
+				for k, nid := range byOrder {
+					got[key{batch[k].OriginatorID, batch[k].OriginatorVersion}] = nid
+				}
+			}
 			got[key{id, v}] = nid
 		}
 		if err := rows.Close(); err != nil {
@@ -361,6 +430,16 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+		if got == nil && len(byOrder) == len(batch) {
+			ids = append(ids, byOrder...)
+			continue
+		}
+		if got == nil {
+			got = make(map[key]int64, len(batch))
+			for k, nid := range byOrder {
+				got[key{batch[k].OriginatorID, batch[k].OriginatorVersion}] = nid
+			}
 		}
 		for _, e := range batch {
 			nid, ok := got[key{e.OriginatorID, e.OriginatorVersion}]

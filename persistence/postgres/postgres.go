@@ -56,6 +56,14 @@
 // transaction on the server delays what readers see, and a cluster
 // restored from a dump must have its transaction counter moved past the
 // store's IDs (the recorder refuses to write until it is).
+//
+// # Group commit
+//
+// Saves made while others are being committed wait and are then recorded
+// together, one statement per events table: one round trip and one commit
+// for the group. A group that fails on the server is sent again save by
+// save, so that a conflicting save fails alone; docs/postgres.md has the
+// details.
 package postgres
 
 import (
@@ -354,7 +362,7 @@ func (f *Factory) processRecorder(ctx context.Context, tracking bool) (*Recorder
 	if err := f.creator.Ensure(ctx, f.table(commitsTable(commits))); err != nil {
 		return nil, err
 	}
-	r := &Recorder{recorder: f.recorder(events), commits: commits, notifier: f.notifier}
+	r := &Recorder{recorder: f.recorder(events), commits: commits, notifier: f.notifier, group: f.pool.group}
 	r.events = true
 	if tracking {
 		r.tracking = f.qualified(f.tables.Tracking)
@@ -517,6 +525,7 @@ type Recorder struct {
 	commits  string
 	tracking string
 	notifier *notifier
+	group    *sqlstore.Group[*pgSave] // the pool's group commit
 }
 
 var (
@@ -639,7 +648,9 @@ func retry[T any](ctx context.Context, r *recorder, op string, read func() (T, e
 }
 
 // InsertEvents records events and the tracking record, if any, in one
-// statement: one round trip, atomic without a transaction block.
+// statement: one round trip, atomic without a transaction block. Saves
+// made while others are being committed are committed together with
+// their group (see group.go), each atomic and isolated as alone.
 func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
 	op := "insert events into " + r.table
 	if err := r.beginWrite(ctx, op); err != nil {
@@ -661,70 +672,27 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if err := persistence.CheckCommit(op, events); err != nil {
 		return nil, err
 	}
-	var commitID [16]byte
-	var headers []byte
+	s := &pgSave{ctx: ctx, table: r.table, tenant: r.tenant, commits: r.commits, tracked: r.tracking, events: events, tracking: cfg.Tracking}
 	if len(events) > 0 {
-		commitID, headers = events[0].CommitID, persistence.EncodeHeaders(events[0].Headers)
+		s.commitID, s.headers = events[0].CommitID, persistence.EncodeHeaders(events[0].Headers)
 	}
-	if headers == nil {
-		headers = []byte{}
+	if s.headers == nil {
+		s.headers = []byte{}
 	}
-	args := append(columns(events), r.tenant, commitID, headers)
-	// Notification IDs follow the events' order in the save, but rows go
-	// in by aggregate and version: two saves of the same aggregates (a
-	// transfer each way between two accounts) then take the unique index's
-	// row locks in the same order, and one waits for the other instead of
-	// both deadlocking.
-	insert := `INSERT INTO ` + r.table + ` (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers)
-SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, $6, $7
-FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, i)
-ORDER BY o, v
-RETURNING notification_id, originator_id, originator_version`
-	// The tracking record, the commit records and the events go in one
-	// statement, so that a repeated tracking record or commit fails the
-	// whole save. A data-modifying WITH runs to completion even though
-	// nothing reads it.
-	var with []string
-	if t := cfg.Tracking; t != nil {
-		with = append(with, `tracked AS (INSERT INTO `+r.tracking+` (tenant, application_name, notification_id) VALUES ($5, $8, $9))`)
-		args = append(args, t.ApplicationName, t.NotificationID)
+	committing := s.commitID != uuid.Nil
+	if err := r.group.Do(ctx, s); err != nil {
+		// The save never reached the server: no connection for it.
+		return nil, errorf(op, err)
 	}
-	committing := len(events) > 0 && events[0].CommitID != uuid.Nil
-	if committing {
-		with = append(with, `committed AS (INSERT INTO `+r.commits+` (tenant, originator_id, commit_id)
-SELECT DISTINCT $5::text, o, $6::uuid FROM unnest($1::uuid[]) AS u(o) ORDER BY o)`)
-	}
-	sql := insert
-	if len(with) > 0 {
-		sql = "WITH " + strings.Join(with, ", ") + "\n" + insert
-	}
-	rows, err := r.pool.Query(ctx, sql, args...)
+	got, err := s.got, s.err
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
 		// Nothing reached the server (a connection it had closed, say):
 		// trying again on another connection cannot write twice.
 		r.recover(err)
-		rows, err = r.pool.Query(ctx, sql, args...)
+		q := statement([]*pgSave{s})
+		got, err = scanIDs(r.pool.Query(ctx, q.SQL, q.Args...))
 	}
 	if err != nil {
-		r.recover(err)
-		return nil, writeError(op, err)
-	}
-	type key struct {
-		id uuid.UUID
-		v  int64
-	}
-	got := make(map[key]int64, len(events))
-	for rows.Next() {
-		var k key
-		var nid int64
-		if err := rows.Scan(&nid, (*[16]byte)(&k.id), &k.v); err != nil {
-			rows.Close()
-			return nil, writeError(op, err)
-		}
-		got[k] = nid
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		r.recover(err)
 		if committing && errors.Is(writeError(op, err), persistence.ErrIntegrity) {
 			if cerr := r.commitError(ctx, op, events); cerr != nil {
@@ -735,7 +703,7 @@ SELECT DISTINCT $5::text, o, $6::uuid FROM unnest($1::uuid[]) AS u(o) ORDER BY o
 	}
 	out := make([]int64, len(events))
 	for i, e := range events {
-		nid, ok := got[key{e.OriginatorID, e.OriginatorVersion}]
+		nid, ok := got[eventKey{e.OriginatorID, e.OriginatorVersion}]
 		if !ok {
 			return nil, &persistence.Error{Op: op, Kind: persistence.ErrInternal, Err: fmt.Errorf("no notification ID returned for %s version %d", e.OriginatorID, e.OriginatorVersion)}
 		}
@@ -1065,8 +1033,9 @@ func columns(events []persistence.StoredEvent) []any {
 // process with several applications does not open a pool for each.
 type sharedPool struct {
 	*pgxpool.Pool
-	key  string
-	refs int
+	key   string
+	refs  int
+	group *sqlstore.Group[*pgSave] // commits the saves of every application on the pool
 }
 
 var pools = struct {
@@ -1094,7 +1063,7 @@ func acquirePool(ctx context.Context, c Config) (*sharedPool, error) {
 		pool.Close()
 		return nil, errorf(fmt.Sprintf("connect to PostgreSQL at %s:%d", pc.ConnConfig.Host, pc.ConnConfig.Port), err)
 	}
-	p := &sharedPool{Pool: pool, key: key, refs: 1}
+	p := &sharedPool{Pool: pool, key: key, refs: 1, group: newGroup(pool)}
 	pools.byKey[key] = p
 	return p, nil
 }

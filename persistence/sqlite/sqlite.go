@@ -28,6 +28,10 @@
 // write-ahead logging, so readers never wait for writers. Writes go through
 // one connection per database file in the process, which is how SQLite
 // orders them anyway: notification IDs therefore increase in commit order.
+// Saves that wait for that connection while it commits are committed
+// together, in one transaction with one flush, each save in a savepoint of
+// its own, so that a conflicting save fails alone (group commit: many
+// concurrent writers save several times as fast as one).
 package sqlite
 
 import (
@@ -208,7 +212,14 @@ var dialect = sqlstore.Dialect{
 	Returning: "RETURNING notification_id, originator_id, originator_version",
 	Upsert:    "ON CONFLICT (tenant, originator_id, originator_version) DO UPDATE SET topic = excluded.topic, state = excluded.state",
 	Classify:  classify,
+	// Writes go through one connection, so without grouping every save
+	// waits for the flush of every save before it.
+	GroupCommit: maxGroup,
+	Prepare:     true,
 }
+
+// maxGroup is the most saves committed together in one transaction.
+const maxGroup = 64
 
 // Classify returns the persistence kind (ErrOperational, ErrIntegrity,
 // ...) of an error of the SQLite driver, or nil if err is not one. Code

@@ -1,0 +1,127 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+type write struct {
+	n     int
+	group int // the group that ran it
+}
+
+// The writes queued while a group runs are taken by the next group, at
+// most max at a time, each exactly once; an error of a leader before it
+// takes any write is its own, and the others wait for the next leader.
+func TestGroupCommitsQueuedWritesTogether(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	leads, groups := 0, 0
+	g := NewGroup(1, 4, func(ctx context.Context, take func() []*write) error {
+		mu.Lock()
+		leads++
+		lead := leads
+		mu.Unlock()
+		switch lead {
+		case 1:
+			<-release // the first group holds the database while the others queue
+		case 2:
+			return errors.New("no connection")
+		}
+		mu.Lock()
+		groups++
+		n := groups
+		mu.Unlock()
+		for _, w := range take() {
+			if w.group != 0 {
+				t.Errorf("write %d run twice", w.n)
+			}
+			w.group = n
+		}
+		return nil
+	})
+	ws := make([]*write, 10)
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i := range ws {
+		ws[i] = &write{n: i}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.Do(context.Background(), ws[i])
+		}()
+		for i == 0 && len(g.slots) == 0 {
+			time.Sleep(time.Millisecond) // the first write leads
+		}
+	}
+	for g.Queued() < len(ws) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	leaderErrors, sizes := 0, map[int]int{}
+	for i, w := range ws {
+		switch {
+		case errs[i] != nil && w.group == 0:
+			leaderErrors++
+		case errs[i] != nil:
+			t.Errorf("write %d ran in group %d but got %v", i, w.group, errs[i])
+		case w.group == 0:
+			t.Errorf("write %d returned without running", i)
+		default:
+			sizes[w.group]++
+		}
+	}
+	// The failed leader's error is its own write's, if that was still
+	// queued (a write already run may lead a group for the others).
+	if leaderErrors > 1 {
+		t.Errorf("%d writes got the failed leader's error, want at most 1 (the leader's own)", leaderErrors)
+	}
+	if sizes[1] != 4 {
+		t.Errorf("the first group ran %d writes, want 4 (all were queued, at most 4 a group)", sizes[1])
+	}
+	for n, size := range sizes {
+		if size > 4 {
+			t.Errorf("group %d ran %d writes, more than 4", n, size)
+		}
+	}
+}
+
+// A write whose context ends while it is queued leaves the queue and
+// returns the context's error; it never runs.
+func TestGroupWriteCancelledWhileQueued(t *testing.T) {
+	release := make(chan struct{})
+	g := NewGroup(1, 8, func(ctx context.Context, take func() []*write) error {
+		<-release
+		for _, w := range take() {
+			w.group = 1
+		}
+		return nil
+	})
+	first, second := &write{n: 1}, &write{n: 2}
+	done := make(chan error, 1)
+	go func() { done <- g.Do(context.Background(), first) }()
+	for len(g.slots) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for g.Queued() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if err := g.Do(ctx, second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled while queued: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil || first.group != 1 {
+		t.Fatalf("the leader's write: %v, group %d", err, first.group)
+	}
+	if second.group != 0 {
+		t.Fatal("the cancelled write ran")
+	}
+}

@@ -1,0 +1,196 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/strata-go/strata/persistence"
+)
+
+// pendingSave is one InsertEvents call waiting to be committed with others.
+type pendingSave struct {
+	ctx context.Context
+	op  string
+	// statements is how many statements run runs: queries.
+	statements int
+	queries    [][]Query
+	// run runs the save's statements in tx; it may run more than once
+	// (again alone, when its group's transaction failed as a whole).
+	run func(ctx context.Context, tx *sql.Tx) error
+	// err is the save's outcome, classified; cause is the engine's error.
+	err, cause error
+}
+
+// savepoint is the name of the savepoint each save of a group runs in.
+const savepoint = "strata_save"
+
+// groupOf returns the group commit of db, or nil if its dialect does not
+// commit saves together.
+func (db *DB) groupOf() *Group[*pendingSave] {
+	if db.Dialect.GroupCommit < 2 {
+		return nil
+	}
+	db.groupOnce.Do(func() {
+		db.group = NewGroup(1, db.Dialect.GroupCommit, db.leadGroup)
+	})
+	return db.group
+}
+
+// leadGroup takes the write connection, then the saves queued by then,
+// and commits them.
+func (db *DB) leadGroup(ctx context.Context, take func() []*pendingSave) error {
+	conn, err := db.Writer.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	saves := take()
+	ctx = context.WithoutCancel(ctx)
+	db.commitGroup(ctx, conn, saves)
+	conn.Close()
+	// The statements the group ran are prepared for the next groups now
+	// that the connection is free, which preparing waits for.
+	for _, s := range saves {
+		db.prepare(ctx, s.queries...)
+	}
+	return nil
+}
+
+// commitGroup commits the saves of batch on conn and sets their outcomes.
+// A save alone runs in a transaction of its own, as without group
+// commit. Several run in one transaction, each in a savepoint (a save of
+// one statement needs none): a save that fails is rolled back to its
+// savepoint and fails alone, and the others commit together, with one
+// durable flush. Saves whose context
+// ended before their turn fail without reaching the database.
+func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingSave) {
+	var live []*pendingSave
+	for _, s := range batch {
+		s.err, s.cause = nil, nil
+		if err := s.ctx.Err(); err != nil {
+			s.err, s.cause = &persistence.Error{Op: s.op, Kind: persistence.ErrOperational, Err: err}, err
+			continue
+		}
+		live = append(live, s)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		s := live[0]
+		s.err, s.cause = db.writeOn(s.ctx, conn, s.op, func(tx *sql.Tx) error { return s.run(s.ctx, tx) })
+		return
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		for _, s := range live {
+			s.err, s.cause = db.Errorf(s.op+": begin", err), err
+		}
+		return
+	}
+	var ok []*pendingSave
+	for i, s := range live {
+		if s.statements == 1 {
+			// One statement is atomic without a savepoint: a conflict
+			// undoes it alone; any other failure may have ended the
+			// transaction.
+			if err := s.run(ctx, tx); err != nil {
+				if !errors.Is(db.Errorf(s.op, err), persistence.ErrIntegrity) {
+					db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
+					return
+				}
+				s.err, s.cause = db.Errorf(s.op, err), err
+				continue
+			}
+			ok = append(ok, s)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
+			return
+		}
+		if err := s.run(ctx, tx); err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+savepoint); rerr != nil {
+				// The engine ended the whole transaction with the failure:
+				// the saves that had run are gone with it.
+				db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
+				return
+			}
+			s.err, s.cause = db.Errorf(s.op, err), err
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE "+savepoint); err != nil {
+			db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
+			return
+		}
+		if s.err == nil {
+			ok = append(ok, s)
+		}
+	}
+	if len(ok) == 0 {
+		tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		rollbackOpen(ctx, conn)
+		if a := db.Dialect.Ambiguous; a != nil && a(err) {
+			for _, s := range ok {
+				s.err, s.cause = persistence.Errorf(persistence.ErrUnknownOutcome, s.op+": commit", err), err
+			}
+			return
+		}
+		// Nothing of the group was recorded, and which save the failure
+		// belongs to is unknown: each runs again alone, for an outcome of
+		// its own.
+		for _, s := range ok {
+			db.commitGroup(ctx, conn, []*pendingSave{s})
+		}
+	}
+}
+
+// regroup ends a group's transaction that failed as a whole while save
+// failed ran: failed gets the error, and the others run again as a group.
+func (db *DB) regroup(ctx context.Context, conn *sql.Conn, tx *sql.Tx, failed *pendingSave, err error, others []*pendingSave) {
+	tx.Rollback()
+	rollbackOpen(ctx, conn)
+	failed.err, failed.cause = db.Errorf(failed.op, err), err
+	db.commitGroup(ctx, conn, others)
+}
+
+// rollbackOpen rolls back a transaction that an engine may have left open
+// on conn after a failed COMMIT (SQLite does, on a deferred constraint),
+// so that the connection's next transaction can begin; with none open,
+// the engine's complaint is of no interest.
+func rollbackOpen(ctx context.Context, conn *sql.Conn) {
+	conn.ExecContext(ctx, "ROLLBACK")
+}
+
+// writeOn runs f in a transaction on conn and commits it. It returns the
+// classified error and the engine's own.
+func (db *DB) writeOn(ctx context.Context, conn *sql.Conn, op string, f func(tx *sql.Tx) error) (error, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return db.Errorf(op+": begin", err), err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return db.Errorf(op, err), err
+	}
+	if err := tx.Commit(); err != nil {
+		rollbackOpen(context.WithoutCancel(ctx), conn)
+		if a := db.Dialect.Ambiguous; a != nil && a(err) {
+			return persistence.Errorf(persistence.ErrUnknownOutcome, op+": commit", err), err
+		}
+		return db.Errorf(op+": commit", err), err
+	}
+	return nil, nil
+}
+
+// QueuedSaves returns how many saves wait to be committed, not yet taken
+// by a group (0 without group commit). Tests use it to know that saves
+// will be committed together.
+func (db *DB) QueuedSaves() int {
+	if g := db.groupOf(); g != nil {
+		return g.Queued()
+	}
+	return 0
+}

@@ -1,0 +1,96 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// maxStatements is the most statements a DB keeps prepared.
+const maxStatements = 64
+
+// statements keeps the write path's statements prepared on the writer
+// pool, for dialects with Dialect.Prepare: parsing and planning an insert
+// costs an embedded engine about as much as running it for a few rows.
+type statements struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// query runs q in tx, with a statement prepared once if the dialect asks
+// for it.
+func (db *DB) query(ctx context.Context, tx *sql.Tx, q Query) (*sql.Rows, error) {
+	if st := db.prepared(q.SQL); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, q.Args...)
+	}
+	return tx.QueryContext(ctx, q.SQL, q.Args...)
+}
+
+// exec is query for a statement that returns no rows.
+func (db *DB) exec(ctx context.Context, tx *sql.Tx, q Query) error {
+	var err error
+	if st := db.prepared(q.SQL); st != nil {
+		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, q.Args...)
+	} else {
+		_, err = tx.ExecContext(ctx, q.SQL, q.Args...)
+	}
+	return err
+}
+
+// prepared returns the statement of text prepared on the writer pool,
+// or nil if it is not (see prepare).
+func (db *DB) prepared(text string) *sql.Stmt {
+	if !db.Dialect.Prepare {
+		return nil
+	}
+	db.stmts.mu.Lock()
+	defer db.stmts.mu.Unlock()
+	return db.stmts.m[text]
+}
+
+// prepare prepares the statements of the queries on the writer pool, if
+// the dialect keeps statements and the cache has room. It must not run in
+// a write transaction of a pool of one connection, for which it waits. A
+// statement that does not prepare is left out: its error comes when it
+// runs.
+func (db *DB) prepare(ctx context.Context, queries ...[]Query) {
+	if !db.Dialect.Prepare {
+		return
+	}
+	s := &db.stmts
+	for _, qs := range queries {
+		for _, q := range qs {
+			s.mu.Lock()
+			_, ok := s.m[q.SQL]
+			full := len(s.m) >= maxStatements
+			s.mu.Unlock()
+			if ok || full {
+				continue
+			}
+			st, err := db.Writer.PrepareContext(ctx, q.SQL)
+			if err != nil {
+				continue
+			}
+			s.mu.Lock()
+			if _, ok := s.m[q.SQL]; ok || len(s.m) >= maxStatements {
+				st.Close()
+			} else {
+				if s.m == nil {
+					s.m = map[string]*sql.Stmt{}
+				}
+				s.m[q.SQL] = st
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// close closes the statements, which the pool may outlive.
+func (s *statements) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.m {
+		st.Close()
+	}
+	s.m = nil
+}
