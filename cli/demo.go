@@ -21,6 +21,12 @@ Running it again adds more.`,
 		Example: r.examples("demo", "demo --db demo.db"+r.otherDomain),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if r.tenant != "" {
+				// A domain's demo saves through its applications, which are
+				// the default tenant's: with --tenant it would still write
+				// there.
+				return usageError{fmt.Errorf("--tenant %q: the demo runs in the default tenant only", r.tenant)}
+			}
 			admin, err := r.load(writing)
 			if err != nil {
 				return err

@@ -261,6 +261,9 @@ func TestDemoAndSnapshotCreate(t *testing.T) {
 		demo(t, s, 0)
 		ids := demo(t, s, 1) // running it again adds more
 		world := ids[0].String()
+		// The demo saves through the default tenant's applications.
+		expect(t, s.run(t, "demo", "--tenant", "acme"), 2, "",
+			"Error: --tenant \"acme\": the demo runs in the default tenant only\nRun 'strata demo --help' for usage.\n")
 
 		t.Run("all event-sourced aggregates", func(t *testing.T) {
 			expect(t, s.run(t, "snapshot", "create"), 0,
