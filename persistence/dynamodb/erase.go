@@ -37,6 +37,9 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 		if len(t.items) > MaxTransactionItems {
 			return false, tooLarge(op, "deleting it takes %d items, more than the %d of one DynamoDB transaction: nothing was deleted", len(t.items), MaxTransactionItems)
 		}
+		if f.s.beforeErase != nil {
+			f.s.beforeErase()
+		}
 		failed, raced, err := f.s.transact(ctx, op, t)
 		if err != nil {
 			return false, err
@@ -257,6 +260,9 @@ func (f *Factory) PurgeTenant(ctx context.Context) error {
 		}
 		if len(t.items) > MaxTransactionItems {
 			return tooLarge(op, "the tenant has %d items, more than the %d of one DynamoDB transaction: nothing was deleted", len(t.items), MaxTransactionItems)
+		}
+		if s.beforeErase != nil {
+			s.beforeErase()
 		}
 		failed, raced, err := s.transact(ctx, op, t)
 		if err != nil {
