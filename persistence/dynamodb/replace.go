@@ -95,11 +95,14 @@ func (e *edit) put(ev event) {
 func (a *AggregateRecorder) replacement(ctx context.Context, op string, groups []*group) (*tx, error) {
 	s := a.s
 	t := &tx{}
-	var puts []struct {
+	// Chunks are sized before any is added, so that one too large is
+	// refused naming the aggregate whose records it holds.
+	type chunkPut struct {
 		it   types.TransactWriteItem
 		size int
 		id   uuid.UUID
 	}
+	var puts []chunkPut
 	for _, g := range groups {
 		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(headPK(a.purpose, a.tenant), g.id.String()), ConsistentRead: aws.Bool(true)})
 		if err != nil {
@@ -161,19 +164,11 @@ func (a *AggregateRecorder) replacement(ctx context.Context, op string, groups [
 			if err != nil {
 				return nil, &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
 			}
-			puts = append(puts, struct {
-				it   types.TransactWriteItem
-				size int
-				id   uuid.UUID
-			}{it, itemSize(next), g.id})
+			puts = append(puts, chunkPut{it, itemSize(next), g.id})
 		}
 		for _, gap := range gapOrder {
 			c := s.chunk(a.purpose, a.tenant, gaps[gap], uuid.Nil, nil, "")
-			puts = append(puts, struct {
-				it   types.TransactWriteItem
-				size int
-				id   uuid.UUID
-			}{s.putNew(c), itemSize(c), g.id})
+			puts = append(puts, chunkPut{s.putNew(c), itemSize(c), g.id})
 		}
 	}
 	for _, p := range puts {
