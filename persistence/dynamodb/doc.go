@@ -16,5 +16,10 @@
 // order. A save that one transaction cannot hold (100 items, 4 MB, 400 KB
 // an item) is refused whole with an error wrapping
 // persistence.ErrNotSupported. Every read follows every page.
+//
+// Snapshot and data-key recorders replace records (persistence.Replacer):
+// the items that hold them are read, encoded again and written back in one
+// transaction, on conditions on their revisions and on the aggregate's
+// head, so that data keys can be erased and rotated.
 // docs/dynamodb.md gives the layout, the ordering argument and the limits.
 package dynamodb

@@ -124,6 +124,11 @@ type shared struct {
 
 	// writeMu queues this process's saves for the notification counter.
 	writeMu sync.Mutex
+
+	// beforeErase, if set (by tests only), runs between the reads of a
+	// deletion or purge and its transaction, where another writer may
+	// land.
+	beforeErase func()
 }
 
 var (

@@ -36,9 +36,8 @@ func open(t testing.TB, vars ...string) *dynamodb.Factory {
 }
 
 // features are what the DynamoDB module offers beyond the contract. No
-// Replace: a snapshot shares its item with the other records of its save;
-// no Stream: a read is a query, page by page, either way.
-var features = recordertest.Features{Erase: true, List: true}
+// Stream: a read is a query, page by page, either way.
+var features = recordertest.Features{Replace: true, Erase: true, List: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -35,6 +36,9 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 		}
 		if len(t.items) > MaxTransactionItems {
 			return false, tooLarge(op, "deleting it takes %d items, more than the %d of one DynamoDB transaction: nothing was deleted", len(t.items), MaxTransactionItems)
+		}
+		if f.s.beforeErase != nil {
+			f.s.beforeErase()
 		}
 		failed, raced, err := f.s.transact(ctx, op, t)
 		if err != nil {
@@ -80,10 +84,12 @@ func (f *Factory) deletion(ctx context.Context, op string, id uuid.UUID) (*tx, b
 			continue
 		}
 		had = true
+		// The head as read: a save moves lv, a replacement rr, and either
+		// may have written a chunk this deletion did not read.
+		cond, vals := sameHead(out.Item)
 		t.add(role{kind: "head"}, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: &s.table, Key: key(headPK(p, f.tenant), id.String()),
-			ConditionExpression:       aws.String("lv = :lv"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":lv": out.Item["lv"]},
+			ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals,
 		}}, 64)
 		err = s.query(ctx, op, &dynamodb.QueryInput{
 			KeyConditionExpression:    aws.String("pk = :pk"),
@@ -155,8 +161,17 @@ func (s *shared) withoutAggregate(ctx context.Context, op, sk string, id uuid.UU
 }
 
 // rewrite puts next in place of item on the condition that item has not
-// changed since it was read.
+// changed since it was read: its revision rv is moved on every rewrite.
+// An item never rewritten may have no revision (chunks are written
+// without one), and must still have none, and exist.
 func (s *shared) rewrite(item, next map[string]types.AttributeValue) (types.TransactWriteItem, error) {
+	if _, ok := item["rv"]; !ok {
+		next["rv"] = vN(1)
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: &s.table, Item: next,
+			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(rv)"),
+		}}, nil
+	}
 	rv, err := getN(item, "rv")
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -228,9 +243,16 @@ func (f *Factory) PurgeTenant(ctx context.Context) error {
 					t.add(role{kind: "log"}, w, 64)
 					continue
 				}
-				t.add(role{kind: "item"}, types.TransactWriteItem{Delete: &types.Delete{
+				del := &types.Delete{
 					TableName: &s.table, Key: key(getS(item, "pk"), getS(item, "sk")), ConditionExpression: aws.String("attribute_exists(pk)"),
-				}}, 64)
+				}
+				if strings.HasPrefix(getS(item, "pk"), "h|") {
+					// A head as read, so that a chunk written since the
+					// scan makes the purge scan again (see deletion).
+					cond, vals := sameHead(item)
+					del.ConditionExpression, del.ExpressionAttributeValues = aws.String(cond), vals
+				}
+				t.add(role{kind: "item"}, types.TransactWriteItem{Delete: del}, 64)
 			}
 		}
 		if len(t.items) == 0 {
@@ -238,6 +260,9 @@ func (f *Factory) PurgeTenant(ctx context.Context) error {
 		}
 		if len(t.items) > MaxTransactionItems {
 			return tooLarge(op, "the tenant has %d items, more than the %d of one DynamoDB transaction: nothing was deleted", len(t.items), MaxTransactionItems)
+		}
+		if s.beforeErase != nil {
+			s.beforeErase()
 		}
 		failed, raced, err := s.transact(ctx, op, t)
 		if err != nil {
