@@ -74,7 +74,7 @@ func FromEnv(env persistence.Env, service string) (Settings, error) {
 
 // Load returns the SDK configuration for the settings.
 func Load(ctx context.Context, s Settings) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	opts := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger{})}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))
 	}
