@@ -26,6 +26,8 @@ func (p *Page) Bytes(b []byte) []byte {
 	switch {
 	case b == nil:
 		return nil
+	case n == 0:
+		return []byte{}
 	case n > pageBlock/4:
 		return append([]byte(nil), b...)
 	case n > len(p.block):

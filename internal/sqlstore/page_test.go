@@ -10,6 +10,9 @@ import (
 // nil values keep the forms database/sql gives them.
 func TestPageCopiesAreSeparate(t *testing.T) {
 	var p Page
+	if got := p.Bytes([]byte{}); got == nil {
+		t.Fatal("an empty value before any other became nil")
+	}
 	src := []byte("aaaa")
 	a := p.Bytes(src)
 	src[0] = 'z'
