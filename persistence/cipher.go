@@ -39,7 +39,8 @@ type keyed struct {
 
 const (
 	aesFormat   = 1
-	aesOverhead = 1 + 4 + 12 + 16
+	aesHeader   = 1 + 4 + 12 // format, key ID, nonce
+	aesOverhead = aesHeader + 16
 )
 
 // NewAESCipher returns a cipher that encrypts with key (16, 24 or 32
@@ -111,6 +112,18 @@ func (c *AESCipher) Encrypt(plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	return c.current.aead.Seal(out, out[5:17], plaintext, out[:5]), nil
+}
+
+// sealInPlace encrypts buf[aesHeader:] where it lies, writing the header
+// before it and the tag after it, so that the mapper can compress into
+// the buffer it encrypts; buf's capacity should leave room for the tag.
+func (c *AESCipher) sealInPlace(buf []byte) ([]byte, error) {
+	buf[0] = aesFormat
+	copy(buf[1:5], c.current.id[:])
+	if _, err := rand.Read(buf[5:aesHeader]); err != nil {
+		return nil, err
+	}
+	return c.current.aead.Seal(buf[:aesHeader], buf[5:aesHeader], buf[aesHeader:], buf[:5]), nil
 }
 
 // Decrypt opens ciphertext made by Encrypt with the current or a previous

@@ -163,6 +163,19 @@ func (m *Mapper) encode(id uuid.UUID, st storedState) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	aes, _ := m.cipher.(*AESCipher)
+	if z, ok := m.compressor.(*ZlibCompressor); ok && aes != nil {
+		// Compress into the buffer that is encrypted in place: one
+		// allocation for the state instead of one per step.
+		out := make([]byte, aesHeader, aesOverhead+compressBound(len(b)))
+		if out, err = z.appendCompress(out, b); err != nil {
+			return nil, fmt.Errorf("compress: %w", err)
+		}
+		if out, err = aes.sealInPlace(out); err != nil {
+			return nil, fmt.Errorf("encrypt: %w", err)
+		}
+		return out, nil
+	}
 	if m.compressor != nil {
 		if b, err = m.compressor.Compress(b); err != nil {
 			return nil, fmt.Errorf("compress: %w", err)

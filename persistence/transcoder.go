@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,13 +64,27 @@ type transcoding[T, R any] struct {
 	name   string
 	encode func(T) (R, error)
 	decode func(R) (T, error)
+	// appendTo and parse, if set, are encode and decode for a string
+	// representation without escapes, on bytes: the built-in transcodings
+	// have them, so that a time or a decimal costs no string and no
+	// interface value on its way through.
+	appendTo func(b []byte, v T) []byte
+	parse    func(b []byte) (T, error)
 }
 
 func (c *transcoding[T, R]) Name() string       { return c.name }
 func (c *transcoding[T, R]) Type() reflect.Type { return reflect.TypeFor[T]() }
 
 func (c *transcoding[T, R]) encodeTo(enc *jsontext.Encoder, v any) error {
-	r, err := c.encode(v.(T))
+	return c.encodeValue(enc, v.(T))
+}
+
+func (c *transcoding[T, R]) encodeValue(enc *jsontext.Encoder, v T) error {
+	if c.appendTo != nil {
+		b := append(enc.AvailableBuffer(), '"')
+		return enc.WriteValue(append(c.appendTo(b, v), '"'))
+	}
+	r, err := c.encode(v)
 	if err != nil {
 		return fmt.Errorf("transcoding %q: %w", c.name, err)
 	}
@@ -132,7 +147,7 @@ func (c *transcoding[T, R]) finish(r R) (any, error) {
 // marshalers encodes T with the newest transcoding registered for it.
 func (c *transcoding[T, R]) marshalers(t *JSONTranscoder) *json.Marshalers {
 	return json.MarshalToFunc(func(enc *jsontext.Encoder, v T) error {
-		return c.encodeTo(enc, v)
+		return c.encodeValue(enc, v)
 	})
 }
 
@@ -175,6 +190,30 @@ func (c *transcoding[T, R]) unmarshalers(t *JSONTranscoder) *json.Unmarshalers {
 		}
 		if plain == nil {
 			return errors.ErrUnsupported // decode T the default way
+		}
+		if pc, ok := plain.(*transcoding[T, R]); ok && pc.parse != nil && dec.PeekKind() == '"' {
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if s := raw[1 : len(raw)-1]; !slices.Contains(s, '\\') {
+				v, err := pc.parse(s)
+				if err != nil {
+					return fmt.Errorf("transcoding %q: %w", pc.name, err)
+				}
+				*p = v
+				return nil
+			}
+			var r R
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			v, err := pc.finish(r)
+			if err != nil {
+				return err
+			}
+			*p = v.(T)
+			return nil
 		}
 		v, err := plain.decodeFrom(dec)
 		if err != nil {
@@ -334,28 +373,46 @@ func decodeAny(dec *jsontext.Decoder, p *any) error {
 
 func builtinTranscodings() []Transcoding {
 	return []Transcoding{
-		NewTranscoding("", encodeTime, decodeTime),
-		NewTranscoding("", encodeDecimal, decimal.NewFromString),
+		&transcoding[time.Time, string]{encode: encodeTime, decode: decodeTime, appendTo: appendTime, parse: parseTime},
+		&transcoding[decimal.Decimal, string]{encode: encodeDecimal, decode: decimal.NewFromString, appendTo: appendDecimal, parse: parseDecimal},
 		NewTranscoding("", func(d time.Duration) (string, error) { return d.String(), nil }, time.ParseDuration),
 	}
 }
 
 var locations sync.Map // zone name → *time.Location; loading one reads the zone database
 
-func encodeTime(t time.Time) (string, error) {
-	s := t.Format(time.RFC3339Nano)
+func encodeTime(t time.Time) (string, error) { return string(appendTime(nil, t)), nil }
+
+// appendTime appends t as RFC 3339 with nanoseconds and the zone's name.
+func appendTime(b []byte, t time.Time) []byte {
+	b = t.AppendFormat(b, time.RFC3339Nano)
 	switch name := t.Location().String(); {
 	case t.Location() == time.UTC:
 	case name == "Local":
-		s += "[Local]"
+		b = append(b, "[Local]"...)
 	default:
 		// A zone that cannot be loaded by name (a fixed zone) is fully
 		// described by the offset.
 		if _, err := loadLocation(name); err == nil {
-			s += "[" + name + "]"
+			b = append(append(append(b, '['), name...), ']')
 		}
 	}
-	return s, nil
+	return b
+}
+
+// parseTime is decodeTime on bytes: strict RFC 3339 without a zone's name
+// parses without a string; anything else takes decodeTime's way.
+func parseTime(b []byte) (time.Time, error) {
+	if n := len(b); n > 0 && b[n-1] != ']' {
+		var t time.Time
+		if t.UnmarshalText(b) == nil {
+			if _, offset := t.Zone(); offset == 0 && b[n-1] == 'Z' {
+				return t.UTC(), nil
+			}
+			return t, nil
+		}
+	}
+	return decodeTime(string(b))
 }
 
 func loadLocation(name string) (*time.Location, error) {
@@ -406,4 +463,75 @@ func encodeDecimal(d decimal.Decimal) (string, error) {
 		return d.StringFixed(-exp), nil
 	}
 	return d.Coefficient().String() + "e" + strconv.Itoa(int(exp)), nil
+}
+
+// appendDecimal appends what encodeDecimal returns, without allocating
+// for a coefficient of up to 15 digits.
+func appendDecimal(b []byte, d decimal.Decimal) []byte {
+	exp := int(d.Exponent())
+	if d.NumDigits() > 15 || exp < -64 {
+		s, _ := encodeDecimal(d)
+		return append(b, s...)
+	}
+	c := d.CoefficientInt64()
+	if exp > 0 {
+		return strconv.AppendInt(append(strconv.AppendInt(b, c, 10), 'e'), int64(exp), 10)
+	}
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	var digits [24]byte
+	ds := strconv.AppendInt(digits[:0], c, 10)
+	scale := -exp
+	if len(ds) <= scale { // 0.0ddd: pad with zeros up to the point
+		b = append(b, '0')
+		if scale > 0 {
+			b = append(b, '.')
+		}
+		for range scale - len(ds) {
+			b = append(b, '0')
+		}
+		return append(b, ds...)
+	}
+	b = append(b, ds[:len(ds)-scale]...)
+	if scale > 0 {
+		b = append(append(b, '.'), ds[len(ds)-scale:]...)
+	}
+	return b
+}
+
+// parseDecimal is decimal.NewFromString on bytes, without a string for a
+// plain decimal ("-12.50") of up to 18 digits.
+func parseDecimal(b []byte) (decimal.Decimal, error) {
+	s := b
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	var c int64
+	digits, point := 0, -1
+	for i, ch := range s {
+		switch {
+		case ch >= '0' && ch <= '9' && digits < 18:
+			c = c*10 + int64(ch-'0')
+			digits++
+			continue
+		case ch == '.' && point < 0 && i > 0 && i < len(s)-1:
+			point = i
+			continue
+		}
+		return decimal.NewFromString(string(b))
+	}
+	if digits == 0 {
+		return decimal.NewFromString(string(b))
+	}
+	if neg {
+		c = -c
+	}
+	exp := 0
+	if point >= 0 {
+		exp = point - (len(s) - 1)
+	}
+	return decimal.New(c, int32(exp)), nil
 }

@@ -125,7 +125,7 @@ var benchStoresByName = []string{"dynamodb", "jetstream", "s3"}
 
 func benchCommand() *cobra.Command {
 	var store, filter string
-	var systemEvents, projectionEvents int
+	var systemEvents, projectionEvents, memoryEvents int
 	var cfg benchsuite.Config
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -239,12 +239,31 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 && systemEvents == 0 && projectionEvents == 0 {
+			if len(results) == 0 && systemEvents == 0 && projectionEvents == 0 && memoryEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
 			if len(results) > 0 {
 				benchsuite.Print(out, results)
+			}
+			if memoryEvents > 0 {
+				var mem []benchsuite.CatchUpMemoryResult
+				for _, s := range stores {
+					env, done, err := freshStore(ctx, s)
+					if err != nil {
+						return fmt.Errorf("bench %s catch-up memory: %w", s, err)
+					}
+					r, err := benchsuite.CatchUpMemory(ctx, s, env, memoryEvents)
+					done()
+					if err != nil {
+						return fmt.Errorf("bench %s catch-up memory: %w", s, err)
+					}
+					mem = append(mem, r)
+				}
+				if len(results) > 0 {
+					fmt.Fprintln(out)
+				}
+				benchsuite.PrintCatchUpMemory(out, mem)
 			}
 			if systemEvents > 0 {
 				var sys []benchsuite.SystemResult
@@ -292,6 +311,7 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 	f.DurationVar(&cfg.RoundTime, "round-time", time.Second, "about how long one side of a round runs")
 	f.StringVar(&filter, "filter", "", "run only the cases whose names contain this text")
 	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")
+	f.IntVar(&memoryEvents, "catch-up-memory", 0, "also measure how much a catch-up of this many notifications grows the process's resident memory (0: no)")
 	f.IntVar(&projectionEvents, "projection", 0, "also measure a projection following this many events, --rounds times (0: no)")
 	return cmd
 }

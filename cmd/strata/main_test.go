@@ -870,6 +870,15 @@ func TestBench(t *testing.T) {
 			}
 		})
 	}
+	t.Run("catch-up memory", func(t *testing.T) {
+		r := s.run(t, "bench", "--filter", "none", "--catch-up-memory", "3000")
+		out := lines(r.stdout)
+		if r.code != 0 || len(out) != 3 ||
+			!regexp.MustCompile(`^store\s+notifications\s+RSS before\s+RSS peak\s+growth\s+catch-up time\s+target$`).MatchString(out[0]) ||
+			!regexp.MustCompile(`^sqlite\s+3000\s+[\d.]+ MiB\s+[\d.]+ MiB\s+-?[\d.]+ MiB\s+\S+\s+< 64 MiB (ok|MISSED)$`).MatchString(out[1]) {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
 	expect(t, s.run(t, "bench", "--store", "oracle"), 2, "",
 		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb, jetstream, s3 or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",

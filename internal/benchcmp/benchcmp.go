@@ -10,14 +10,26 @@
 // Each chunk gives a ratio of the subject's time to the baseline's; the
 // median is reported with the minimum and maximum, to say how far one run's
 // ratio can be trusted.
+//
+// Times on a shared machine move; instruction counts move far less. With
+// STRATA_BENCHCMP_SIDE=baseline (or subject) in the environment, Compare
+// runs that side alone for all b.N iterations, so that a run under
+// valgrind --tool=callgrind counts one side's instructions, GC included
+// (scripts/callgrind-bench does this for both sides and prints the
+// ratio).
 package benchcmp
 
 import (
+	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 )
+
+// SideEnv names the environment variable that makes Compare run one side
+// alone: "baseline" or "subject".
+const SideEnv = "STRATA_BENCHCMP_SIDE"
 
 // Chunks is the number of chunks b.N is split into (fewer when b.N is
 // smaller).
@@ -74,6 +86,19 @@ func CompareParallel(b *testing.B, writers int, baseline, subject func(i int)) {
 // returns the time it took.
 func compare(b *testing.B, baseline, subject func(int), run func(f func(int), from, to int) time.Duration) {
 	b.Helper()
+	switch side := os.Getenv(SideEnv); side {
+	case "":
+	case "baseline", "subject":
+		f := subject
+		if side == "baseline" {
+			f = baseline
+		}
+		b.ResetTimer()
+		run(f, 0, b.N)
+		return
+	default:
+		b.Fatalf("%s=%q: want baseline or subject", SideEnv, side)
+	}
 	b.StopTimer()
 	b.ResetTimer()
 	chunks := min(Chunks, b.N)

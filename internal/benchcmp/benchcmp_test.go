@@ -88,3 +88,28 @@ func TestCompareAlternatesTheSides(t *testing.T) {
 		})
 	}
 }
+
+// TestOneSideRunsAlone checks the mode that instruction counting relies
+// on: with the side named in the environment, only that side runs, once
+// per iteration.
+func TestOneSideRunsAlone(t *testing.T) {
+	was := flag.Lookup("test.benchtime").Value.String()
+	if err := flag.Set("test.benchtime", "50x"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { flag.Set("test.benchtime", was) })
+	for _, only := range []string{"baseline", "subject"} {
+		t.Run("only the "+only, func(t *testing.T) {
+			t.Setenv(benchcmp.SideEnv, only)
+			ran := map[string]int{}
+			var n int
+			testing.Benchmark(func(b *testing.B) {
+				ran, n = map[string]int{}, b.N
+				benchcmp.Compare(b, func(int) { ran["baseline"]++ }, func(int) { ran["subject"]++ })
+			})
+			if len(ran) != 1 || ran[only] != n {
+				t.Fatalf("b.N = %d, calls %v: want only the %s, b.N times", n, ran, only)
+			}
+		})
+	}
+}

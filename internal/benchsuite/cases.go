@@ -141,7 +141,18 @@ func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw) err
 			return err
 		}
 	}
+	if a, ok := raw.(analyzer); ok {
+		return a.Analyze(ctx)
+	}
 	return nil
+}
+
+// analyzer is a baseline whose database plans reads from statistics
+// that a freshly filled table lacks until they are gathered: Analyze
+// gathers them for both tables, as a database's routine maintenance
+// (PostgreSQL's autovacuum) would have before a follower catches up.
+type analyzer interface {
+	Analyze(ctx context.Context) error
 }
 
 // catchUp reads the whole log as a follower catching up does: streaming

@@ -592,11 +592,18 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	}
 	defer rows.Close()
 	out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
-	var rawID, rawCommit, headers []byte
+	// The driver's bytes, read in place (sql.RawBytes) and copied once:
+	// states into the page's blocks, IDs and headers into their values.
+	var rawID, rawCommit, headers, state sql.RawBytes
+	var page Page
 	for rows.Next() {
 		var n persistence.Notification
-		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &n.State, &rawCommit, &headers); err != nil {
+		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &state, &rawCommit, &headers); err != nil {
 			return nil, r.db.Errorf(op, err)
+		}
+		n.State = page.Bytes(state)
+		if n.State == nil {
+			n.State = []byte{}
 		}
 		// A damaged ID leaves the nil UUID, which no aggregate has: the
 		// notification is still read, so that one bad row does not hide

@@ -60,6 +60,39 @@ type store struct {
 	// truncated are the aggregates' truncation points: versions below
 	// them are taken, though their events are deleted.
 	truncated map[aggKey]int64
+
+	// Slabs that inserts carve their copies from, under mu, so that a save
+	// allocates once per many saves rather than once per event: states,
+	// the event slices of new aggregates, and the notification IDs handed
+	// back. A carved piece has its capacity cut to its length, so that an
+	// append to it (by a caller, or by a later save of the aggregate)
+	// copies it away rather than writing over its neighbour. A slab lives
+	// as long as any piece of it, a small price for a store that keeps
+	// everything anyway.
+	stateSlab []byte
+	eventSlab []persistence.StoredEvent
+	idSlab    []int64
+}
+
+const (
+	stateSlabSize = 64 << 10
+	eventSlabSize = 64
+	idSlabSize    = 256
+)
+
+// carve returns n elements of *slab with their capacity cut to n, taking
+// a new slab of size elements first if too few are left. Requests larger
+// than a quarter of a slab get an allocation of their own.
+func carve[T any](slab *[]T, n, size int) []T {
+	if n > size/4 {
+		return make([]T, n)
+	}
+	if len(*slab) < n {
+		*slab = make([]T, size)
+	}
+	piece := (*slab)[:n:n]
+	*slab = (*slab)[n:]
+	return piece
 }
 
 func newStore() *store {
@@ -139,17 +172,45 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		}
 		s.tracking[t.ApplicationName][t.NotificationID] = r.tenant
 	}
-	ids := make([]int64, len(events))
-	for i, e := range events {
-		e.State = bytes.Clone(e.State)
-		e.Headers = maps.Clone(e.Headers)
-		r.put(e)
-		if e.CommitID != uuid.Nil {
-			s.commits[commitKey{aggKey{r.tenant, e.OriginatorID}, e.CommitID}] = struct{}{}
+	ids := carve(&s.idSlab, len(events), idSlabSize)
+	size := 0
+	for _, e := range events {
+		size += len(e.State)
+	}
+	states := carve(&s.stateSlab, size, stateSlabSize)
+	// Every event of one insert has the same headers (CheckCommit), and
+	// nothing changes a stored map: one copy serves them all.
+	var headers persistence.Headers
+	if len(events) > 0 {
+		headers = maps.Clone(events[0].Headers)
+	}
+	s.notifications = slices.Grow(s.notifications, len(events))
+	// A run of events of one aggregate costs one lookup and one store in
+	// the maps, not one per event.
+	for i := 0; i < len(events); {
+		j := i + 1
+		for j < len(events) && events[j].OriginatorID == events[i].OriginatorID {
+			j++
 		}
-		s.lastID++
-		ids[i] = s.lastID
-		s.notifications = append(s.notifications, persistence.Notification{ID: ids[i], Tenant: r.tenant, StoredEvent: e})
+		k := aggKey{r.tenant, events[i].OriginatorID}
+		evs, known := s.aggregates[k]
+		if !known {
+			evs = carve(&s.eventSlab, j-i, eventSlabSize)[:0]
+		}
+		for n := i; n < j; n++ {
+			e := events[n]
+			e.State, states = cloneInto(states, e.State)
+			e.Headers = headers
+			evs = insertEvent(evs, e)
+			s.lastID++
+			ids[n] = s.lastID
+			s.notifications = append(s.notifications, persistence.Notification{ID: ids[n], Tenant: r.tenant, StoredEvent: e})
+		}
+		s.aggregates[k] = evs
+		if c := events[i].CommitID; c != uuid.Nil {
+			s.commits[commitKey{k, c}] = struct{}{}
+		}
+		i = j
 	}
 	return ids, nil
 }
@@ -182,9 +243,29 @@ func (r *Recorder) checkCommit(events []persistence.StoredEvent) error {
 		Err: fmt.Errorf("commit %s is recorded for aggregate %s but not for %s: a commit ID names one save", c, have[0], lack[0])}
 }
 
+// cloneInto copies b to the front of buf and returns the copy, with its
+// capacity cut to its length, and the rest of buf. A nil b stays nil.
+func cloneInto(buf, b []byte) ([]byte, []byte) {
+	if b == nil {
+		return nil, buf
+	}
+	n := copy(buf, b)
+	return buf[:n:n], buf[n:]
+}
+
 // check refuses a batch with an event at a recorded version, or two events
 // at one version.
 func (r *Recorder) check(events []persistence.StoredEvent) error {
+	if r.ascending(events) {
+		// No two events of the batch can share a version: only the
+		// recorded ones need looking at.
+		for _, e := range events {
+			if _, dup := r.find(e.OriginatorID, e.OriginatorVersion); dup || r.truncatedAt(e) {
+				return errDuplicate(e)
+			}
+		}
+		return nil
+	}
 	type key struct {
 		id      uuid.UUID
 		version int64
@@ -197,15 +278,47 @@ func (r *Recorder) check(events []persistence.StoredEvent) error {
 			_, dup = r.find(e.OriginatorID, e.OriginatorVersion)
 		}
 		if !dup {
-			dup = e.OriginatorVersion < r.s.truncated[aggKey{r.tenant, e.OriginatorID}]
+			dup = r.truncatedAt(e)
 		}
 		if dup {
-			return &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
-				Err: fmt.Errorf("event of %s at version %d is already recorded", e.OriginatorID, e.OriginatorVersion)}
+			return errDuplicate(e)
 		}
 		seen[k] = struct{}{}
 	}
 	return nil
+}
+
+// truncatedAt reports whether e is below its aggregate's truncation
+// point: a version taken, though its event is deleted.
+func (r *Recorder) truncatedAt(e persistence.StoredEvent) bool {
+	return len(r.s.truncated) > 0 && e.OriginatorVersion < r.s.truncated[aggKey{r.tenant, e.OriginatorID}]
+}
+
+func errDuplicate(e persistence.StoredEvent) error {
+	return &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
+		Err: fmt.Errorf("event of %s at version %d is already recorded", e.OriginatorID, e.OriginatorVersion)}
+}
+
+// ascending reports whether the batch is the usual shape, for which
+// check needs no map: each aggregate's events in one run, in ascending
+// order of version. A batch of many runs is left to the map.
+func (r *Recorder) ascending(events []persistence.StoredEvent) bool {
+	var runs [8]uuid.UUID
+	n := 0
+	for i, e := range events {
+		if i > 0 && e.OriginatorID == events[i-1].OriginatorID {
+			if e.OriginatorVersion <= events[i-1].OriginatorVersion {
+				return false
+			}
+			continue
+		}
+		if n == len(runs) || slices.Contains(runs[:n], e.OriginatorID) {
+			return false
+		}
+		runs[n] = e.OriginatorID
+		n++
+	}
+	return true
 }
 
 func (r *Recorder) find(id uuid.UUID, version int64) (int, bool) {
@@ -214,15 +327,24 @@ func (r *Recorder) find(id uuid.UUID, version int64) (int, bool) {
 	return i, i < len(evs) && evs[i].OriginatorVersion == version
 }
 
+// put records e, replacing an event at its version.
 func (r *Recorder) put(e persistence.StoredEvent) {
 	k := aggKey{r.tenant, e.OriginatorID}
-	i, found := r.find(e.OriginatorID, e.OriginatorVersion)
-	evs := r.s.aggregates[k]
-	if found {
-		evs[i] = e
-		return
+	r.s.aggregates[k] = insertEvent(r.s.aggregates[k], e)
+}
+
+// insertEvent puts e in an aggregate's events, in order of version,
+// replacing an event at its version.
+func insertEvent(evs []persistence.StoredEvent, e persistence.StoredEvent) []persistence.StoredEvent {
+	if len(evs) == 0 || evs[len(evs)-1].OriginatorVersion < e.OriginatorVersion {
+		return append(evs, e)
 	}
-	r.s.aggregates[k] = slices.Insert(evs, i, e)
+	i := sort.Search(len(evs), func(i int) bool { return evs[i].OriginatorVersion >= e.OriginatorVersion })
+	if i < len(evs) && evs[i].OriginatorVersion == e.OriginatorVersion {
+		evs[i] = e
+		return evs
+	}
+	return slices.Insert(evs, i, e)
 }
 
 // AggregateRecorder is an in-memory aggregate recorder, for snapshots: its
@@ -317,13 +439,26 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence
 		n = q.Limit
 	}
 	out := make([]persistence.StoredEvent, 0, n)
+	size := 0
+	for _, e := range evs[lo : lo+n] {
+		size += len(e.State)
+	}
+	if q.Desc {
+		size = 0
+		for _, e := range evs[hi-n : hi] {
+			size += len(e.State)
+		}
+	}
+	// One copy of all the states, cut into one per event: callers may
+	// change what they are given, not what the store holds.
+	states := make([]byte, size)
 	for i := range n {
 		j := lo + i
 		if q.Desc {
 			j = hi - 1 - i
 		}
 		e := evs[j]
-		e.State = bytes.Clone(e.State)
+		e.State, states = cloneInto(states, e.State)
 		e.Headers = maps.Clone(e.Headers)
 		out = append(out, e)
 	}
