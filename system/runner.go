@@ -84,11 +84,12 @@ type config struct {
 	listen     bool
 	processEnv bool
 	telemetry  *observe.Telemetry
+	batchSize  int
 }
 
 func newRunnerConfig(opts []Option) *config {
 	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{}, poison: map[string]PoisonPolicy{},
-		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true}
+		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true, batchSize: DefaultBatchSize}
 	for _, o := range opts {
 		o(c)
 	}
@@ -113,6 +114,24 @@ func (c *config) poisonPolicy(follower string) PoisonPolicy {
 		return p
 	}
 	return c.poison[""]
+}
+
+// DefaultBatchSize is how many notifications a follower processes at most
+// in one transaction unless [BatchSize] says otherwise.
+const DefaultBatchSize = 100
+
+// BatchSize sets how many upstream notifications a follower processes at
+// most in one transaction (default [DefaultBatchSize]; 1 processes each in
+// its own). A batch holds the notifications that are there to be read, so
+// a follower that keeps up records each as it comes, and one that falls
+// behind records many per commit: their results and tracking records are
+// recorded together, exactly once (see application.Batch), and a policy's
+// loads of an aggregate already in the batch are served from the batch.
+// If a batch fails (a poison notification, a conflict), its
+// notifications are processed again one by one, so that those before the
+// failing one are recorded and it alone is reported or parked.
+func BatchSize(n int) Option {
+	return func(c *config) { c.batchSize = max(n, 1) }
 }
 
 // WithEnv gives every application these environment variables (see
@@ -361,6 +380,7 @@ func (b *base) build(ctx context.Context) error {
 			return err
 		}
 		f.poison = b.cfg.poisonPolicy(name)
+		f.batchSize = b.cfg.batchSize
 		f.nodes = b.node
 		for _, l := range b.sys.leaders[name] {
 			log, mapper, err := b.upstreamOf(l, f.app)

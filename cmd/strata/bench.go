@@ -172,7 +172,7 @@ runs on new tables, dropped afterwards, at STRATA_BENCH_AWS_ENDPOINT_URL
 				}
 				results = append(results, r...)
 			}
-			if len(results) == 0 && projectionEvents == 0 {
+			if len(results) == 0 && projectionEvents == 0 && systemEvents == 0 {
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()

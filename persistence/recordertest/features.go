@@ -38,6 +38,13 @@ type Features struct {
 	// List: the aggregate recorders of a factory implement
 	// persistence.Lister, which rotating data keys needs.
 	List bool
+	// Batch: process recorders implement
+	// persistence.BatchProcessRecorder, recording a batch of tracked
+	// inserts (a follower's batch of processed notifications) in one
+	// transaction, all or nothing. Without it, persistence.InsertTracked
+	// records a batch one insert at a time, each atomic with its tracking
+	// record.
+	Batch bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -56,6 +63,7 @@ func (f Features) names() []struct {
 		{"Stream", f.Stream, "readers select notifications a page at a time"},
 		{"Erase", f.Erase, "streams cannot be deleted nor tenants purged"},
 		{"List", f.List, "data keys cannot be rotated (RotateDataKeys)"},
+		{"Batch", f.Batch, "a follower's batch is recorded one transaction per notification"},
 	}
 }
 
