@@ -85,11 +85,12 @@ type config struct {
 	processEnv bool
 	telemetry  *observe.Telemetry
 	batchSize  int
+	batchWait  time.Duration
 }
 
 func newRunnerConfig(opts []Option) *config {
 	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{}, poison: map[string]PoisonPolicy{},
-		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true, batchSize: DefaultBatchSize}
+		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true, batchSize: DefaultBatchSize, batchWait: DefaultBatchWait}
 	for _, o := range opts {
 		o(c)
 	}
@@ -132,6 +133,23 @@ const DefaultBatchSize = 100
 // failing one are recorded and it alone is reported or parked.
 func BatchSize(n int) Option {
 	return func(c *config) { c.batchSize = max(n, 1) }
+}
+
+// DefaultBatchWait is how long a concurrent runner's follower waits after
+// a pull that processed something unless [BatchWait] says otherwise.
+const DefaultBatchWait = 20 * time.Millisecond
+
+// BatchWait makes a concurrent runner's follower, after a pull that
+// processed something, wait d before it pulls again (default
+// [DefaultBatchWait]; 0 pulls at once), so that
+// a follower that keeps up commits a batch every d rather than a
+// transaction for each of its leaders' saves: fewer commits that compete
+// with the leaders' for the database, at the cost of up to d of lag. A
+// follower that is behind is not held up: a pull processes everything
+// there is, a batch at a time. A notification saved after a quiet spell is
+// processed at once; only a steady stream is gathered.
+func BatchWait(d time.Duration) Option {
+	return func(c *config) { c.batchWait = max(d, 0) }
 }
 
 // WithEnv gives every application these environment variables (see
@@ -675,10 +693,22 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, wg *sync.WaitGr
 			recheck = time.Millisecond
 		case <-poll.C:
 		}
-		_, err := f.pullAll(workCtx, r.stopping.Load)
+		processed, err := f.pullAll(workCtx, r.stopping.Load)
 		r.fail(err)
 		if r.stopping.Load() {
 			return
+		}
+		if processed > 0 && r.cfg.batchWait > 0 {
+			// Let the next batch gather, rather than commit as often as
+			// the leaders do (see BatchWait); prompts meanwhile wait in
+			// the wake channel.
+			t := time.NewTimer(r.cfg.batchWait)
+			select {
+			case <-loopCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		next := r.cfg.poll
 		switch {
