@@ -265,7 +265,9 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // PrintSystemRounds writes rounds of results as a table: a row per store
 // and batch size, with the medians of the rounds and, for the ratio and the
-// lag p99, their minimum and maximum.
+// lag p99, their minimum and maximum. The last column, the follower's
+// throughput over the leader's while followed, says whether the follower
+// keeps up (1.00x) with the leader it slows down.
 func PrintSystemRounds(w io.Writer, rounds []SystemResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "store	batch	events	rounds	leader alone/s	leader followed/s	follower/s	catch-up/s	lag p50	lag p99 (min–max)	follower/leader alone (min–max)")
@@ -281,7 +283,7 @@ func PrintSystemRounds(w io.Writer, rounds []SystemResult) {
 	}
 	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 	for _, k := range keys {
-		var alone, followed, follower, catchUp, ratio []float64
+		var alone, followed, follower, catchUp, ratio, keep []float64
 		var p50, p99 []time.Duration
 		n := 0
 		for _, r := range rounds {
@@ -290,12 +292,13 @@ func PrintSystemRounds(w io.Writer, rounds []SystemResult) {
 			}
 			alone, followed, follower = append(alone, r.LeaderAlone), append(followed, r.Leader), append(follower, r.Follower)
 			catchUp, ratio = append(catchUp, r.CatchUp), append(ratio, r.Ratio)
+			keep = append(keep, r.Follower/r.Leader)
 			p50, p99 = append(p50, r.LagP50), append(p99, r.LagP99)
 			n = r.Events
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t%v (%v–%v)\t%.2fx (%.2f–%.2f)\n", k.store, k.batch, n, len(ratio),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t%v (%v–%v)\t%.2fx (%.2f–%.2f)\t%.2fx\n", k.store, k.batch, n, len(ratio),
 			median(alone), median(followed), median(follower), median(catchUp), round(medianDuration(p50)),
-			round(medianDuration(p99)), round(slices.Min(p99)), round(slices.Max(p99)), median(ratio), slices.Min(ratio), slices.Max(ratio))
+			round(medianDuration(p99)), round(slices.Min(p99)), round(slices.Max(p99)), median(ratio), slices.Min(ratio), slices.Max(ratio), median(keep))
 	}
 	tw.Flush()
 }
