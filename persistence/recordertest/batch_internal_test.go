@@ -53,14 +53,16 @@ func TestTheBatchChecksFailOnBrokenRecorders(t *testing.T) {
 		t.Fatalf("a batch recorder that loses a tracking record passed the check (%q)", msg)
 	}
 	for name, atomic := range map[string]bool{"as a batch": true, "one by one": false} {
-		var r persistence.ProcessRecorder = memory.NewRecorder()
-		if !atomic {
-			r = unbatched{memory.NewRecorder()}
+		fresh := func() persistence.ProcessRecorder {
+			if atomic {
+				return memory.NewRecorder()
+			}
+			return unbatched{memory.NewRecorder()}
 		}
-		if msg := checkTrackedBatch(ctx, r); msg != "" {
+		if msg := checkTrackedBatch(ctx, fresh()); msg != "" {
 			t.Fatalf("the memory recorder %s failed: %s", name, msg)
 		}
-		if msg := checkFailedBatch(ctx, r, atomic); msg != "" {
+		if msg := checkFailedBatch(ctx, fresh(), atomic); msg != "" {
 			t.Fatalf("the memory recorder %s failed: %s", name, msg)
 		}
 	}
