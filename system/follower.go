@@ -182,9 +182,10 @@ func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool)
 	return n, err
 }
 
-// pullLocked processes what it pulls from up as one batch, traced as one
-// span from its first notification on: a pull that finds nothing new, as
-// most polls do, leaves no span.
+// pullLocked processes what it pulls from up, traced as one span from its
+// first notification on (a pull that finds nothing new, as most polls do,
+// leaves no span), recording the results in transactions of up to
+// f.batchSize notifications of one tenant each (see [BatchSize]).
 func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func() bool) (n int, err error) {
 	last, err := f.recorder.MaxTrackingID(ctx, up.name)
 	if err != nil {
