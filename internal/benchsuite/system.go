@@ -270,7 +270,7 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 // keeps up (1.00x) with the leader it slows down.
 func PrintSystemRounds(w io.Writer, rounds []SystemResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "store	batch	events	rounds	leader alone/s	leader followed/s	follower/s	catch-up/s	lag p50	lag p99 (min–max)	follower/leader alone (min–max)")
+	fmt.Fprintln(tw, "store\tbatch\tevents\trounds\tleader alone/s\tleader followed/s\tfollower/s\tcatch-up/s\tlag p50\tlag p99 (min–max)\tfollower/leader alone (min–max)\tfollower/leader followed")
 	type key struct {
 		store string
 		batch int
