@@ -130,7 +130,9 @@ const DefaultBatchSize = 100
 // loads of an aggregate already in the batch are served from the batch.
 // If a batch fails (a poison notification, a conflict), its
 // notifications are processed again one by one, so that those before the
-// failing one are recorded and it alone is reported or parked.
+// failing one are recorded and it alone is reported or parked. A
+// processor whose policies act outside its application before their
+// results are recorded processes alone (see [AloneProcessor]).
 func BatchSize(n int) Option {
 	return func(c *config) { c.batchSize = max(n, 1) }
 }
@@ -399,6 +401,9 @@ func (b *base) build(ctx context.Context) error {
 		}
 		f.poison = b.cfg.poisonPolicy(name)
 		f.batchSize = b.cfg.batchSize
+		if a, ok := b.nodes[name].(AloneProcessor); ok && a.ProcessAlone() {
+			f.batchSize = 1
+		}
 		f.nodes = b.node
 		for _, l := range b.sys.leaders[name] {
 			log, mapper, err := b.upstreamOf(l, f.app)
@@ -698,7 +703,7 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, wg *sync.WaitGr
 		if r.stopping.Load() {
 			return
 		}
-		if processed > 0 && r.cfg.batchWait > 0 {
+		if processed > 0 && r.cfg.batchWait > 0 && f.batchSize > 1 {
 			// Let the next batch gather, rather than commit as often as
 			// the leaders do (see BatchWait); prompts meanwhile wait in
 			// the wake channel.
