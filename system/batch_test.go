@@ -10,6 +10,7 @@ import (
 	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/examples/counters"
 	"github.com/strata-go/strata/examples/worlds"
+	"github.com/strata-go/strata/persistence"
 	"github.com/strata-go/strata/system"
 )
 
@@ -167,6 +168,58 @@ func TestLoadsInABatchSeeTheBatchsChanges(t *testing.T) {
 		}
 		if got := tracked(t, c.App(), worlds.Name); got != last {
 			t.Fatalf("tracked up to %d, want %d", got, last)
+		}
+	})
+}
+
+// aloneJournal is a journal that processes alone (system.AloneProcessor).
+type aloneJournal struct{ *Journal }
+
+func (aloneJournal) ProcessAlone() bool { return true }
+
+// A processor that processes alone has each notification recorded before
+// its policy sees the next, even with a backlog to catch up on; others
+// record a backlog in batches.
+func TestAloneProcessorsAreNotBatched(t *testing.T) {
+	persistent(t, func(t *testing.T, env map[string]string) {
+		backlog(t, env, "a", "b", "c", "d")
+		for _, alone := range []bool{true, false} {
+			var last, unrecorded atomic.Int64
+			name := "Batched"
+			if alone {
+				name = "Alone"
+			}
+			h := func(ctx context.Context, _ domain.Event, p *system.Processing) (bool, error) {
+				if prev := last.Swap(p.Tracking.NotificationID); prev != 0 {
+					done, err := p.App.Recorder().(persistence.ProcessRecorder).HasTrackingID(ctx, p.Upstream, prev)
+					if err != nil {
+						return false, err
+					}
+					if !done {
+						unrecorded.Add(1)
+					}
+				}
+				return false, nil
+			}
+			def := system.Define(name, journalTypes, func(ctx context.Context, opts ...application.Option) (system.Processor, error) {
+				j, err := newJournal(ctx, name, h, opts...)
+				if alone {
+					return aloneJournal{j}, err
+				}
+				return j, err
+			})
+			sys := mustSystem(t, []system.Def{worldsDef, def}, []string{worlds.Name, name})
+			r := system.NewSingleThreadedRunner(sys, system.WithEnv(env))
+			startRunner(t, r)
+			if err := r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			switch n := unrecorded.Load(); {
+			case alone && n != 0:
+				t.Fatalf("a processor that processes alone saw %d notifications before the one before was recorded", n)
+			case !alone && n == 0:
+				t.Fatal("a backlog was not processed in batches: each notification was recorded before the next")
+			}
 		}
 	})
 }
