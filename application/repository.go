@@ -93,6 +93,11 @@ func (r *Repository[A]) TakeSnapshot(ctx context.Context, id uuid.UUID, opts ...
 
 // Contains reports whether an aggregate with the ID has recorded events.
 func (a *Application) Contains(ctx context.Context, id uuid.UUID) (bool, error) {
+	if b := batchFor(ctx, a); b != nil {
+		if _, ok := b.copies[id]; ok {
+			return true, nil
+		}
+	}
 	stored, err := a.recorder.SelectEvents(ctx, id, persistence.EventQuery{Limit: 1})
 	if err != nil {
 		return false, fmt.Errorf("contains %s: %w", id, err)
@@ -118,7 +123,21 @@ func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeI
 				attribute.Int64(observe.KeyAggregateVersion, agg.Version()))
 		}
 	}()
+	// A load with a batch's context is served from its working copy,
+	// which has the changes the store does not have yet; a load of a past
+	// version, or from events only, is a question for the store.
+	b := batchFor(ctx, a)
+	if b != nil && c.version == nil && !c.noSnapshot {
+		if agg, ok := b.lookup(id, want); ok {
+			return agg, nil
+		}
+	} else {
+		b = nil
+	}
 	agg, err = a.loadAggregate(ctx, id, want, c)
+	if err == nil && b != nil {
+		b.copies[id] = agg
+	}
 	return agg, err
 }
 

@@ -12,7 +12,9 @@
 // gives every event a notification ID in a total order that readers can
 // follow; a [ProcessRecorder] also records [Tracking] records atomically
 // with events, which makes processing of another application's
-// notifications exactly-once. Adapter packages (persistence/memory,
+// notifications exactly-once; [InsertTracked] records a follower's batch
+// of such inserts, in one transaction where the recorder is a
+// [BatchProcessRecorder]. Adapter packages (persistence/memory,
 // persistence/sqlite, persistence/postgres) implement them, and
 // persistence/recordertest is the conformance suite they all pass.
 //

@@ -75,3 +75,31 @@ func ExampleEnv() {
 	// worlds.db
 	// invalid configuration: CREATE_TABLE="perhaps": not a truth value (want one of y, yes, t, true, on, 1, n, no, f, false, off, 0)
 }
+
+// A follower records the results of several upstream notifications, each
+// with its tracking record, in one call: in one transaction on a recorder
+// that records batches, all or nothing.
+func ExampleInsertTracked() {
+	ctx := context.Background()
+	r := memory.NewRecorder()
+	id := uuid.New()
+	batch := []persistence.TrackedInsert{
+		{Events: []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "Counted", State: []byte("{}")}},
+			Tracking: persistence.Tracking{ApplicationName: "Worlds", NotificationID: 7}},
+		{Events: []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 2, Topic: "Counted", State: []byte("{}")}},
+			Tracking: persistence.Tracking{ApplicationName: "Worlds", NotificationID: 8}},
+	}
+	ids, err := persistence.InsertTracked(ctx, r, batch)
+	fmt.Println(ids, err)
+
+	// The same positions again: nothing is recorded, and the error says so.
+	_, err = persistence.InsertTracked(ctx, r, batch)
+	var be *persistence.BatchError
+	fmt.Println(errors.Is(err, persistence.ErrIntegrity), errors.As(err, &be) && be.Recorded == 0)
+	last, _ := r.MaxTrackingID(ctx, "Worlds")
+	fmt.Println(last)
+	// Output:
+	// [[1] [2]] <nil>
+	// true true
+	// 8
+}

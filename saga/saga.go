@@ -137,6 +137,13 @@ func CommandID(tenant string, id uuid.UUID, version int64) uuid.UUID {
 	return persistence.EventID(tenant, id, version)
 }
 
+// ProcessAlone makes runners record each command's outcome as soon as it
+// is dispatched (see system.AloneProcessor): a handler acts on other
+// applications at once, and in a batch every command of the batch would be
+// dispatched before any outcome was recorded, and dispatched again if the
+// batch were processed again.
+func (d *Dispatcher) ProcessAlone() bool { return true }
+
 // Policy dispatches an upstream event that is a command (its type has a
 // handler) and records its outcome. Other events are only tracked.
 func (d *Dispatcher) Policy(ctx context.Context, e domain.Event, p *system.Processing) error {

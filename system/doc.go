@@ -23,6 +23,18 @@
 //     LISTEN/NOTIFY from the other processes' saves. [WithRemoteLog] makes
 //     followers read a leader in another process over HTTP.
 //
+// # Batches
+//
+// A follower processes the notifications it finds in batches of up to
+// [BatchSize]: their results, each notification's a commit of its own,
+// are recorded with their tracking records in one transaction where the
+// store offers it (persistence.InsertTracked), and a policy's loads of an
+// aggregate the batch already changed are served from the batch (see
+// application.Batch). A batch that fails is processed again one
+// notification at a time, so nothing is lost or repeated and a poison
+// notification fails alone. The concurrent runner lets a steady stream
+// gather for [BatchWait] between pulls.
+//
 // A [NotificationLogReader] reads any notification log, local or remote,
 // from a position, a page at a time.
 //

@@ -85,6 +85,7 @@ type follower struct {
 	upstreams []*upstream
 	logger    *slog.Logger
 	poison    PoisonPolicy
+	batchSize int                             // notifications per transaction; 1 for none
 	nodes     func(name string) (Node, error) // the runner's applications
 	tel       *observe.Telemetry
 	mu        sync.Mutex
@@ -181,9 +182,10 @@ func (f *follower) pull(ctx context.Context, up *upstream, stopping func() bool)
 	return n, err
 }
 
-// pullLocked processes what it pulls from up as one batch, traced as one
-// span from its first notification on: a pull that finds nothing new, as
-// most polls do, leaves no span.
+// pullLocked processes what it pulls from up, traced as one span from its
+// first notification on (a pull that finds nothing new, as most polls do,
+// leaves no span), recording the results in transactions of up to
+// f.batchSize notifications of one tenant each (see [BatchSize]).
 func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func() bool) (n int, err error) {
 	last, err := f.recorder.MaxTrackingID(ctx, up.name)
 	if err != nil {
@@ -204,12 +206,21 @@ func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func()
 		op.End(pctx, err, attribute.Int(observe.KeyEventCount, n),
 			attribute.Int64(observe.KeyFirstNotificationID, first), attribute.Int64(observe.KeyLastNotificationID, at))
 	}()
+	var b *pending
+	if f.batchSize > 1 {
+		b = &pending{}
+	}
 	for note, err := range up.reader.Select(ctx, last+1) {
 		if err != nil {
+			done, ferr := f.flush(pctx, ctx, up, b)
+			n += done
+			if ferr != nil {
+				return n, ferr
+			}
 			return n, fmt.Errorf("%s: read %s from notification %d: %w", f.name, up.name, last+1, err)
 		}
 		if stopping != nil && stopping() {
-			return n, nil
+			break
 		}
 		if op == nil {
 			var o observe.Op
@@ -217,17 +228,130 @@ func (f *follower) pullLocked(ctx context.Context, up *upstream, stopping func()
 			op, first = &o, note.ID
 		}
 		at = note.ID
-		err := f.process(pctx, up, note)
-		var poison *PoisonError
-		if errors.As(err, &poison) && f.poison == ParkPoison {
-			err = f.park(ctx, up, note, poison.Err)
+		if b != nil {
+			if b.batch != nil && (note.Tenant != b.tenant || b.batch.Len() >= f.batchSize) {
+				done, err := f.flush(pctx, ctx, up, b)
+				n += done
+				if err != nil {
+					return n, err
+				}
+			}
+			ok, perr := f.batched(pctx, up, note, b)
+			if ok {
+				continue
+			}
+			// The policy failed, or the notification cannot be batched:
+			// what the batch holds is recorded first, then the
+			// notification alone, as without batches. If the policy
+			// failed because the work in hand is being cancelled (Stop
+			// with a context that ended), the notifications before it,
+			// which were processed whole, are recorded all the same, as
+			// they would have been one by one, and it is not tried again.
+			fctx := pctx
+			if perr != nil && ctx.Err() != nil {
+				var cancel context.CancelFunc
+				fctx, cancel = context.WithTimeout(context.WithoutCancel(pctx), visibilityTimeout)
+				defer cancel()
+			}
+			done, err := f.flush(fctx, ctx, up, b)
+			n += done
+			if err != nil {
+				return n, err
+			}
+			if perr != nil && ctx.Err() != nil {
+				return n, &ProcessingError{Follower: f.name, Upstream: up.name, NotificationID: note.ID, Err: fmt.Errorf("policy: %w", perr)}
+			}
 		}
-		if err != nil {
+		if err := f.processAlone(pctx, ctx, up, note); err != nil {
+			return n, err
+		}
+		n++
+	}
+	done, err := f.flush(pctx, ctx, up, b)
+	return n + done, err
+}
+
+// pending is the batch a pull is filling: the results of the
+// notifications processed since the last flush, all of one tenant.
+type pending struct {
+	batch  *application.Batch
+	tenant string
+	notes  []persistence.Notification
+}
+
+// batched runs the policy on note with the batch's working copy and adds
+// its results to the batch. It reports false, leaving the batch as it was,
+// if the notification is to be processed alone: its policy failed (with
+// the policy's error), or it cannot be decoded, or its tenant cannot be
+// opened.
+func (f *follower) batched(ctx context.Context, up *upstream, note persistence.Notification, b *pending) (bool, error) {
+	app, err := f.app.ForTenant(note.Tenant)
+	if err != nil {
+		return false, nil
+	}
+	event, err := up.mapper.ToEvent(note.StoredEvent)
+	erased := errors.Is(err, persistence.ErrErased)
+	if err != nil && !erased {
+		return false, nil
+	}
+	if b.batch == nil {
+		b.batch, b.tenant = app.NewBatch(), note.Tenant
+	}
+	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
+	p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note), nodes: f.nodes}
+	if !erased && !isParkingEvent(event.Data) {
+		if err := f.node.Policy(b.batch.Context(ctx), event, p); err != nil {
+			return false, err
+		}
+	}
+	if err := b.batch.Add(tracking, p.Commit, p.aggregates...); err != nil {
+		return false, nil
+	}
+	b.notes = append(b.notes, note)
+	return true, nil
+}
+
+// flush records the batch in hand, if any, and returns how many
+// notifications it recorded. If the batch fails, its notifications that
+// were not recorded are processed again one by one, from fresh loads, as
+// without batches: those before a poison notification are recorded, and
+// the poison one is reported (or parked) alone.
+func (f *follower) flush(pctx, ctx context.Context, up *upstream, b *pending) (int, error) {
+	if b == nil || b.batch == nil {
+		return 0, nil
+	}
+	notes := b.notes
+	batch := b.batch
+	b.batch, b.notes = nil, nil
+	_, err := batch.Save(pctx)
+	if err == nil {
+		return len(notes), nil
+	}
+	recorded := 0
+	var be *persistence.BatchError
+	if errors.As(err, &be) {
+		recorded = be.Recorded
+	}
+	f.tel.Retry(ctx, observe.OpFollower, up.attrs)
+	n := recorded
+	for _, note := range notes[recorded:] {
+		if err := f.processAlone(pctx, ctx, up, note); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// processAlone processes one notification in a transaction of its own,
+// parking it if it is poison and the follower parks.
+func (f *follower) processAlone(pctx, ctx context.Context, up *upstream, note persistence.Notification) error {
+	err := f.process(pctx, up, note)
+	var poison *PoisonError
+	if errors.As(err, &poison) && f.poison == ParkPoison {
+		err = f.park(ctx, up, note, poison.Err)
+	}
+	return err
 }
 
 // causedBy returns the commit of what processing note produced: the

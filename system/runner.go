@@ -84,11 +84,13 @@ type config struct {
 	listen     bool
 	processEnv bool
 	telemetry  *observe.Telemetry
+	batchSize  int
+	batchWait  time.Duration
 }
 
 func newRunnerConfig(opts []Option) *config {
 	c := &config{appOpts: map[string][]application.Option{}, remote: map[string]application.NotificationLog{}, poison: map[string]PoisonPolicy{},
-		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true}
+		logger: slog.Default(), poll: 500 * time.Millisecond, listen: true, processEnv: true, batchSize: DefaultBatchSize, batchWait: DefaultBatchWait}
 	for _, o := range opts {
 		o(c)
 	}
@@ -113,6 +115,43 @@ func (c *config) poisonPolicy(follower string) PoisonPolicy {
 		return p
 	}
 	return c.poison[""]
+}
+
+// DefaultBatchSize is how many notifications a follower processes at most
+// in one transaction unless [BatchSize] says otherwise.
+const DefaultBatchSize = 100
+
+// BatchSize sets how many upstream notifications a follower processes at
+// most in one transaction (default [DefaultBatchSize]; 1 processes each in
+// its own). A batch holds the notifications that are there to be read, so
+// a follower that keeps up records each as it comes, and one that falls
+// behind records many per commit: their results and tracking records are
+// recorded together, exactly once (see application.Batch), and a policy's
+// loads of an aggregate already in the batch are served from the batch.
+// If a batch fails (a poison notification, a conflict), its
+// notifications are processed again one by one, so that those before the
+// failing one are recorded and it alone is reported or parked. A
+// processor whose policies act outside its application before their
+// results are recorded processes alone (see [AloneProcessor]).
+func BatchSize(n int) Option {
+	return func(c *config) { c.batchSize = max(n, 1) }
+}
+
+// DefaultBatchWait is how long a concurrent runner's follower waits after
+// a pull that processed something unless [BatchWait] says otherwise.
+const DefaultBatchWait = 20 * time.Millisecond
+
+// BatchWait makes a concurrent runner's follower, after a pull that
+// processed something, wait d before it pulls again (default
+// [DefaultBatchWait]; 0 pulls at once), so that
+// a follower that keeps up commits a batch every d rather than a
+// transaction for each of its leaders' saves: fewer commits that compete
+// with the leaders' for the database, at the cost of up to d of lag. A
+// follower that is behind is not held up: a pull processes everything
+// there is, a batch at a time. A notification saved after a quiet spell is
+// processed at once; only a steady stream is gathered.
+func BatchWait(d time.Duration) Option {
+	return func(c *config) { c.batchWait = max(d, 0) }
 }
 
 // WithEnv gives every application these environment variables (see
@@ -361,6 +400,10 @@ func (b *base) build(ctx context.Context) error {
 			return err
 		}
 		f.poison = b.cfg.poisonPolicy(name)
+		f.batchSize = b.cfg.batchSize
+		if a, ok := b.nodes[name].(AloneProcessor); ok && a.ProcessAlone() {
+			f.batchSize = 1
+		}
 		f.nodes = b.node
 		for _, l := range b.sys.leaders[name] {
 			log, mapper, err := b.upstreamOf(l, f.app)
@@ -655,10 +698,22 @@ func (r *ConcurrentRunner) run(loopCtx, workCtx context.Context, wg *sync.WaitGr
 			recheck = time.Millisecond
 		case <-poll.C:
 		}
-		_, err := f.pullAll(workCtx, r.stopping.Load)
+		processed, err := f.pullAll(workCtx, r.stopping.Load)
 		r.fail(err)
 		if r.stopping.Load() {
 			return
+		}
+		if processed > 0 && r.cfg.batchWait > 0 && f.batchSize > 1 {
+			// Let the next batch gather, rather than commit as often as
+			// the leaders do (see BatchWait); prompts meanwhile wait in
+			// the wake channel.
+			t := time.NewTimer(r.cfg.batchWait)
+			select {
+			case <-loopCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		next := r.cfg.poll
 		switch {

@@ -32,6 +32,19 @@ type Processor interface {
 	Policy(ctx context.Context, event domain.Event, p *Processing) error
 }
 
+// AloneProcessor is implemented by processors whose policies act outside
+// their own application before their results are recorded, as a saga's
+// dispatcher sends commands: ProcessAlone returning true makes the runner
+// record each of their notifications in a transaction of its own, as
+// [BatchSize](1) would. In a batch, a policy's outside effect would be
+// made for every notification of the batch before any of them is
+// recorded, and made again if the batch is processed again (after a crash,
+// or one by one after a failure), which only an idempotent effect bears.
+type AloneProcessor interface {
+	Processor
+	ProcessAlone() bool
+}
+
 // Processing is what processing one upstream event produced: the
 // aggregates whose new events are to be recorded with the event's
 // position (the reference design's ProcessEvent).

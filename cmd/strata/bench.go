@@ -25,6 +25,7 @@ import (
 	"github.com/strata-go/strata/cli"
 	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/natscluster"
+	"github.com/strata-go/strata/system"
 )
 
 // benchEnvironment documents bench's variable in the root's help.
@@ -139,11 +140,14 @@ side, the median of the rounds' ratios beside their minimum and maximum, and
 the project's target with how many rounds met it; a last line describes the
 machine (CPU, cores, Go). A line per finished case goes to stderr.
 
-With --system N, it also measures a system: the worlds example's leader saves
-N events while the concurrent runner's Counters follows them, and a second
-table gives the follower's events/s, the end-to-end lag (p50, p99, max), and
-the ratio of the follower's throughput to the leader's saving alone, measured
-in the same run.
+With --system N, it also measures a system, --rounds times on fresh stores:
+the worlds example's leader saves N events while the concurrent runner's
+Counters follows them, once processing each notification in a transaction of
+its own (batch 1) and once in batches (the default), taking turns to go
+first; a second table gives the medians of the follower's events/s, the
+end-to-end lag (p50, p99 with its minimum and maximum), and the ratio of the
+follower's throughput to the leader's saving alone, measured in the same
+round, with its minimum and maximum.
 
 With --projection N, it measures a projection the same way, --rounds times on
 fresh stores: the leader saves N events alone, a projection counting each
@@ -268,17 +272,28 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 			if systemEvents > 0 {
 				var sys []benchsuite.SystemResult
 				for _, s := range stores {
-					r, err := systemBench(ctx, s, systemEvents)
-					if err != nil {
-						return fmt.Errorf("bench %s system: %w", s, err)
+					for i := range cfg.Rounds {
+						// One by one, then in batches, taking turns to go
+						// first, each on a fresh store.
+						sizes := []int{1, system.DefaultBatchSize}
+						if i%2 == 1 {
+							slices.Reverse(sizes)
+						}
+						for _, size := range sizes {
+							r, err := systemBench(ctx, s, systemEvents, size)
+							if err != nil {
+								return fmt.Errorf("bench %s system: %w", s, err)
+							}
+							fmt.Fprintf(cmd.ErrOrStderr(), "%s system, batches of %d: follower %.0f events/s, %.2fx the leader alone, lag p99 %v\n",
+								s, size, r.Follower, r.Ratio, r.LagP99.Round(time.Millisecond))
+							sys = append(sys, r)
+						}
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s system: follower %.0f events/s, %.2fx the leader alone\n", s, r.Follower, r.Ratio)
-					sys = append(sys, r)
 				}
 				if len(results) > 0 {
 					fmt.Fprintln(out)
 				}
-				benchsuite.PrintSystem(out, sys)
+				benchsuite.PrintSystemRounds(out, sys)
 			}
 			if projectionEvents > 0 {
 				var rounds []benchsuite.ProjectionResult
@@ -317,13 +332,13 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 }
 
 // systemBench measures the worlds system on a fresh store.
-func systemBench(ctx context.Context, store string, events int) (benchsuite.SystemResult, error) {
+func systemBench(ctx context.Context, store string, events, batchSize int) (benchsuite.SystemResult, error) {
 	env, done, err := freshStore(ctx, store)
 	if err != nil {
 		return benchsuite.SystemResult{}, err
 	}
 	defer done()
-	return benchsuite.SystemThroughput(ctx, store, env, events)
+	return benchsuite.SystemThroughput(ctx, store, env, events, batchSize)
 }
 
 // projectionBench measures a projection of the worlds example on a fresh

@@ -257,6 +257,19 @@ func transact(ctx context.Context, dp saga.Dispatch, which func(*Transfer) (uuid
 // saved again with c's ID, it records nothing twice, and the error wraps
 // application.ErrAlreadyCommitted.
 func (a *BankAccounts) AppendTransaction(ctx context.Context, c application.Commit, accountID uuid.UUID, amount decimal.Decimal, transactionID uuid.UUID) error {
+	if c.ID != uuid.Nil {
+		// A command dispatched again (its first dispatch was recorded, its
+		// outcome was not) finds its commit before the account's rules
+		// judge it again: a debit that took the funds must not be refused
+		// for want of them the second time.
+		if recorded, err := a.Recorded(ctx, accountID); err == nil {
+			for _, r := range recorded {
+				if r.CommitID == c.ID {
+					return fmt.Errorf("transaction of %s on account %s: %w", money(amount), accountID, application.ErrAlreadyCommitted)
+				}
+			}
+		}
+	}
 	err := application.Retry(ctx, func(ctx context.Context) error {
 		account, err := a.GetAccount(ctx, accountID)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/strata-go/strata/internal/benchsuite"
 	"github.com/strata-go/strata/internal/childtest"
 	"github.com/strata-go/strata/internal/pgtest"
+	"github.com/strata-go/strata/system"
 )
 
 // systemEvents is how many events each phase of the system benchmark
@@ -38,7 +39,7 @@ func BenchmarkSystemThroughput(b *testing.B) {
 				b.StopTimer()
 				env := s.env(b, i)
 				b.StartTimer()
-				r, err := benchsuite.SystemThroughput(context.Background(), s.name, env, systemEvents)
+				r, err := benchsuite.SystemThroughput(context.Background(), s.name, env, systemEvents, system.DefaultBatchSize)
 				if err != nil {
 					b.Fatal(err)
 				}

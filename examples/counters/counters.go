@@ -66,10 +66,17 @@ type Counters struct {
 	counters *application.Repository[*Counter]
 }
 
-// New returns the Counters application. In a system, the runner adds the
-// options that make it follow Worlds.
+// SnapshotEvery is how many increments apart a counter is snapshotted: a
+// counter of a thing that keeps happening grows without end, and loading
+// it for each event would replay its whole history.
+const SnapshotEvery = 20
+
+// New returns the Counters application, which snapshots its counters every
+// SnapshotEvery versions (IS_SNAPSHOTTING_ENABLED=false turns it off). In a
+// system, the runner adds the options that make it follow Worlds.
 func New(ctx context.Context, opts ...application.Option) (*Counters, error) {
-	app, err := application.New(ctx, Name, append([]application.Option{application.WithTypes(Types)}, opts...)...)
+	base := []application.Option{application.WithTypes(Types), application.SnapshotInterval[Counter](SnapshotEvery)}
+	app, err := application.New(ctx, Name, append(base, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +24,9 @@ import (
 type SystemResult struct {
 	Store  string
 	Events int
+	// BatchSize is the follower's system.BatchSize: 1 records each
+	// notification in a transaction of its own.
+	BatchSize int
 	// LeaderAlone is the leader's raw save throughput in events/s, with no
 	// follower: the baseline.
 	LeaderAlone float64
@@ -50,13 +52,14 @@ type SystemResult struct {
 const SystemTimeout = 5 * time.Minute
 
 // probe records when the follower recorded what it made of each upstream
-// notification. A follower processes one notification at a time, in one
-// goroutine: its policy notes the notification in hand, and the listener
-// of its saves, called in the same goroutine after the save commits, notes
-// the time.
+// notification. A follower processes notifications in one goroutine: its
+// policy notes each notification in hand, and the listener of its saves,
+// called in the same goroutine after the transaction commits (once per
+// notification's commit, after the whole batch), notes the time for every
+// notification noted since.
 type probe struct {
-	current  atomic.Int64
 	mu       sync.Mutex
+	inHand   []int64
 	recorded map[int64]time.Time
 	signal   chan struct{}
 }
@@ -65,10 +68,21 @@ func newProbe() *probe {
 	return &probe{recorded: map[int64]time.Time{}, signal: make(chan struct{}, 1)}
 }
 
+func (p *probe) processing(id int64) {
+	p.mu.Lock()
+	p.inHand = append(p.inHand, id)
+	p.mu.Unlock()
+}
+
 func (p *probe) saved(context.Context, []application.Recording) {
 	now := time.Now()
 	p.mu.Lock()
-	p.recorded[p.current.Load()] = now
+	for _, id := range p.inHand {
+		if _, ok := p.recorded[id]; !ok {
+			p.recorded[id] = now
+		}
+	}
+	p.inHand = p.inHand[:0]
 	p.mu.Unlock()
 	select {
 	case p.signal <- struct{}{}:
@@ -110,7 +124,7 @@ type probedCounters struct {
 }
 
 func (c probedCounters) Policy(ctx context.Context, e domain.Event, p *system.Processing) error {
-	c.probe.current.Store(p.Tracking.NotificationID)
+	c.probe.processing(p.Tracking.NotificationID)
 	return c.Counters.Policy(ctx, e, p)
 }
 
@@ -145,11 +159,13 @@ func saveEvents(ctx context.Context, app *worlds.Worlds, n int, prefix string, s
 
 // SystemThroughput measures a system in a fresh store (env) in three
 // phases: the leader alone saves n events (the baseline); a concurrent
-// runner starts and the follower catches up on them; then the leader saves
-// n more while the follower processes them, and the lag of each is
-// measured.
-func SystemThroughput(ctx context.Context, store string, env map[string]string, n int) (SystemResult, error) {
-	res := SystemResult{Store: store, Events: n}
+// runner starts and the follower, processing up to batchSize
+// notifications per transaction (see system.BatchSize; with 1, without
+// system.BatchWait either, as followers were before batches), catches up on
+// them; then the leader saves n more while the follower processes them,
+// and the lag of each is measured.
+func SystemThroughput(ctx context.Context, store string, env map[string]string, n, batchSize int) (SystemResult, error) {
+	res := SystemResult{Store: store, Events: n, BatchSize: batchSize}
 	if n < 1 {
 		return res, errors.New("system throughput: no events to measure")
 	}
@@ -187,7 +203,11 @@ func SystemThroughput(ctx context.Context, store string, env map[string]string, 
 	if err != nil {
 		return res, err
 	}
-	r := system.NewConcurrentRunner(sys, system.WithEnv(env))
+	opts := []system.Option{system.WithEnv(env), system.BatchSize(batchSize)}
+	if batchSize == 1 {
+		opts = append(opts, system.BatchWait(0)) // the follower as it was before batches
+	}
+	r := system.NewConcurrentRunner(sys, opts...)
 	if err := r.Start(ctx); err != nil {
 		return res, err
 	}
@@ -243,12 +263,52 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
+// PrintSystemRounds writes rounds of results as a table: a row per store
+// and batch size, with the medians of the rounds and, for the ratio and the
+// lag p99, their minimum and maximum. The last column, the follower's
+// throughput over the leader's while followed, says whether the follower
+// keeps up (1.00x) with the leader it slows down.
+func PrintSystemRounds(w io.Writer, rounds []SystemResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "store\tbatch\tevents\trounds\tleader alone/s\tleader followed/s\tfollower/s\tcatch-up/s\tlag p50\tlag p99 (min–max)\tfollower/leader alone (min–max)\tfollower/leader followed")
+	type key struct {
+		store string
+		batch int
+	}
+	var keys []key
+	for _, r := range rounds {
+		if k := (key{r.Store, r.BatchSize}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	for _, k := range keys {
+		var alone, followed, follower, catchUp, ratio, keep []float64
+		var p50, p99 []time.Duration
+		n := 0
+		for _, r := range rounds {
+			if r.Store != k.store || r.BatchSize != k.batch {
+				continue
+			}
+			alone, followed, follower = append(alone, r.LeaderAlone), append(followed, r.Leader), append(follower, r.Follower)
+			catchUp, ratio = append(catchUp, r.CatchUp), append(ratio, r.Ratio)
+			keep = append(keep, r.Follower/r.Leader)
+			p50, p99 = append(p50, r.LagP50), append(p99, r.LagP99)
+			n = r.Events
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t%v (%v–%v)\t%.2fx (%.2f–%.2f)\t%.2fx\n", k.store, k.batch, n, len(ratio),
+			median(alone), median(followed), median(follower), median(catchUp), round(medianDuration(p50)),
+			round(medianDuration(p99)), round(slices.Min(p99)), round(slices.Max(p99)), median(ratio), slices.Min(ratio), slices.Max(ratio), median(keep))
+	}
+	tw.Flush()
+}
+
 // PrintSystem writes results as a table.
 func PrintSystem(w io.Writer, results []SystemResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "store\tevents\tleader alone/s\tleader followed/s\tfollower/s\tcatch-up/s\tlag p50\tlag p99\tlag max\tfollower/leader alone")
+	fmt.Fprintln(tw, "store\tbatch\tevents\tleader alone/s\tleader followed/s\tfollower/s\tcatch-up/s\tlag p50\tlag p99\tlag max\tfollower/leader alone")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t%v\t%v\t%.2fx\n", r.Store, r.Events, r.LeaderAlone, r.Leader, r.Follower, r.CatchUp,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%v\t%v\t%v\t%.2fx\n", r.Store, r.BatchSize, r.Events, r.LeaderAlone, r.Leader, r.Follower, r.CatchUp,
 			r.LagP50.Round(10*time.Microsecond), r.LagP99.Round(10*time.Microsecond), r.LagMax.Round(10*time.Microsecond), r.Ratio)
 	}
 	tw.Flush()

@@ -156,21 +156,67 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if s.closed {
 		return nil, errClosed(op)
 	}
+	return r.insertLocked(events, cfg.Tracking, nil)
+}
+
+// undo is what a batch recorded so far, to be taken back if a later
+// insert of the batch fails.
+type undo struct {
+	events        []aggKey // with versions below
+	versions      []int64
+	commits       []commitKey
+	tracking      []persistence.Tracking
+	notifications int
+	lastID        int64
+}
+
+// rollback takes back what u recorded.
+func (r *Recorder) rollback(u *undo) {
+	s := r.s
+	for i, k := range u.events {
+		evs := s.aggregates[k]
+		j := sort.Search(len(evs), func(j int) bool { return evs[j].OriginatorVersion >= u.versions[i] })
+		if j < len(evs) && evs[j].OriginatorVersion == u.versions[i] {
+			evs = slices.Delete(evs, j, j+1)
+		}
+		if len(evs) == 0 {
+			delete(s.aggregates, k)
+		} else {
+			s.aggregates[k] = evs
+		}
+	}
+	for _, c := range u.commits {
+		delete(s.commits, c)
+	}
+	for _, t := range u.tracking {
+		delete(s.tracking[t.ApplicationName], t.NotificationID)
+	}
+	s.notifications = s.notifications[:u.notifications]
+	s.lastID = u.lastID
+}
+
+// insertLocked is InsertEvents with the store locked; it notes in u, if
+// not nil, what it recorded.
+func (r *Recorder) insertLocked(events []persistence.StoredEvent, tracking *persistence.Tracking, u *undo) ([]int64, error) {
+	s := r.s
 	if err := r.checkCommit(events); err != nil {
 		return nil, err
 	}
 	if err := r.check(events); err != nil {
 		return nil, err
 	}
-	if t := cfg.Tracking; t != nil {
+	if t := tracking; t != nil {
 		if _, dup := s.tracking[t.ApplicationName][t.NotificationID]; dup {
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+			return nil, &persistence.Error{Op: "insert events", Kind: persistence.ErrIntegrity,
 				Err: fmt.Errorf("tracking record %s %d is already recorded", t.ApplicationName, t.NotificationID)}
 		}
 		if s.tracking[t.ApplicationName] == nil {
 			s.tracking[t.ApplicationName] = map[int64]string{}
 		}
 		s.tracking[t.ApplicationName][t.NotificationID] = r.tenant
+		if u != nil {
+			u.tracking = append(u.tracking, *t)
+		}
 	}
 	ids := carve(&s.idSlab, len(events), idSlabSize)
 	size := 0
@@ -202,17 +248,56 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			e.State, states = cloneInto(states, e.State)
 			e.Headers = headers
 			evs = insertEvent(evs, e)
+			if u != nil {
+				u.events = append(u.events, k)
+				u.versions = append(u.versions, e.OriginatorVersion)
+			}
 			s.lastID++
 			ids[n] = s.lastID
 			s.notifications = append(s.notifications, persistence.Notification{ID: ids[n], Tenant: r.tenant, StoredEvent: e})
 		}
 		s.aggregates[k] = evs
 		if c := events[i].CommitID; c != uuid.Nil {
-			s.commits[commitKey{k, c}] = struct{}{}
+			ck := commitKey{k, c}
+			if _, had := s.commits[ck]; !had && u != nil {
+				u.commits = append(u.commits, ck)
+			}
+			s.commits[ck] = struct{}{}
 		}
 		i = j
 	}
 	return ids, nil
+}
+
+var _ persistence.BatchProcessRecorder = (*Recorder)(nil)
+
+// InsertTrackedBatch records the inserts, each with its tracking record,
+// atomically: one that fails takes back those before it.
+func (r *Recorder) InsertTrackedBatch(ctx context.Context, inserts []persistence.TrackedInsert) ([][]int64, error) {
+	const op = "insert tracked batch"
+	if err := done(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := persistence.CheckTrackedBatch(op, inserts); err != nil {
+		return nil, err
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed(op)
+	}
+	u := &undo{notifications: len(s.notifications), lastID: s.lastID}
+	out := make([][]int64, len(inserts))
+	for i, in := range inserts {
+		ids, err := r.insertLocked(in.Events, &in.Tracking, u)
+		if err != nil {
+			r.rollback(u)
+			return nil, &persistence.BatchError{Index: i, Err: err}
+		}
+		out[i] = ids
+	}
+	return out, nil
 }
 
 // checkCommit refuses a commit already recorded for the events'

@@ -13,7 +13,7 @@ import (
 )
 
 // features are what the memory module offers beyond the contract.
-var features = recordertest.Features{Replace: true, Erase: true, List: true, Truncate: true}
+var features = recordertest.Features{Replace: true, Erase: true, List: true, Truncate: true, Batch: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory { return memory.NewFactory() })

@@ -42,6 +42,13 @@ type Features struct {
 	// aggregate's oldest events atomically with their notifications
 	// while their versions stay taken.
 	Truncate bool
+	// Batch: process recorders implement
+	// persistence.BatchProcessRecorder, recording a batch of tracked
+	// inserts (a follower's batch of processed notifications) in one
+	// transaction, all or nothing. Without it, persistence.InsertTracked
+	// records a batch one insert at a time, each atomic with its tracking
+	// record.
+	Batch bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -61,6 +68,7 @@ func (f Features) names() []struct {
 		{"Erase", f.Erase, "streams cannot be deleted nor tenants purged"},
 		{"List", f.List, "data keys cannot be rotated (RotateDataKeys)"},
 		{"Truncate", f.Truncate, "streams cannot be truncated nor archived"},
+		{"Batch", f.Batch, "a follower's batch is recorded one transaction per notification"},
 	}
 }
 

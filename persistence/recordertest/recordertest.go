@@ -472,6 +472,7 @@ func TestProcessRecorder(t *testing.T, f Features, newRecorder func(t *testing.T
 
 func testProcessRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.ProcessRecorder) {
 	testApplicationRecorder(t, f, func(t *testing.T) persistence.ApplicationRecorder { return newRecorder(t) })
+	testTrackedBatches(t, f, newRecorder)
 
 	maxTracking := func(t *testing.T, r persistence.ProcessRecorder, app string) int64 {
 		t.Helper()

@@ -366,7 +366,7 @@ func (f *Factory) ProcessRecorder(ctx context.Context) (persistence.ProcessRecor
 	if err := f.creator.Ensure(ctx, trackingTable(f.tables.Tracking)); err != nil {
 		return nil, err
 	}
-	return sqlstore.NewProcessRecorder(f.db, f.tables.Events, f.tables.Commits, f.tables.Tracking, f.tenant), nil
+	return sqlstore.NewBatchProcessRecorder(f.db, f.tables.Events, f.tables.Commits, f.tables.Tracking, f.tenant), nil
 }
 
 func (f *Factory) ensureEvents(ctx context.Context) error {

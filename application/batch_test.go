@@ -1,0 +1,141 @@
+package application_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/persistence"
+)
+
+func tracking(n int64) persistence.Tracking {
+	return persistence.Tracking{ApplicationName: "Upstream", NotificationID: n}
+}
+
+// A batch is the working copy of what it holds: a load with its context
+// returns the aggregate as the notifications before left it, which the
+// store does not have yet; Save records each notification's events as a
+// commit of its own with its tracking record, and listeners hear of each.
+func TestABatchServesLoadsFromItsWorkingCopyAndRecordsEachCommit(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, application.WithTracking())
+	repo := counters(t, app)
+	var heard [][]application.Recording
+	app.AddListener(func(_ context.Context, r []application.Recording) { heard = append(heard, r) })
+
+	b := app.NewBatch()
+	bctx := b.Context(ctx)
+	c := newCounter(t, "c")
+	if err := b.Add(tracking(1), application.Commit{Headers: persistence.Headers{"n": "1"}}, c); err != nil {
+		t.Fatal(err)
+	}
+	for n := int64(2); n <= 4; n++ {
+		got, err := repo.Get(bctx, c.ID())
+		if err != nil {
+			t.Fatalf("load in the batch: %v", err)
+		}
+		if got != c || got.Version() != n-1 {
+			t.Fatalf("load %d in the batch returned %p at version %d, want the batch's copy %p at %d", n, got, got.Version(), c, n-1)
+		}
+		if err := got.Increment(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(tracking(n), application.Commit{}, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := app.Contains(bctx, c.ID()); err != nil || !ok {
+		t.Fatalf("Contains in the batch of an aggregate it created: %v %v", ok, err)
+	}
+	if ok, err := app.Contains(ctx, c.ID()); err != nil || ok {
+		t.Fatalf("Contains outside the batch before it is saved: %v %v", ok, err)
+	}
+	if _, err := repo.Get(ctx, c.ID()); !errors.Is(err, application.ErrAggregateNotFound) {
+		t.Fatalf("a load without the batch's context found %v before the save", err)
+	}
+
+	recs, err := b.Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 || len(heard) != 4 {
+		t.Fatalf("a batch of 4 commits returned %d and listeners heard %d", len(recs), len(heard))
+	}
+	for i, r := range recs {
+		if len(r) != 1 || r[0].Event.OriginatorVersion != int64(i+1) || r[0].NotificationID == 0 {
+			t.Fatalf("commit %d recorded %+v", i+1, r)
+		}
+		if i > 0 && r[0].CommitID == recs[i-1][0].CommitID {
+			t.Fatalf("commits %d and %d share their ID", i, i+1)
+		}
+	}
+	if recs[0][0].Headers["n"] != "1" {
+		t.Fatalf("the first commit's headers %v", recs[0][0].Headers)
+	}
+	stored, err := repo.Get(ctx, c.ID())
+	if err != nil || stored.Count != 3 || stored.Version() != 4 {
+		t.Fatalf("after the batch the store has %+v (%v)", stored, err)
+	}
+	rec := app.Recorder().(persistence.ProcessRecorder)
+	if n, err := rec.MaxTrackingID(ctx, "Upstream"); err != nil || n != 4 {
+		t.Fatalf("tracked up to %d (%v), want 4", n, err)
+	}
+}
+
+// An aggregate that a policy changed without adding it leaves the working
+// copy: the next load sees the store's state, not the unsaved change.
+func TestABatchDropsAggregatesChangedButNotAdded(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, application.WithTracking())
+	repo := counters(t, app)
+	c := newCounter(t, "c")
+	if _, err := app.Save(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	b := app.NewBatch()
+	bctx := b.Context(ctx)
+	loaded, err := repo.Get(bctx, c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.Increment(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(tracking(1), application.Commit{}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := repo.Get(bctx, c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == loaded || again.Count != 0 {
+		t.Fatalf("the next load returned the changed copy (count %d)", again.Count)
+	}
+}
+
+// A batch that fails records nothing on a recorder that records batches
+// in one transaction, and says so.
+func TestAFailedBatchRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, application.WithTracking())
+	if _, err := app.SaveTracked(ctx, tracking(2)); err != nil {
+		t.Fatal(err)
+	}
+	b := app.NewBatch()
+	c := newCounter(t, "c")
+	if err := b.Add(tracking(1), application.Commit{}, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(tracking(2), application.Commit{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := b.Save(ctx)
+	var be *persistence.BatchError
+	if !errors.Is(err, persistence.ErrIntegrity) || !errors.As(err, &be) || be.Recorded != 0 || len(recs) != 0 {
+		t.Fatalf("a batch repeating a tracking record: %v (%d recorded), want an integrity error and nothing recorded", err, len(recs))
+	}
+	if ok, err := app.Contains(ctx, c.ID()); err != nil || ok {
+		t.Fatalf("the failed batch recorded its first commit: %v %v", ok, err)
+	}
+}
