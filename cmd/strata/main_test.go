@@ -883,10 +883,12 @@ func TestBench(t *testing.T) {
 		"Error: --store \"oracle\": want sqlite, postgres, mysql, messagedb, mongodb, dynamodb, jetstream, s3 or all\nRun 'strata bench --help' for usage.\n")
 	expect(t, s.run(t, "bench", "--filter", "nothing like it", "--rounds", "1"), 1, "",
 		"Error: no case of sqlite matches --filter \"nothing like it\"\n")
-	// A system alone, without the recorder cases.
+	// A system alone, without the recorder cases: a row for followers
+	// recording one notification per transaction, and one for batches.
 	r := s.run(t, "bench", "--filter", "none", "--system", "20")
-	if out := lines(r.stdout); r.code != 0 || len(out) != 3 || !strings.HasPrefix(out[0], "store") || !strings.HasPrefix(out[1], "sqlite") ||
-		!strings.HasPrefix(out[2], "machine: ") {
+	if out := lines(r.stdout); r.code != 0 || len(out) != 4 || !strings.HasPrefix(out[0], "store") ||
+		!regexp.MustCompile(`^sqlite\s+1\s+20\s`).MatchString(out[1]) || !regexp.MustCompile(`^sqlite\s+100\s+20\s`).MatchString(out[2]) ||
+		!strings.HasPrefix(out[3], "machine: ") {
 		t.Fatalf("bench --filter none --system 20: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
