@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -397,4 +398,52 @@ func MaxNotificationIDAcrossTenants(ctx context.Context, r ApplicationRecorder) 
 		}
 	}
 	return lo, nil
+}
+
+// ApplicationView returns r seen as an application recorder: the same
+// events and notifications, and InsertEvents refusing a tracking record
+// with an ErrProgramming error, as every adapter's application recorder
+// does. It is for adapters whose application recorder is their process
+// recorder without tracking. The view finds the head across tenants as r
+// does ([MaxNotificationIDAcrossTenants]), and streams if r streams.
+func ApplicationView(r ProcessRecorder) ApplicationRecorder {
+	v := applicationView{r}
+	if s, ok := r.(NotificationStreamer); ok {
+		return streamingApplicationView{v, s}
+	}
+	return v
+}
+
+type applicationView struct{ r ProcessRecorder }
+
+func (v applicationView) InsertEvents(ctx context.Context, events []StoredEvent, opts ...InsertOption) ([]int64, error) {
+	if NewInsertConfig(opts).Tracking != nil {
+		return nil, &Error{Op: "insert events", Kind: ErrProgramming, Err: errors.New("this recorder does not record tracking records")}
+	}
+	return v.r.InsertEvents(ctx, events)
+}
+
+func (v applicationView) SelectEvents(ctx context.Context, id uuid.UUID, q EventQuery) ([]StoredEvent, error) {
+	return v.r.SelectEvents(ctx, id, q)
+}
+
+func (v applicationView) SelectNotifications(ctx context.Context, q NotificationQuery) ([]Notification, error) {
+	return v.r.SelectNotifications(ctx, q)
+}
+
+func (v applicationView) MaxNotificationID(ctx context.Context) (int64, error) {
+	return v.r.MaxNotificationID(ctx)
+}
+
+func (v applicationView) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
+	return MaxNotificationIDAcrossTenants(ctx, v.r)
+}
+
+type streamingApplicationView struct {
+	applicationView
+	s NotificationStreamer
+}
+
+func (v streamingApplicationView) Notifications(ctx context.Context, q NotificationQuery) iter.Seq2[Notification, error] {
+	return v.s.Notifications(ctx, q)
 }

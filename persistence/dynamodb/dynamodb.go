@@ -296,7 +296,7 @@ func (f *Factory) ApplicationRecorder(ctx context.Context) (persistence.Applicat
 	if err := f.s.begin(ctx, "open the application recorder", false); err != nil {
 		return nil, err
 	}
-	return &applicationRecorder{r: &Recorder{s: f.s, tenant: f.tenant}}, nil
+	return persistence.ApplicationView(&Recorder{s: f.s, tenant: f.tenant}), nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and

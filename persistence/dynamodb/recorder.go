@@ -676,28 +676,6 @@ func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (boo
 	return out.Item != nil, nil
 }
 
-// applicationRecorder is the process recorder without tracking records.
-type applicationRecorder struct{ r *Recorder }
-
-func (a *applicationRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
-	if persistence.NewInsertConfig(opts).Tracking != nil {
-		return nil, errNoTracking("insert events")
-	}
-	return a.r.InsertEvents(ctx, events)
-}
-
-func (a *applicationRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
-	return a.r.SelectEvents(ctx, id, q)
-}
-
-func (a *applicationRecorder) SelectNotifications(ctx context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
-	return a.r.SelectNotifications(ctx, q)
-}
-
-func (a *applicationRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	return a.r.MaxNotificationID(ctx)
-}
-
 // InsertEvents records the events atomically: for each aggregate, its
 // events in one item and its head, in one transaction. It refuses a
 // tracking record: an aggregate recorder keeps none.

@@ -741,7 +741,7 @@ func (f *Factory) ApplicationRecorder(context.Context) (persistence.ApplicationR
 	if err := f.open("open the application recorder"); err != nil {
 		return nil, err
 	}
-	return applicationRecorder{&Recorder{s: f.shared.events, tenant: f.tenant}}, nil
+	return persistence.ApplicationView(&Recorder{s: f.shared.events, tenant: f.tenant}), nil
 }
 
 // ProcessRecorder returns the recorder of the application's events and
@@ -871,33 +871,6 @@ func (f *Factory) lockAll(op string) (func(), error) {
 		}
 		f.shared.mu.Unlock()
 	}, nil
-}
-
-// applicationRecorder is a process recorder seen as an application
-// recorder: the same events, and no tracking records.
-type applicationRecorder struct{ r *Recorder }
-
-func (a applicationRecorder) InsertEvents(ctx context.Context, events []persistence.StoredEvent, opts ...persistence.InsertOption) ([]int64, error) {
-	if persistence.NewInsertConfig(opts).Tracking != nil {
-		return nil, errNoTracking("insert events")
-	}
-	return a.r.InsertEvents(ctx, events)
-}
-
-func (a applicationRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
-	return a.r.SelectEvents(ctx, id, q)
-}
-
-func (a applicationRecorder) SelectNotifications(ctx context.Context, q persistence.NotificationQuery) ([]persistence.Notification, error) {
-	return a.r.SelectNotifications(ctx, q)
-}
-
-func (a applicationRecorder) MaxNotificationID(ctx context.Context) (int64, error) {
-	return a.r.MaxNotificationID(ctx)
-}
-
-func (a applicationRecorder) MaxNotificationIDAcrossTenants(ctx context.Context) (int64, error) {
-	return a.r.MaxNotificationIDAcrossTenants(ctx)
 }
 
 // Close closes the recorders of every tenant. Closing a tenant's factory
