@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Group commits concurrent writes together: a write that finds the
@@ -24,10 +25,20 @@ type Group[T any] struct {
 	// the queued writes wait for the next leader.
 	lead func(ctx context.Context, take func() []T) error
 	max  int
+	// gather makes a leader wait for the writers of the last group to
+	// come back before it takes the queue (see [Group.Gather]).
+	gather bool
 
 	slots chan struct{} // a token per group that may run at once
-	mu    sync.Mutex
-	queue []*waiter[T]
+	// arrived wakes a gathering leader when a write is queued; it holds
+	// at most one signal, which the leader drains when it stops waiting.
+	arrived chan struct{}
+
+	mu        sync.Mutex
+	queue     []*waiter[T]
+	gathering bool          // a leader waits on arrived
+	last      int           // the size of the last group
+	lastRun   time.Duration // how long the last group took to run
 }
 
 type waiter[T any] struct {
@@ -39,8 +50,20 @@ type waiter[T any] struct {
 // NewGroup returns a Group whose groups lead runs, at most slots groups
 // at once and at most max writes in a group.
 func NewGroup[T any](slots, max int, lead func(ctx context.Context, take func() []T) error) *Group[T] {
-	return &Group[T]{lead: lead, max: max, slots: make(chan struct{}, slots)}
+	return &Group[T]{lead: lead, max: max, slots: make(chan struct{}, slots), arrived: make(chan struct{}, 1)}
 }
+
+// Gather makes the leaders of g wait, before they take the queue, until
+// as many writes are queued as the last group ran, or for at most half
+// the time that group took, whichever comes first. It pays where writers
+// save again as soon as their save returns: they all come back at about
+// the same time, and the first of them would otherwise lead a group of
+// the few that have arrived, paying a whole durable flush for them,
+// while the others queue for the next one. One writer never waits (its
+// last group was of one), and a writer that stops coming costs one wait,
+// after which the next group is smaller and so is the wait's aim. Call it
+// before the first Do.
+func (g *Group[T]) Gather() { g.gather = true }
 
 // Do queues w and returns when a group holding it has run, with nil: w
 // then holds its outcome. It returns an error instead if w never ran: ctx
@@ -50,6 +73,12 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 	me := &waiter[T]{w: w, done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
+	if g.gathering {
+		select {
+		case g.arrived <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
 	g.mu.Unlock()
 	for {
 		select {
@@ -65,14 +94,24 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 				return nil
 			}
 			var taken []*waiter[T]
+			var start time.Time
 			err := g.lead(ctx, func() []T {
+				if g.gather {
+					g.wait(ctx)
+				}
 				taken = g.take()
+				start = time.Now()
 				out := make([]T, len(taken))
 				for i, t := range taken {
 					out[i] = t.w
 				}
 				return out
 			})
+			if taken != nil {
+				g.mu.Lock()
+				g.last, g.lastRun = len(taken), time.Since(start)
+				g.mu.Unlock()
+			}
 			<-g.slots
 			for _, t := range taken {
 				close(t.done)
@@ -90,6 +129,41 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 			return nil
 		}
 	}
+}
+
+// wait waits, for a leader about to take the queue, until as many writes
+// are queued as the last group took, or for half the time it ran, or
+// until ctx ends.
+func (g *Group[T]) wait(ctx context.Context) {
+	g.mu.Lock()
+	want, limit := min(g.last, g.max), g.lastRun/2
+	if len(g.queue) >= want || limit <= 0 {
+		g.mu.Unlock()
+		return
+	}
+	g.gathering = true
+	g.mu.Unlock()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-g.arrived:
+			g.mu.Lock()
+			done = len(g.queue) >= want
+			g.mu.Unlock()
+		case <-t.C:
+			done = true
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	g.mu.Lock()
+	g.gathering = false
+	select {
+	case <-g.arrived: // a signal no one waits for any more
+	default:
+	}
+	g.mu.Unlock()
 }
 
 // isTaken reports whether a group has taken me.

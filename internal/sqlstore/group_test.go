@@ -125,3 +125,71 @@ func TestGroupWriteCancelledWhileQueued(t *testing.T) {
 		t.Fatal("the cancelled write ran")
 	}
 }
+
+// With Gather, the leader of the next group waits for the writers of the
+// last group to come back instead of leading a group of itself alone:
+// four writes that were grouped once and save again one after the other
+// are grouped again.
+func TestGatherWaitsForTheWritersOfTheLastGroup(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	g := NewGroup(1, 8, func(ctx context.Context, take func() []*write) error {
+		mu.Lock()
+		first := len(sizes) == 0
+		mu.Unlock()
+		if first {
+			<-release // the others queue behind the first leader
+		}
+		ws := take()
+		mu.Lock()
+		sizes = append(sizes, len(ws))
+		mu.Unlock()
+		if first {
+			// A long first group makes the next leader's wait long
+			// enough for the writes started after it on a busy machine.
+			time.Sleep(2 * time.Second)
+		}
+		return nil
+	})
+	g.Gather()
+	var wg sync.WaitGroup
+	do := func(n int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Do(context.Background(), &write{n: n}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for i := range 4 {
+		do(i)
+	}
+	for g.Queued() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	do(4)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		g.mu.Lock()
+		gathering := g.gathering
+		g.mu.Unlock()
+		if gathering {
+			break
+		}
+		if time.Now().After(deadline) {
+			wg.Wait()
+			t.Fatalf("the next leader did not wait for the others: group sizes %v", sizes)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 5; i < 8; i++ {
+		do(i)
+	}
+	wg.Wait()
+	if len(sizes) != 2 || sizes[0] != 4 || sizes[1] != 4 {
+		t.Fatalf("group sizes %v, want [4 4]", sizes)
+	}
+}

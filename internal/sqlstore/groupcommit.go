@@ -33,6 +33,7 @@ func (db *DB) groupOf() *Group[*pendingSave] {
 	}
 	db.groupOnce.Do(func() {
 		db.group = NewGroup(1, db.Dialect.GroupCommit, db.leadGroup)
+		db.group.Gather()
 	})
 	return db.group
 }
