@@ -74,6 +74,12 @@ type Dialect struct {
 	// error classified as persistence.ErrIntegrity and leave its
 	// transaction open (SQLite's ON CONFLICT ABORT, the default).
 	GroupCommit int
+	// LastInsertID says that the notification ID of a row inserted alone
+	// is the Result's LastInsertId (notification_id is SQLite's rowid), so
+	// that the insert of one event needs no Returning: SQLite buffers the
+	// rows of RETURNING in a temporary table of their own, which for one
+	// row costs more than the insert.
+	LastInsertID bool
 	// Prepare keeps the statements of saves prepared on the writer pool,
 	// for an engine whose statements cost as much to prepare as to run
 	// (an embedded one); each connection of the pool prepares them once.
@@ -365,13 +371,22 @@ func (r *Recorder) insertQueries(events []persistence.StoredEvent) []Query {
 	batches := Batches(events)
 	qs := make([]Query, len(batches))
 	for i, batch := range batches {
-		if r.events {
+		if r.events && r.lastInsertID(batch) {
+			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", true))
+		} else if r.events {
 			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Returning, true))
 		} else {
 			qs[i] = r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, "", false))
 		}
 	}
 	return qs
+}
+
+// lastInsertID reports whether the insert of batch into an events table
+// gets its notification ID from the statement's result (see
+// Dialect.LastInsertID).
+func (r *Recorder) lastInsertID(batch []persistence.StoredEvent) bool {
+	return len(batch) == 1 && r.db.Dialect.LastInsertID
 }
 
 // insert inserts events with the queries of insertQueries and returns
@@ -391,6 +406,18 @@ func (r *Recorder) insert(ctx context.Context, tx *sql.Tx, events []persistence.
 	}
 	ids := make([]int64, 0, len(events))
 	for b, batch := range Batches(events) {
+		if r.lastInsertID(batch) {
+			res, err := r.db.execResult(ctx, tx, qs[b])
+			if err != nil {
+				return nil, err
+			}
+			nid, err := res.LastInsertId()
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, nid)
+			continue
+		}
 		rows, err := r.db.query(ctx, tx, qs[b])
 		if err != nil {
 			return nil, err

@@ -28,13 +28,16 @@ func (db *DB) query(ctx context.Context, tx *sql.Tx, q Query) (*sql.Rows, error)
 
 // exec is query for a statement that returns no rows.
 func (db *DB) exec(ctx context.Context, tx *sql.Tx, q Query) error {
-	var err error
-	if st := db.prepared(q.SQL); st != nil {
-		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, q.Args...)
-	} else {
-		_, err = tx.ExecContext(ctx, q.SQL, q.Args...)
-	}
+	_, err := db.execResult(ctx, tx, q)
 	return err
+}
+
+// execResult is exec that returns the statement's result.
+func (db *DB) execResult(ctx context.Context, tx *sql.Tx, q Query) (sql.Result, error) {
+	if st := db.prepared(q.SQL); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, q.Args...)
+	}
+	return tx.ExecContext(ctx, q.SQL, q.Args...)
 }
 
 // prepared returns the statement of text prepared on the writer pool,

@@ -214,8 +214,9 @@ var dialect = sqlstore.Dialect{
 	Classify:  classify,
 	// Writes go through one connection, so without grouping every save
 	// waits for the flush of every save before it.
-	GroupCommit: maxGroup,
-	Prepare:     true,
+	GroupCommit:  maxGroup,
+	Prepare:      true,
+	LastInsertID: true,
 }
 
 // maxGroup is the most saves committed together in one transaction.
