@@ -30,7 +30,18 @@ type Batch struct {
 	app    *Application
 	copies map[uuid.UUID]domain.Root
 	saves  []batchSave
+	// recorded holds aggregates as an earlier batch recorded them (see
+	// [Batch.Next]): a load brings one up to date with the events recorded
+	// since, instead of rebuilding it from a snapshot and the events after.
+	recorded map[uuid.UUID]domain.Root
+	// whole says that Save recorded every notification's results.
+	whole bool
 }
+
+// carryLimit bounds how many aggregates [Batch.Next] carries from one
+// batch to the next, so that a follower of many aggregates keeps only the
+// ones it used last in memory.
+const carryLimit = 1024
 
 // batchSave is what one notification added to a batch.
 type batchSave struct {
@@ -44,6 +55,76 @@ type batchSave struct {
 // a tenant's view), which must have been built [WithTracking].
 func (a *Application) NewBatch() *Batch {
 	return &Batch{app: a, copies: map[uuid.UUID]domain.Root{}}
+}
+
+// Next returns an empty batch, of the same application and tenant, whose
+// loads start from the aggregates of b's working copy as b recorded them:
+// a load of one of them reads only the events recorded at and after its
+// version (usually the one event it was recorded at), checks that this
+// event is still the aggregate's last known one, and applies the rest,
+// instead of loading the latest snapshot and replaying the events after
+// it. Whatever changed an aggregate in the store since (another process,
+// a notification processed alone) is so seen as a fresh load would see
+// it; an aggregate whose recorded event is gone (deleted, truncated) is
+// loaded afresh. A batch whose Save failed, or did not run, carries
+// nothing. Up to carryLimit aggregates are carried, the ones b used first.
+func (b *Batch) Next() *Batch {
+	next := b.app.NewBatch()
+	if !b.whole {
+		return next
+	}
+	next.recorded = make(map[uuid.UUID]domain.Root, min(len(b.copies)+len(b.recorded), carryLimit))
+	carry := func(from map[uuid.UUID]domain.Root) {
+		for id, agg := range from {
+			if len(next.recorded) >= carryLimit {
+				return
+			}
+			if _, ok := next.recorded[id]; !ok && len(agg.PendingEvents()) == 0 {
+				next.recorded[id] = agg
+			}
+		}
+	}
+	carry(b.copies)
+	carry(b.recorded)
+	return next
+}
+
+// fastForward returns the aggregate id that an earlier batch recorded
+// (see [Batch.Next]) brought up to date with the store, if b holds one of
+// type want (any type if nil) that can be: its last known event must
+// still be the one recorded at its version. It reports false, with no
+// error, when the aggregate is to be loaded afresh.
+func (b *Batch) fastForward(ctx context.Context, id uuid.UUID, want *domain.TypeInfo) (domain.Root, bool) {
+	agg, ok := b.recorded[id]
+	if !ok {
+		return nil, false
+	}
+	// Taken out whatever happens: replaying into it below changes it, and
+	// it is either returned, joining the working copy, or forgotten.
+	delete(b.recorded, id)
+	if want != nil && reflect.TypeOf(agg) != want.GoType() || len(agg.PendingEvents()) > 0 {
+		return nil, false
+	}
+	info, err := b.app.types.Lookup(agg)
+	if err != nil {
+		return nil, false
+	}
+	v := agg.Version()
+	since := v - 1
+	events, err := b.app.events.Get(ctx, id, persistence.EventQuery{Gt: &since})
+	if err != nil || len(events) == 0 {
+		return nil, false // the fresh load says what the store has
+	}
+	last := events[0]
+	if last.OriginatorVersion != v || !last.Timestamp.Equal(agg.ModifiedOn()) {
+		return nil, false
+	}
+	if len(events) > 1 {
+		if err := info.Replay(agg, events[1:]...); err != nil {
+			return nil, false
+		}
+	}
+	return agg, true
 }
 
 type batchKey struct{}
@@ -167,6 +248,7 @@ func (b *Batch) Save(ctx context.Context) (recordings [][]Recording, err error) 
 		inserts[i] = persistence.TrackedInsert{Events: stored, Tracking: s.tracking}
 	}
 	ids, err := persistence.InsertTracked(ctx, rec, inserts)
+	b.whole = err == nil
 	recordings = make([][]Recording, len(ids))
 	var saved []domain.Root
 	var events []domain.Event

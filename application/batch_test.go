@@ -139,3 +139,56 @@ func TestAFailedBatchRecordsNothing(t *testing.T) {
 		t.Fatalf("the failed batch recorded its first commit: %v %v", ok, err)
 	}
 }
+
+// The batch after one saved whole starts from the aggregates it recorded,
+// brought up to date with what the store recorded since: a change made
+// outside the batches is seen, as a fresh load would see it.
+func TestTheNextBatchBringsCarriedAggregatesUpToDate(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, application.WithTracking())
+	repo := counters(t, app)
+	c := newCounter(t, "c")
+	b := app.NewBatch()
+	if err := b.Add(tracking(1), application.Commit{}, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	outside, err := repo.Get(ctx, c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outside.Increment(7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Save(ctx, outside); err != nil {
+		t.Fatal(err)
+	}
+	next := b.Next()
+	got, err := repo.Get(next.Context(ctx), c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Count != 7 || got.Version() != 2 {
+		t.Fatalf("the next batch loaded count %d at version %d, want 7 at 2", got.Count, got.Version())
+	}
+	if got != c {
+		t.Fatalf("the next batch loaded a fresh copy, not the carried one brought up to date")
+	}
+	if err := got.Increment(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Add(tracking(2), application.Commit{}, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.Save(ctx); err != nil {
+		t.Fatalf("save the next batch: %v", err)
+	}
+	if stored, err := repo.Get(ctx, c.ID()); err != nil || stored.Count != 8 || stored.Version() != 3 {
+		t.Fatalf("after the next batch the store has %+v (%v)", stored, err)
+	}
+	if again := app.NewBatch().Next(); again == nil {
+		t.Fatal("Next of an unsaved batch returned nil")
+	}
+}

@@ -131,6 +131,10 @@ func (a *Application) load(ctx context.Context, id uuid.UUID, want *domain.TypeI
 		if agg, ok := b.lookup(id, want); ok {
 			return agg, nil
 		}
+		if agg, ok := b.fastForward(ctx, id, want); ok {
+			b.copies[id] = agg
+			return agg, nil
+		}
 	} else {
 		b = nil
 	}

@@ -116,8 +116,12 @@ func (p *snapshotPolicy) recall(id uuid.UUID) (int64, bool) {
 	return v, ok
 }
 
-// autoSnapshot takes the snapshots the policy asks for after a save. A
-// failure is logged: the save has happened and must not be undone.
+// autoSnapshot takes the snapshots the policy asks for after a save, and
+// records them together, in one write (a batch of a follower may be due
+// several, each of which would otherwise cost a commit of its own). If
+// that fails, each is tried alone, so that one that cannot be recorded
+// does not cost the others. A failure is logged: the save has happened
+// and must not be undone.
 func (a *Application) autoSnapshot(ctx context.Context, saved []domain.Root, events []domain.Event) {
 	p := a.policy
 	if a.snapshots == nil || (p.threshold <= 0 && len(p.intervals) == 0) {
@@ -129,6 +133,7 @@ func (a *Application) autoSnapshot(ctx context.Context, saved []domain.Root, eve
 			firstVersion[e.OriginatorID] = e.OriginatorVersion
 		}
 	}
+	var snaps []domain.Snapshot
 	for _, agg := range saved {
 		first, ok := firstVersion[agg.ID()]
 		if !ok {
@@ -138,15 +143,31 @@ func (a *Application) autoSnapshot(ctx context.Context, saved []domain.Root, eve
 			continue
 		}
 		snap, err := domain.TakeSnapshot(agg)
-		if err == nil {
-			err = a.snapshots.Put(ctx, snap)
-		}
 		if err != nil {
 			a.logger.ErrorContext(ctx, "automatic snapshot failed; the save stands",
 				"aggregate_id", agg.ID(), "version", agg.Version(), "error", err)
 			continue
 		}
-		p.remember(agg.ID(), agg.Version())
+		snaps = append(snaps, snap)
+	}
+	if len(snaps) == 0 {
+		return
+	}
+	if len(snaps) > 1 {
+		if err := a.snapshots.Put(ctx, snaps...); err == nil {
+			for _, snap := range snaps {
+				p.remember(snap.OriginatorID, snap.OriginatorVersion)
+			}
+			return
+		}
+	}
+	for _, snap := range snaps {
+		if err := a.snapshots.Put(ctx, snap); err != nil {
+			a.logger.ErrorContext(ctx, "automatic snapshot failed; the save stands",
+				"aggregate_id", snap.OriginatorID, "version", snap.OriginatorVersion, "error", err)
+			continue
+		}
+		p.remember(snap.OriginatorID, snap.OriginatorVersion)
 	}
 }
 

@@ -40,6 +40,14 @@ type upstream struct {
 	mapper    *persistence.Mapper
 	attrs     attribute.Set // the follower's and the upstream's names
 	spanAttrs []attribute.KeyValue
+
+	// next is the batch that follows the last one recorded whole, of
+	// tenant nextTenant: its loads start from the aggregates the last
+	// batch recorded (see application.Batch.Next), so that a follower
+	// that keeps up does not reload every aggregate from its snapshot at
+	// each batch. Guarded by the follower's mu.
+	next       *application.Batch
+	nextTenant string
 }
 
 // visibilityTimeout bounds how long the single-threaded runner waits for a
@@ -296,6 +304,10 @@ func (f *follower) batched(ctx context.Context, up *upstream, note persistence.N
 	}
 	if b.batch == nil {
 		b.batch, b.tenant = app.NewBatch(), note.Tenant
+		if up.next != nil && up.nextTenant == note.Tenant {
+			b.batch = up.next
+		}
+		up.next = nil
 	}
 	tracking := persistence.Tracking{ApplicationName: up.name, NotificationID: note.ID}
 	p := &Processing{Upstream: up.name, Tracking: tracking, Notification: note, Tenant: note.Tenant, App: app, Commit: causedBy(note), nodes: f.nodes}
@@ -325,6 +337,7 @@ func (f *follower) flush(pctx, ctx context.Context, up *upstream, b *pending) (i
 	b.batch, b.notes = nil, nil
 	_, err := batch.Save(pctx)
 	if err == nil {
+		up.next, up.nextTenant = batch.Next(), b.tenant
 		return len(notes), nil
 	}
 	recorded := 0

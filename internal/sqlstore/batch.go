@@ -27,8 +27,16 @@ func NewBatchProcessRecorder(db *DB, table, commits, tracking, tenant string) Ba
 }
 
 // InsertTrackedBatch records the inserts, their commits and their tracking
-// records in one write transaction: one statement for the tracking
-// records, then the commits and events of each insert.
+// records in one write transaction of three statements, whatever the
+// number of inserts: one for the tracking records, one for the commits of
+// all the inserts, one for all their events (more for batches of more
+// than MaxBatch events). Statements are what a batch costs an embedded
+// engine most, each parsed and planned afresh: a batch of 100
+// notifications recorded a statement or two per insert spent about as
+// long parsing as writing. If the transaction fails on a unique key, which
+// insert is at fault is found by running the batch again insert by insert
+// (see trackedOneByOne): nothing of the first attempt is recorded, and
+// conflicts are rare enough for their cost not to matter.
 func (r BatchRecorder) InsertTrackedBatch(ctx context.Context, inserts []persistence.TrackedInsert) ([][]int64, error) {
 	op := "insert tracked batch into " + r.table
 	if err := r.db.beginWrite(ctx, op); err != nil {
@@ -45,17 +53,120 @@ func (r BatchRecorder) InsertTrackedBatch(ctx context.Context, inserts []persist
 			return nil, &persistence.BatchError{Index: i, Err: err}
 		}
 	}
-	var track strings.Builder
+	tracking := r.trackingQuery(inserts)
+	commits, hasCommits := r.commitsQuery(inserts)
+	var all []persistence.StoredEvent
+	for _, in := range inserts {
+		all = append(all, in.Events...)
+	}
+	events := r.batchEventQueries(all)
+	out := make([][]int64, len(inserts))
+	err := r.write(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, tracking.SQL, tracking.Args...); err != nil {
+			return err
+		}
+		if hasCommits {
+			if _, err := tx.ExecContext(ctx, commits.SQL, commits.Args...); err != nil {
+				return err
+			}
+		}
+		if len(all) == 0 {
+			return nil
+		}
+		ids, err := r.insert(ctx, tx, all, events)
+		if err != nil {
+			return err
+		}
+		for i, in := range inserts {
+			out[i], ids = ids[:len(in.Events):len(in.Events)], ids[len(in.Events):]
+		}
+		return nil
+	})
+	if err == nil {
+		return out, nil
+	}
+	if errors.Is(err, persistence.ErrIntegrity) {
+		return r.trackedOneByOne(ctx, op, inserts)
+	}
+	return nil, &persistence.BatchError{Index: -1, Err: err}
+}
+
+// trackingQuery is the insert of the tracking records of inserts.
+func (r BatchRecorder) trackingQuery(inserts []persistence.TrackedInsert) Query {
+	var b strings.Builder
 	args := make([]any, 0, 3*len(inserts))
-	track.WriteString("INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES ")
+	b.WriteString("INSERT INTO " + r.tracking + " (tenant, application_name, notification_id) VALUES ")
 	for i, in := range inserts {
 		if i > 0 {
-			track.WriteString(", ")
+			b.WriteString(", ")
 		}
-		track.WriteString("(?, ?, ?)")
+		b.WriteString("(?, ?, ?)")
 		args = append(args, r.tenant, in.Tracking.ApplicationName, in.Tracking.NotificationID)
 	}
-	tracking := r.db.rebind(Query{track.String(), args})
+	return r.db.rebind(Query{b.String(), args})
+}
+
+// commitsQuery is the insert of the commits of inserts, a row per
+// aggregate of each insert that has a commit ID; it reports false if there
+// are none.
+func (r BatchRecorder) commitsQuery(inserts []persistence.TrackedInsert) (Query, bool) {
+	var b strings.Builder
+	var args []any
+	b.WriteString("INSERT INTO " + r.commits + " (tenant, originator_id, commit_id) VALUES ")
+	for _, in := range inserts {
+		if len(in.Events) == 0 || in.Events[0].CommitID == uuid.Nil {
+			continue
+		}
+		commit := r.db.Dialect.IDArg(in.Events[0].CommitID)
+		for _, id := range Aggregates(in.Events) {
+			if len(args) > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?)")
+			args = append(args, r.tenant, r.db.Dialect.IDArg(id), commit)
+		}
+	}
+	return r.db.rebind(Query{b.String(), args}), len(args) > 0
+}
+
+// batchEventQueries is [Recorder.insertQueries] for the events of several
+// commits, each with its own commit ID and headers, a query per batch of
+// [Batches], so that [Recorder.insert] runs them.
+func (r BatchRecorder) batchEventQueries(events []persistence.StoredEvent) []Query {
+	batches := Batches(events)
+	qs := make([]Query, len(batches))
+	var headers []byte
+	var headersOf uuid.UUID
+	for i, batch := range batches {
+		var b strings.Builder
+		args := make([]any, 0, 7*len(batch))
+		b.WriteString("INSERT INTO " + r.table + " (tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ")
+		for j, e := range batch {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			// The events of a commit share its headers (persistence.CheckCommit).
+			if headers == nil || e.CommitID != headersOf {
+				headers, headersOf = nonNil(persistence.EncodeHeaders(e.Headers)), e.CommitID
+			}
+			args = append(args, r.tenant, r.db.Dialect.IDArg(e.OriginatorID), e.OriginatorVersion, e.Topic, nonNil(e.State),
+				r.db.Dialect.IDArg(e.CommitID), headers)
+		}
+		if s := r.db.Dialect.Returning; s != "" {
+			b.WriteString(" " + s)
+		}
+		qs[i] = r.db.rebind(Query{b.String(), args})
+	}
+	return qs
+}
+
+// trackedOneByOne records the inserts in one write transaction, each
+// insert's commits and events in statements of their own, so that a
+// failure names the insert at fault and, for a commit recorded before,
+// says so (persistence.ErrAlreadyCommitted) rather than report a conflict.
+func (r BatchRecorder) trackedOneByOne(ctx context.Context, op string, inserts []persistence.TrackedInsert) ([][]int64, error) {
+	tracking := r.trackingQuery(inserts)
 	out := make([][]int64, len(inserts))
 	failed := -1
 	err := r.write(ctx, op, func(tx *sql.Tx) error {
