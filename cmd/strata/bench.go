@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -125,9 +126,10 @@ var benchStores = []string{"sqlite", "postgres", "mysql", "messagedb", "mongodb"
 var benchStoresByName = []string{"dynamodb", "jetstream", "s3"}
 
 func benchCommand() *cobra.Command {
-	var store, filter string
+	var store, filter, jsonFile string
 	var systemEvents, projectionEvents, memoryEvents int
 	var cfg benchsuite.Config
+	var all benchsuite.Report
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure Strata's recorders against the raw database drivers",
@@ -247,6 +249,7 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 				return fmt.Errorf("no case of %s matches --filter %q", strings.Join(stores, " or "), filter)
 			}
 			out := cmd.OutOrStdout()
+			all.Results = results
 			if len(results) > 0 {
 				benchsuite.Print(out, results)
 			}
@@ -268,6 +271,7 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 					fmt.Fprintln(out)
 				}
 				benchsuite.PrintCatchUpMemory(out, mem)
+				all.CatchUpMemory = mem
 			}
 			if systemEvents > 0 {
 				var sys []benchsuite.SystemResult
@@ -294,6 +298,7 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 					fmt.Fprintln(out)
 				}
 				benchsuite.PrintSystemRounds(out, sys)
+				all.System = sys
 			}
 			if projectionEvents > 0 {
 				var rounds []benchsuite.ProjectionResult
@@ -315,8 +320,13 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 					fmt.Fprintln(out)
 				}
 				benchsuite.PrintProjection(out, rounds)
+				all.Projection = rounds
 			}
 			fmt.Fprintln(out, machine())
+			if jsonFile != "" {
+				all.Machine = machine()
+				return writeBenchJSON(jsonFile, all)
+			}
 			return nil
 		},
 	}
@@ -328,7 +338,26 @@ single-event saves run with 1, 4 and 16 writers, for the scaling figure.`,
 	f.IntVar(&systemEvents, "system", 0, "also measure a system following this many events (0: no)")
 	f.IntVar(&memoryEvents, "catch-up-memory", 0, "also measure how much a catch-up of this many notifications grows the process's resident memory (0: no)")
 	f.IntVar(&projectionEvents, "projection", 0, "also measure a projection following this many events, --rounds times (0: no)")
+	f.StringVar(&jsonFile, "json", "", "also write every result, each round's included, as JSON to this file (scripts/bench-report reads it)")
 	return cmd
+}
+
+// writeBenchJSON writes v to path whole or not at all: a reader never
+// finds half a run.
+func writeBenchJSON(path string, v benchsuite.Report) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench --json: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench --json %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("bench --json %s: %w", path, err)
+	}
+	return nil
 }
 
 // systemBench measures the worlds system on a fresh store.
