@@ -21,9 +21,12 @@
 // with the save's commit ID, headers and tracking record. Documents take
 // dense positions, one per event, and a document is inserted only at the
 // position right after the last document that exists, which the unique
-// _id enforces. A writer checks, before it inserts, that nothing recorded
-// before that position conflicts with its save (a version already taken,
-// the commit already recorded, the tracking position already recorded).
+// _id enforces. Before it inserts, a writer inserts claims, in a second
+// collection ("worlds_claims"), whose _ids name what the save takes (each
+// version, its commit, its tracking position) and which name the position
+// and nonce of its document: a second save of the same version meets a
+// duplicate _id and, looking at the log, tells a conflict from the orphan
+// of a save that lost its position.
 //
 // That gives, with nothing but the atomicity of one insert:
 //
@@ -35,10 +38,10 @@
 //     has read up to n never later finds a new notification at or below n;
 //   - atomic deletion of an aggregate and purges of a tenant: a deletion is
 //     a marker document at the next position that hides what it deletes
-//     from every read at once; the documents are then removed.
+//     from every read at once; the documents are then emptied.
 //
 // Writers take turns for the next position, within a process by a lock
-// and across processes by the unique _id: saves are serialised, at about
-// two round trips each. docs/mongodb.md has the proof of the order, what
+// and across processes by the unique _id: saves are serialised, at a few
+// round trips each. docs/mongodb.md has the proof of the order, what
 // each server guarantees, and what cannot be tested without MongoDB.
 package mongodb

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/strata-go/strata/internal/sqlstore"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -131,9 +129,10 @@ func trackingHidden(markers []logDoc, d *logDoc) bool {
 // take turns: positions are taken one at a time anyway, and turns spare
 // them the failed attempts of a race.
 type log struct {
-	coll *mongo.Collection
-	mu   sync.Mutex
-	next int64 // the position after the last document known to exist, or 0 when unknown
+	coll   *mongo.Collection
+	claims *claims
+	mu     sync.Mutex
+	next   int64 // the position after the last document known to exist, or 0 when unknown
 }
 
 // queryNext returns the position after the last document of the
@@ -149,18 +148,39 @@ func (l *log) queryNext(ctx context.Context) (int64, error) {
 	return d.Last + 1, err
 }
 
+// maxAttempts bounds the attempts of one append, so that a log that
+// cannot be written (a position below its end without a document) fails
+// rather than loops.
+const maxAttempts = 100
+
 // append inserts the document that build makes at the next position,
-// after check (if not nil) has found nothing that forbids it among the
-// documents up to the position before. It returns the position.
+// after claim (if not nil) has taken, for the document's position and
+// nonce, the claims that forbid any other save the same versions, commit
+// and tracking record (see claims.go). It returns the position.
 //
-// Why this is safe: check runs after the document before the new one was
-// seen to exist, so it sees every document that precedes the new one; the
-// insert succeeds only if no other writer took the position in the
-// meantime, and if one did, the end is read again and check runs again.
-func (l *log) append(ctx context.Context, op string, build func(pos int64) *logDoc, check func(ctx context.Context) error) (int64, error) {
+// Why this is safe: a document is inserted only at the position after
+// one that exists, so the unique _id of the log keeps the positions dense
+// and in commit order; the unique _id of the claims lets only one live
+// claim take each version.
+func (l *log) append(ctx context.Context, op string, build func(pos int64) *logDoc, claim func(ctx context.Context, pos, nonce int64) error) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for attempt := 0; ; attempt++ {
+		if attempt == maxAttempts {
+			return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: fmt.Errorf("no position taken in %d attempts", maxAttempts)}
+		}
+		if attempt > 2 {
+			// Other processes take the positions. Wait a little, growing
+			// with the attempts, so that racing processes spread out.
+			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 6)))
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: ctx.Err()}
+			case <-t.C:
+			}
+		}
 		if l.next == 0 {
 			n, err := l.queryNext(ctx)
 			if err != nil {
@@ -168,15 +188,18 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 			}
 			l.next = n
 		}
-		if check != nil {
-			if err := check(ctx); err != nil {
-				return 0, err
-			}
-		}
 		pos := l.next
 		doc := build(pos)
 		doc.Last = pos + int64(max(len(doc.Events), 1)) - 1
 		doc.Nonce = rand.Int64()
+		if claim != nil {
+			if err := claim(ctx, pos, doc.Nonce); errors.Is(err, errStale) {
+				l.next = 0
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+		}
 		_, err := l.coll.InsertOne(ctx, doc)
 		if err == nil {
 			l.next = doc.Last + 1
@@ -203,18 +226,8 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 			}
 			return 0, err
 		}
-		// Another process took the position. Wait a little, growing with
-		// the attempts, so that racing processes spread out.
-		if attempt > 2 {
-			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 6)))
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: ctx.Err()}
-			case <-t.C:
-			}
-		}
+		// Another writer took the position: this attempt's claims are
+		// orphans, and the next attempt claims again.
 	}
 }
 
@@ -267,131 +280,4 @@ func markersAfter(ctx context.Context, coll *mongo.Collection, t string, all_ bo
 		f = append(f, bson.E{Key: fTenant, Value: t})
 	}
 	return all(ctx, coll, f, ascending())
-}
-
-// checkSave returns the error that forbids recording events (and the
-// tracking record) after the documents it finds, or nil: a commit already
-// recorded, a version already taken, a position already tracked. It
-// replays, in log order, the documents that could conflict and the
-// markers that delete them.
-func (r *recorder) checkSave(ctx context.Context, op string, events []persistence.StoredEvent, tracking *persistence.Tracking) error {
-	type key struct {
-		id uuid.UUID
-		v  int64
-	}
-	want := map[key]bool{}
-	byAggregate := map[uuid.UUID][]int64{}
-	for _, e := range events {
-		want[key{e.OriginatorID, e.OriginatorVersion}] = true
-		byAggregate[e.OriginatorID] = append(byAggregate[e.OriginatorID], e.OriginatorVersion)
-	}
-	ids := sqlstore.Aggregates(events)
-	var or bson.A
-	for _, id := range ids {
-		// Not $elemMatch, which FerretDB v1 does not take on documents:
-		// the condition may match a document whose version is another
-		// aggregate's, and the replay below looks at each event.
-		or = append(or, bson.D{{Key: fPurpose, Value: r.purpose}, {Key: fEvents + ".o", Value: binUUID(id)}, {Key: fEvents + ".v", Value: bson.D{{Key: "$in", Value: byAggregate[id]}}}})
-	}
-	var c uuid.UUID
-	if len(events) > 0 && r.purpose == "" {
-		c = events[0].CommitID
-	}
-	bins := make(bson.A, len(ids))
-	for i, id := range ids {
-		bins[i] = binUUID(id)
-	}
-	if c != uuid.Nil {
-		or = append(or, bson.D{{Key: fPurpose, Value: ""}, {Key: fCommit, Value: binUUID(c)}, {Key: fEvents + ".o", Value: bson.D{{Key: "$in", Value: bins}}}})
-	}
-	if len(ids) > 0 {
-		or = append(or, bson.D{{Key: fDeleted, Value: bson.D{{Key: "$in", Value: bins}}}}, bson.D{{Key: fMarker, Value: markerPurge}})
-	} else {
-		or = append(or, bson.D{{Key: fMarker, Value: markerPurge}})
-	}
-	filter := bson.D{{Key: fTenant, Value: r.tenant}, {Key: "$or", Value: or}}
-	if tracking != nil {
-		// Tracking positions are one per upstream notification across
-		// tenants.
-		filter = bson.D{{Key: "$or", Value: bson.A{filter, bson.D{{Key: fTracking + ".a", Value: tracking.ApplicationName}, {Key: fTracking + ".n", Value: tracking.NotificationID}}}}}
-	}
-	docs, err := all(ctx, r.coll(), filter, ascending())
-	if err != nil {
-		return errorf(op+": check for conflicts", err)
-	}
-	// Replay the documents in log order: a marker forgets what it
-	// deletes.
-	conflicts := map[key]int64{}       // → position
-	committed := map[uuid.UUID]int64{} // aggregate with commit c → position
-	var tracked []*logDoc              // documents with the tracking record
-	for i := range docs {
-		d := &docs[i]
-		if d.isMarker() {
-			if d.Tenant != r.tenant {
-				continue
-			}
-			forget := func(id uuid.UUID) bool {
-				return d.Marker == markerPurge || d.Deleted != nil && readUUID(*d.Deleted) == id
-			}
-			for k := range conflicts {
-				if forget(k.id) {
-					delete(conflicts, k)
-				}
-			}
-			for id := range committed {
-				if forget(id) {
-					delete(committed, id)
-				}
-			}
-			if d.Marker == markerPurge {
-				tracked = slices.DeleteFunc(tracked, func(t *logDoc) bool { return t.Tenant == r.tenant })
-			}
-			continue
-		}
-		if tracking != nil && d.Tracking != nil && d.Tracking.App == tracking.ApplicationName && d.Tracking.ID == tracking.NotificationID {
-			tracked = append(tracked, d)
-		}
-		if d.Tenant != r.tenant {
-			continue
-		}
-		samePurpose := d.Purpose != nil && *d.Purpose == r.purpose
-		for _, e := range d.Events {
-			o := readUUID(e.Originator)
-			if samePurpose && want[key{o, e.Version}] {
-				conflicts[key{o, e.Version}] = d.ID
-			}
-			if c != uuid.Nil && d.Commit != nil && readUUID(*d.Commit) == c && samePurpose {
-				if _, ours := byAggregate[o]; ours {
-					committed[o] = d.ID
-				}
-			}
-		}
-	}
-	if len(committed) > 0 {
-		var ids []uuid.UUID
-		for id := range committed {
-			ids = append(ids, id)
-		}
-		if err := sqlstore.CommitError(op, events, ids); err != nil {
-			return err
-		}
-	}
-	for k := range conflicts {
-		return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("aggregate %s already has version %d", k.id, k.v)}
-	}
-	for _, d := range tracked {
-		if d.Tenant != r.tenant {
-			// A tracking record of another tenant counts unless that
-			// tenant was purged after it.
-			ms, err := all(ctx, r.coll(), bson.D{{Key: fMarker, Value: markerPurge}, {Key: fTenant, Value: d.Tenant}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: d.ID}}}}, ascending())
-			if err != nil {
-				return errorf(op+": check for conflicts", err)
-			}
-			if len(ms) > 0 {
-				continue
-			}
-		}
-		return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity, Err: fmt.Errorf("notification %d of %s is already tracked", tracking.NotificationID, tracking.ApplicationName)}
-	}
-	return nil
 }

@@ -94,7 +94,8 @@ func Open(ctx context.Context, c Config) (*Factory, error) {
 		return nil, errorf("connect to MongoDB at "+hosts(opts), err)
 	}
 	coll := client.Database(c.Database).Collection(name)
-	return &Factory{cfg: c, client: client, coll: coll, log: &log{coll: coll}, ready: new(atomic.Bool), closed: new(atomic.Bool)}, nil
+	cl := &claims{coll: client.Database(c.Database).Collection(c.CollectionPrefix + tables.Purpose("claims")), log: coll}
+	return &Factory{cfg: c, client: client, coll: coll, log: &log{coll: coll, claims: cl}, ready: new(atomic.Bool), closed: new(atomic.Bool)}, nil
 }
 
 func hosts(o *options.ClientOptions) string { return strings.Join(o.Hosts, ",") }
@@ -148,6 +149,16 @@ func (f *Factory) prepare(ctx context.Context) error {
 		if err == nil {
 			if id := raw.Lookup("_id"); id.Type != bson.TypeInt64 {
 				return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("collection %s.%s holds documents that are not Strata's (an _id of type %s, not a 64-bit position)", f.cfg.Database, f.coll.Name(), id.Type)}
+			}
+			// Every document of the log is inserted after its claims, so
+			// a log without a collection of claims was written by an
+			// earlier layout, whose conflicts the claims would not see.
+			claims, err := f.coll.Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: f.log.claims.coll.Name()}})
+			if err != nil {
+				return errorf(op, err)
+			}
+			if len(claims) == 0 {
+				return &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf("collection %s.%s has documents but no collection of claims %s: it was written by a version of Strata without claims; copy its events into a new store", f.cfg.Database, f.coll.Name(), f.log.claims.coll.Name())}
 			}
 		}
 	}
@@ -246,7 +257,7 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 	bin := binUUID(id)
 	pos, err := f.log.append(ctx, op, func(pos int64) *logDoc {
 		return &logDoc{ID: pos, Tenant: f.tenant, Marker: markerDelete, Deleted: &bin}
-	}, nil)
+	}, f.claimEpoch(op, deletionKey(f.tenant, id)))
 	if err != nil {
 		return false, err
 	}
@@ -273,34 +284,41 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 	return had, nil
 }
 
-// cleanUp removes the aggregate's events from the documents, and the
-// documents that had no others. Readers no longer see them already: this
-// only frees the space.
+// cleanUp removes the aggregate's events from the documents. Readers no
+// longer see them already: this only frees the space. The documents
+// themselves stay, with their positions and nonces, since the log must
+// stay dense and claims name the documents at their positions.
 func (f *Factory) cleanUp(ctx context.Context, docs []logDoc, id uuid.UUID) error {
 	for _, d := range docs {
 		if d.isMarker() {
-			if d.Marker == markerDelete {
-				if _, err := f.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
-					return err
-				}
-			}
 			continue
 		}
 		kept := slices.DeleteFunc(slices.Clone(d.Events), func(e eventDoc) bool { return readUUID(e.Originator) == id })
 		if len(kept) == len(d.Events) {
 			continue
 		}
-		if len(kept) == 0 && d.Tracking == nil {
-			if _, err := f.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
-				return err
-			}
-			continue
+		update := bson.D{{Key: "$set", Value: bson.D{{Key: fEvents, Value: kept}}}}
+		if len(kept) == 0 {
+			update = bson.D{{Key: "$unset", Value: bson.D{{Key: fEvents, Value: ""}}}}
 		}
-		if _, err := f.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: fEvents, Value: kept}}}}); err != nil {
+		if _, err := f.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, update); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// claimEpoch returns the claim of a deletion or a purge: the next number
+// of its sequence, whose live claims below a writer's position make the
+// epoch of the versions it claims.
+func (f *Factory) claimEpoch(op, base string) func(ctx context.Context, pos, nonce int64) error {
+	return func(ctx context.Context, pos, nonce int64) error {
+		err := f.log.claims.take(ctx, pos, nonce, []*claim{{base: base, first: 1, stack: true}}, nil)
+		if err != nil && !errors.Is(err, errStale) {
+			return claimError(op, err)
+		}
+		return err
+	}
 }
 
 // PurgeTenant deletes everything of the factory's tenant: one marker
@@ -319,11 +337,13 @@ func (f *Factory) PurgeTenant(ctx context.Context) error {
 	}
 	pos, err := f.log.append(ctx, op, func(pos int64) *logDoc {
 		return &logDoc{ID: pos, Tenant: f.tenant, Marker: markerPurge}
-	}, nil)
+	}, f.claimEpoch(op, purgeKey(f.tenant)))
 	if err != nil {
 		return err
 	}
-	if _, err := f.coll.DeleteMany(ctx, bson.D{{Key: fTenant, Value: f.tenant}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: pos}}}}); err != nil {
+	// The documents stay (see cleanUp); what they held goes.
+	if _, err := f.coll.UpdateMany(ctx, bson.D{{Key: fTenant, Value: f.tenant}, {Key: fPurpose, Value: bson.D{{Key: "$exists", Value: true}}}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: pos}}}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: fEvents, Value: ""}, {Key: fTracking, Value: ""}, {Key: fCommit, Value: ""}, {Key: fHeaders, Value: ""}}}}); err != nil {
 		return errorf(op+": the tenant is purged, but removing its documents failed (purging it again removes them)", err)
 	}
 	return nil
@@ -423,14 +443,12 @@ func (r *recorder) insert(ctx context.Context, op string, events []persistence.S
 		return 0, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: fmt.Errorf(
 			"a save of %d events with %d bytes does not fit one MongoDB document (at most %d bytes), and a save is one document so that it is atomic", len(events), size, MaxDocumentBytes)}
 	}
-	var check func(ctx context.Context) error
-	if !replace {
-		check = func(ctx context.Context) error { return r.checkSave(ctx, op, events, tracking) }
-	}
 	return r.log.append(ctx, op, func(pos int64) *logDoc {
 		doc.ID = pos
 		return &doc
-	}, check)
+	}, func(ctx context.Context, pos, nonce int64) error {
+		return r.claimSave(ctx, op, pos, nonce, events, tracking, replace)
+	})
 }
 
 // InsertEvents records events and the tracking record, if any, in one

@@ -3,8 +3,10 @@ package mongodb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,5 +225,57 @@ func TestASaveWhoseAnswerIsLostIsFoundRecorded(t *testing.T) {
 	}
 	if got, err := r.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{}); err != nil || len(got) != 1 {
 		t.Fatalf("the save is recorded once: %d events, %v", len(got), err)
+	}
+}
+
+// Writers of three factories (three processes, as far as the store can
+// tell) save the same versions of one aggregate: each version is recorded
+// by exactly one of them, and the others are told of a conflict.
+func TestEachVersionOfAContendedAggregateIsRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	db := mongotest.Database(t)
+	env := map[string]string{"MONGODB_URI": mongotest.URI(), "MONGODB_DATABASE": db}
+	var recs []persistence.ApplicationRecorder
+	for range 3 {
+		f, err := mongodb.OpenEnv(ctx, persistence.NewEnv("Contended", env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		r, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	id := uuid.New()
+	const versions = 15
+	var mu sync.Mutex
+	wins := map[int64][]string{}
+	var wg sync.WaitGroup
+	for w := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := int64(1); v <= versions; v++ {
+				state := fmt.Sprintf("w%d-v%d", w, v)
+				_, err := recs[w%3].InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "C", State: []byte(state)}})
+				switch {
+				case err == nil:
+					mu.Lock()
+					wins[v] = append(wins[v], state)
+					mu.Unlock()
+				case !errors.Is(err, persistence.ErrIntegrity):
+					t.Errorf("writer %d, version %d: %v", w, v, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for v := int64(1); v <= versions; v++ {
+		if len(wins[v]) != 1 {
+			t.Errorf("version %d was recorded by %d saves: %v", v, len(wins[v]), wins[v])
+		}
 	}
 }
