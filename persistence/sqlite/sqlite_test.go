@@ -170,7 +170,7 @@ func TestTablesOfAnotherShapeAreRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dbname := filepath.Join(t.TempDir(), "foreign.db")
-			db, err := sql.Open("sqlite", dbname)
+			db, err := sql.Open(sqlite.DriverName, dbname)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,57 @@
+package sqlite
+
+import "time"
+
+// The SQLite driver is chosen when Strata is built: modernc.org/sqlite
+// (SQLite translated to Go) by default, github.com/mattn/go-sqlite3 (the C
+// SQLite, through cgo) with the build tag strata_sqlite_cgo. The files
+// driver_modernc.go and driver_cgo.go are the only ones that import a
+// driver; each provides the same things to the rest of the package:
+//
+//	DriverName        the database/sql name of the driver
+//	Driver            the driver's Go package
+//	openDB(dsn)       a pool of the driver's connections
+//	dsn(name, opts)   the data source name of name opened with opts, in
+//	                  the driver's syntax
+//	resultCode(err)   the extended SQLite result code of a driver error
+//
+// so that pragmas, the memdb database and error classification are
+// written once, here and in sqlite.go, and cannot drift between builds.
+
+// connOptions are the settings of one pool's connections.
+type connOptions struct {
+	lockTimeout time.Duration // busy_timeout
+	memdb       bool          // name is a memdb database shared by the process
+	readOnly    bool          // mode=ro
+	immutable   bool          // immutable=1: no other process can write the file
+	wal         bool          // journal_mode=WAL
+	synchronous string        // FULL or NORMAL; "" leaves the connection's default
+	immediate   bool          // BEGIN IMMEDIATE: a transaction takes the write lock at once
+	queryOnly   bool          // query_only=1
+	cacheKiB    int           // page cache in KiB (cache_size=-N); 0 leaves SQLite's default
+}
+
+// Primary SQLite result codes (the low byte of an extended code), as
+// fixed by SQLite's C interface; the tests of each build check them
+// against its driver's constants.
+const (
+	codeError      = 1
+	codePerm       = 3
+	codeBusy       = 5
+	codeLocked     = 6
+	codeNoMem      = 7
+	codeReadOnly   = 8
+	codeInterrupt  = 9
+	codeIOErr      = 10
+	codeCorrupt    = 11
+	codeFull       = 13
+	codeCantOpen   = 14
+	codeProtocol   = 15
+	codeSchema     = 17
+	codeTooBig     = 18
+	codeConstraint = 19
+	codeMismatch   = 20
+	codeMisuse     = 21
+	codeRange      = 25
+	codeNotADB     = 26
+)
