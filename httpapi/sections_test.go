@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	_ "modernc.org/sqlite"
+	"github.com/strata-go/strata/persistence/sqlite"
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/examples/worlds"
@@ -74,7 +74,7 @@ func TestADamagedRowDoesNotFailItsSection(t *testing.T) {
 	ctx := context.Background()
 	env := storetest.Stores()[1].Env(t) // SQLite
 	w := newWorlds(t, application.WithEnv(env))
-	db, err := sql.Open("sqlite", env["SQLITE_DBNAME"])
+	db, err := sql.Open(sqlite.DriverName, env["SQLITE_DBNAME"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"github.com/strata-go/strata/persistence/sqlite"
 	"sort"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func BenchmarkCopySQLiteToPostgreSQL(b *testing.B) {
 		rawSchema := pgtest.Schema(b)
 		_, err = conn.Exec(ctx, "CREATE SCHEMA "+rawSchema+"; CREATE TABLE "+rawSchema+".ev (id bigserial primary key, tenant text, originator_id uuid, v bigint, topic text, state bytea, commit_id uuid, headers bytea, unique (tenant, originator_id, v)); CREATE TABLE "+rawSchema+".tr (tenant text, app text, n bigint, primary key (app, n))")
 		must(err)
-		db, err := sql.Open("sqlite", "file:"+src+"?mode=ro")
+		db, err := sql.Open(sqlite.DriverName, "file:"+src+"?mode=ro")
 		must(err)
 		t1 := time.Now()
 		for _, app := range []string{"worlds", "counters"} {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/strata-go/strata/persistence/sqlite"
 	"io"
 	"log/slog"
 	"net/http"
@@ -536,7 +537,7 @@ func TestSnapshotCreateCanBeInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db, err := sql.Open("sqlite", s.env["SQLITE_DBNAME"])
+	db, err := sql.Open(sqlite.DriverName, s.env["SQLITE_DBNAME"])
 	if err != nil {
 		t.Fatal(err)
 	}

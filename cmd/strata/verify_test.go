@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/strata-go/strata/persistence/sqlite"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -46,7 +47,7 @@ func damage(t *testing.T, s store, stmts ...string) {
 		pgtest.Exec(t, stmts...)
 		return
 	}
-	db, err := sql.Open("sqlite", s.env["SQLITE_DBNAME"])
+	db, err := sql.Open(sqlite.DriverName, s.env["SQLITE_DBNAME"])
 	if err != nil {
 		t.Fatal(err)
 	}
