@@ -1,6 +1,10 @@
 package sqlite
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // The SQLite driver is chosen when Strata is built: modernc.org/sqlite
 // (SQLite translated to Go) by default, github.com/mattn/go-sqlite3 (the C
@@ -11,12 +15,48 @@ import "time"
 //	DriverName        the database/sql name of the driver
 //	Driver            the driver's Go package
 //	openDB(dsn)       a pool of the driver's connections
-//	dsn(name, opts)   the data source name of name opened with opts, in
-//	                  the driver's syntax
+//	pragma(name, v)   a DSN parameter setting the pragma name to v on every
+//	                  new connection, in the driver's syntax
 //	resultCode(err)   the extended SQLite result code of a driver error
 //
 // so that pragmas, the memdb database and error classification are
 // written once, here and in sqlite.go, and cannot drift between builds.
+
+// dsn returns the data source name of name opened with o. The URI
+// parameters (vfs, mode, immutable) are SQLite's own; the pragmas are in
+// the driver's syntax, busy_timeout first, so that setting the journal
+// mode waits for a lock instead of failing; _txlock is spelled alike by
+// both drivers.
+func dsn(name string, o connOptions) string {
+	var b strings.Builder
+	b.WriteString("file:" + name + "?")
+	if o.memdb {
+		b.WriteString("vfs=memdb&")
+	}
+	if o.readOnly {
+		b.WriteString("mode=ro&")
+	}
+	if o.immutable {
+		b.WriteString("immutable=1&")
+	}
+	b.WriteString(pragma("busy_timeout", strconv.FormatInt(o.lockTimeout.Milliseconds(), 10)) + "&" + pragma("foreign_keys", "1"))
+	if o.wal {
+		b.WriteString("&" + pragma("journal_mode", "WAL"))
+	}
+	if o.synchronous != "" {
+		b.WriteString("&" + pragma("synchronous", o.synchronous))
+	}
+	if o.queryOnly {
+		b.WriteString("&" + pragma("query_only", "1"))
+	}
+	if o.cacheKiB != 0 {
+		b.WriteString("&" + pragma("cache_size", "-"+strconv.Itoa(o.cacheKiB)))
+	}
+	if o.immediate {
+		b.WriteString("&_txlock=immediate")
+	}
+	return b.String()
+}
 
 // connOptions are the settings of one pool's connections.
 type connOptions struct {

@@ -7,8 +7,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"strconv"
-	"strings"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -34,41 +32,12 @@ func (c connector) Driver() driver.Driver                        { return cDrive
 
 func openDB(dsn string) (*sql.DB, error) { return sql.OpenDB(connector{dsn}), nil }
 
-// dsn writes the options as mattn's underscore parameters; mattn removes
-// none of the URI, so SQLite sees (and ignores) them too, and reads
-// vfs, mode and immutable itself. mattn sets busy_timeout before any
-// other pragma, and synchronous=NORMAL when none is given, which is the
-// default of a WAL connection anyway (a reader never syncs).
-func dsn(name string, o connOptions) string {
-	var b strings.Builder
-	b.WriteString("file:" + name + "?")
-	if o.memdb {
-		b.WriteString("vfs=memdb&")
-	}
-	if o.readOnly {
-		b.WriteString("mode=ro&")
-	}
-	if o.immutable {
-		b.WriteString("immutable=1&")
-	}
-	b.WriteString("_busy_timeout=" + strconv.FormatInt(o.lockTimeout.Milliseconds(), 10) + "&_foreign_keys=1")
-	if o.wal {
-		b.WriteString("&_journal_mode=WAL")
-	}
-	if o.synchronous != "" {
-		b.WriteString("&_synchronous=" + o.synchronous)
-	}
-	if o.queryOnly {
-		b.WriteString("&_query_only=1")
-	}
-	if o.cacheKiB != 0 {
-		b.WriteString("&_cache_size=-" + strconv.Itoa(o.cacheKiB))
-	}
-	if o.immediate {
-		b.WriteString("&_txlock=immediate")
-	}
-	return b.String()
-}
+// pragma writes a pragma as mattn's underscore parameter. mattn removes
+// none of the URI, so SQLite sees (and ignores) them too, and reads vfs,
+// mode and immutable itself. mattn sets busy_timeout before any other
+// pragma, and synchronous=NORMAL when none is given, which is the default
+// of a WAL connection anyway (a reader never syncs).
+func pragma(name, value string) string { return "_" + name + "=" + value }
 
 // resultCode returns the extended result code of an error of SQLite.
 func resultCode(err error) (int, bool) {
