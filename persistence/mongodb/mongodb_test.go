@@ -63,16 +63,15 @@ func (s *splitRecorder) InsertEvents(ctx context.Context, events []persistence.S
 	return all[s.n.Add(1)%int64(len(all))].InsertEvents(ctx, events, opts...)
 }
 
-// Writers of two factories (two processes, as far as the log can tell)
-// race for the same positions: the unique _id, not the factory's lock,
-// decides, and the order still holds.
-func TestWritersOfSeveralProcessesShareOneOrder(t *testing.T) {
+// processes opens n factories of the application named app on one fresh
+// database, as n processes would, and returns a recorder of each.
+func processes(t *testing.T, app string, n int) []persistence.ApplicationRecorder {
+	t.Helper()
 	ctx := context.Background()
-	db := mongotest.Database(t)
-	env := map[string]string{"MONGODB_URI": mongotest.URI(), "MONGODB_DATABASE": db}
+	env := map[string]string{"MONGODB_URI": mongotest.URI(), "MONGODB_DATABASE": mongotest.Database(t)}
 	var recs []persistence.ApplicationRecorder
-	for range 3 {
-		f, err := mongodb.OpenEnv(ctx, persistence.NewEnv("Shared", env))
+	for range n {
+		f, err := mongodb.OpenEnv(ctx, persistence.NewEnv(app, env))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +82,14 @@ func TestWritersOfSeveralProcessesShareOneOrder(t *testing.T) {
 		}
 		recs = append(recs, r)
 	}
+	return recs
+}
+
+// Writers of three factories (three processes, as far as the log can tell)
+// race for the same positions: the unique _id, not the factory's lock,
+// decides, and the order still holds.
+func TestWritersOfSeveralProcessesShareOneOrder(t *testing.T) {
+	recs := processes(t, "Shared", 3)
 	res := recordertest.Stress(t, &splitRecorder{ApplicationRecorder: recs[0], others: recs[1:]}, recordertest.StressConfig{Writers: 16, SavesPerWriter: 20})
 	t.Logf("%d saves, %d events, %d conflicts in %v", res.Saves, res.Events, res.Conflicts, res.Elapsed)
 }
@@ -233,21 +240,7 @@ func TestASaveWhoseAnswerIsLostIsFoundRecorded(t *testing.T) {
 // by exactly one of them, and the others are told of a conflict.
 func TestEachVersionOfAContendedAggregateIsRecordedOnce(t *testing.T) {
 	ctx := context.Background()
-	db := mongotest.Database(t)
-	env := map[string]string{"MONGODB_URI": mongotest.URI(), "MONGODB_DATABASE": db}
-	var recs []persistence.ApplicationRecorder
-	for range 3 {
-		f, err := mongodb.OpenEnv(ctx, persistence.NewEnv("Contended", env))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		r, err := f.ApplicationRecorder(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, r)
-	}
+	recs := processes(t, "Contended", 3)
 	id := uuid.New()
 	const versions = 15
 	var mu sync.Mutex
