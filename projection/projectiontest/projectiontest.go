@@ -199,9 +199,10 @@ func (w *writer) want() Totals {
 	return Totals{Tallies: len(w.tallies), Sum: w.sum, Events: w.events}
 }
 
-// keepWriting saves tallies in n goroutines until the function it
-// returns is called, which waits for them; the test's end calls it too.
-func (w *writer) keepWriting(t *testing.T, n int) (stopAndWait func()) {
+// keepWriting saves tallies in n goroutines, each pausing for pause
+// between saves, until the function it returns is called, which waits for
+// them; the test's end calls it too.
+func (w *writer) keepWriting(t *testing.T, n int, pause time.Duration) (stopAndWait func()) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -224,7 +225,7 @@ func (w *writer) keepWriting(t *testing.T, n int) (stopAndWait func()) {
 					t.Errorf("save: %v", err)
 					return
 				}
-				time.Sleep(time.Millisecond)
+				time.Sleep(pause)
 			}
 		}()
 	}
@@ -316,7 +317,7 @@ func testCatchUp[Tx any](t *testing.T, h Harness[Tx]) {
 func testStops[Tx any](t *testing.T, h Harness[Tx]) {
 	store, app := h.Open(t)
 	w := newWriter(app)
-	stopWriting := w.keepWriting(t, 2)
+	stopWriting := w.keepWriting(t, 2, time.Millisecond)
 	for range 6 {
 		r := start(t, store, h.Projection(1, noHook), app)
 		time.Sleep(30 * time.Millisecond)
@@ -338,7 +339,7 @@ func testStops[Tx any](t *testing.T, h Harness[Tx]) {
 func testTwoRunners[Tx any](t *testing.T, h Harness[Tx]) {
 	store, app := h.Open(t)
 	w := newWriter(app)
-	stopWriting := w.keepWriting(t, 2)
+	stopWriting := w.keepWriting(t, 2, time.Millisecond)
 	a := start(t, store, h.Projection(1, noHook), app)
 	b := start(t, store, h.Projection(1, noHook), app)
 	time.Sleep(200 * time.Millisecond)
@@ -425,7 +426,17 @@ func testRebuild[Tx any](t *testing.T, h Harness[Tx], overtaken bool) {
 			}
 		}()
 	}
-	stopWriting := w.keepWriting(t, 2)
+	// An overtaken rebuild waits, every batch, for the live version to
+	// record one more save, which takes longer the more the machine is
+	// loaded: writers at full speed could then outpace it for good, which
+	// is the hook's doing, not the runner's. Writers pausing 20 ms save at
+	// most 100 times a second, which a rebuild of up to 200 events a batch
+	// outpaces unless each of its batches takes two seconds.
+	pause := time.Millisecond
+	if overtaken {
+		pause = 20 * time.Millisecond
+	}
+	stopWriting := w.keepWriting(t, 2, pause)
 	time.Sleep(50 * time.Millisecond)
 	var v2 *projection.Runner[Tx]
 	if overtaken {
