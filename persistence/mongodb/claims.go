@@ -54,6 +54,11 @@ type claims struct {
 	known map[int64]int64
 }
 
+// maxKnown bounds the claims' cache of positions' nonces: it is emptied
+// when full, since a long-lived process would otherwise keep one entry per
+// contended position it ever met.
+const maxKnown = 4096
+
 // claimDoc is a claim: that the document with nonce Nonce at position Pos
 // takes what ID names.
 type claimDoc struct {
@@ -102,7 +107,7 @@ const (
 func (cl *claims) judge(ctx context.Context, c *claimDoc, pos int64) (state, error) {
 	switch {
 	case c.Pos > pos:
-		return 0, errStale
+		return 0, fmt.Errorf("%w: claim %s is for position %d, after %d", errStale, c.ID, c.Pos, pos)
 	case c.Pos == pos:
 		return racing, nil
 	}
@@ -117,14 +122,14 @@ func (cl *claims) judge(ctx context.Context, c *claimDoc, pos int64) (state, err
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			// Below the end, yet no document: a read that has not caught
 			// up with the end it saw. Start over.
-			return 0, errStale
+			return 0, fmt.Errorf("%w: no document at position %d of claim %s, below the end %d", errStale, c.Pos, c.ID, pos)
 		}
 		if err != nil {
 			return 0, err
 		}
 		there = d.Nonce
 		cl.mu.Lock()
-		if cl.known == nil {
+		if cl.known == nil || len(cl.known) >= maxKnown {
 			cl.known = map[int64]int64{}
 		}
 		cl.known[c.Pos] = there
@@ -255,7 +260,7 @@ func (cl *claims) takeOne(ctx context.Context, pos, nonce int64, c *claim) error
 		}
 		if there == nil {
 			// Refused, yet not found: a read behind the insert.
-			return errStale
+			return fmt.Errorf("%w: claim %s refused as taken, yet not found", errStale, id)
 		}
 		if there.Nonce == nonce && there.Pos == pos {
 			return nil // this writer's own, inserted by a retry

@@ -165,9 +165,11 @@ const maxAttempts = 100
 func (l *log) append(ctx context.Context, op string, build func(pos int64) *logDoc, claim func(ctx context.Context, pos, nonce int64) error) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// last is why the last attempt failed, for the error of the final one.
+	var last error
 	for attempt := 0; ; attempt++ {
 		if attempt == maxAttempts {
-			return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: fmt.Errorf("no position taken in %d attempts", maxAttempts)}
+			return 0, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: fmt.Errorf("no position taken in %d attempts; the last: %w", maxAttempts, last)}
 		}
 		if attempt > 2 {
 			// Other processes take the positions. Wait a little, growing
@@ -194,7 +196,7 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 		doc.Nonce = rand.Int64()
 		if claim != nil {
 			if err := claim(ctx, pos, doc.Nonce); errors.Is(err, errStale) {
-				l.next = 0
+				l.next, last = 0, err
 				continue
 			} else if err != nil {
 				return 0, err
@@ -228,6 +230,7 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 		}
 		// Another writer took the position: this attempt's claims are
 		// orphans, and the next attempt claims again.
+		last = fmt.Errorf("position %d was taken by another writer", pos)
 	}
 }
 

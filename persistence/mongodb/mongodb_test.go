@@ -272,3 +272,35 @@ func TestEachVersionOfAContendedAggregateIsRecordedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A log with a position below its end but no document there (removed by
+// hand: Strata never removes one) cannot be appended to: the save fails
+// after its attempts, saying which position is missing, rather than loops.
+func TestAHoleInTheLogFailsSavesNamingThePosition(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{"MONGODB_URI": mongotest.URI(), "MONGODB_DATABASE": mongotest.Database(t)}
+	f, err := mongodb.OpenEnv(ctx, persistence.NewEnv("Holed", env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := f.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := uuid.New(), uuid.New()
+	for _, id := range []uuid.UUID{a, b} {
+		if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 1, Topic: "t"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.Collection().DeleteOne(ctx, bson.D{{Key: "_id", Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	// The claim of a's version 1 names position 1, which now holds nothing.
+	_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: a, OriginatorVersion: 1, Topic: "t"}})
+	if !errors.Is(err, persistence.ErrOperational) || !strings.Contains(err.Error(), "no document at position 1") {
+		t.Fatalf("a save meeting a hole at position 1: %v, want ErrOperational naming the position", err)
+	}
+	t.Log(err)
+}
