@@ -3,6 +3,7 @@ package benchsuite
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -71,28 +72,7 @@ func RecorderCases(writes, reads Pair, saveTarget, readTarget float64) []Case {
 		{Name: "save 1 event", Baseline: "raw INSERT", Writers: 1, Events: 1, Target: saveTarget, Setup: save(1)},
 		{Name: "save 1 event", Baseline: "raw INSERT", Writers: ManyWriters, Events: 1, Target: saveTarget, Setup: save(1)},
 		{Name: "save 100 events", Baseline: "raw INSERT", Writers: 1, Events: BatchSize, Target: saveTarget, Setup: save(BatchSize)},
-		{Name: "catch up 100,000 notifications", Baseline: "raw SELECT scan", Writers: 1, Events: CatchUpEvents, Target: readTarget,
-			Setup: func(ctx context.Context) (Op, Op, error) {
-				rec, raw := reads.Recorder, reads.Raw
-				if err := fill(ctx, rec, raw); err != nil {
-					return nil, nil, err
-				}
-				strata := func(ctx context.Context, _ int) error {
-					n, err := catchUp(ctx, rec)
-					if err == nil && n < CatchUpEvents {
-						err = fmt.Errorf("caught up %d notifications, want at least %d", n, CatchUpEvents)
-					}
-					return err
-				}
-				base := func(ctx context.Context, _ int) error {
-					n, err := raw.Scan(ctx)
-					if err == nil && n < CatchUpEvents {
-						err = fmt.Errorf("scanned %d rows, want at least %d", n, CatchUpEvents)
-					}
-					return err
-				}
-				return strata, base, nil
-			}},
+		CatchUpCase(reads, CatchUpEvents, readTarget),
 		{Name: "get aggregate of 1,000 events", Baseline: "raw SELECT", Writers: 1, Events: AggregateSize, Target: readTarget,
 			Setup: func(ctx context.Context) (Op, Op, error) {
 				rec, raw := writes.Recorder, writes.Raw
@@ -123,8 +103,47 @@ func RecorderCases(writes, reads Pair, saveTarget, readTarget float64) []Case {
 	}
 }
 
-// fill puts the same 100,000 events in Strata's table and the raw one.
-func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw) error {
+// CatchUpCase is the case that reads a log of events notifications from
+// the start, as a follower catching up does, against the baseline's scan
+// of the same rows with one query, on the reads pair, which must hold
+// exactly the events read.
+func CatchUpCase(reads Pair, events int, target float64) Case {
+	return Case{Name: "catch up " + thousands(events) + " notifications", Baseline: "raw SELECT scan", Writers: 1, Events: events, Target: target,
+		Setup: func(ctx context.Context) (Op, Op, error) {
+			rec, raw := reads.Recorder, reads.Raw
+			if err := fill(ctx, rec, raw, events); err != nil {
+				return nil, nil, err
+			}
+			strata := func(ctx context.Context, _ int) error {
+				n, err := catchUp(ctx, rec)
+				if err == nil && n < events {
+					err = fmt.Errorf("caught up %d notifications, want at least %d", n, events)
+				}
+				return err
+			}
+			base := func(ctx context.Context, _ int) error {
+				n, err := raw.Scan(ctx)
+				if err == nil && n < events {
+					err = fmt.Errorf("scanned %d rows, want at least %d", n, events)
+				}
+				return err
+			}
+			return strata, base, nil
+		}}
+}
+
+// thousands writes n with commas between its thousands: 100,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// fill puts the same events (a multiple of catchUpPerSave) in Strata's
+// table and the raw one.
+func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw, events int) error {
 	have, err := rec.MaxNotificationID(ctx)
 	if err != nil {
 		return err
@@ -132,7 +151,7 @@ func fill(ctx context.Context, rec persistence.ApplicationRecorder, raw Raw) err
 	if have > 0 {
 		return nil // filled by an earlier case of this run
 	}
-	for range CatchUpEvents / catchUpPerSave {
+	for range events / catchUpPerSave {
 		batch := Events(catchUpPerSave, StateSize)
 		if _, err := rec.InsertEvents(ctx, batch); err != nil {
 			return err
