@@ -49,6 +49,12 @@ const (
 	markerPurge  = "purge"
 )
 
+// anyMarker matches the marker field of deletions and purges. It names
+// the values rather than asking $exists, which an index that holds every
+// document (the field is absent from most) serves only by scanning all of
+// its keys on MongoDB: values bound the scan to the markers.
+var anyMarker = bson.D{{Key: "$in", Value: bson.A{markerDelete, markerPurge}}}
+
 // logDoc is a document of the log.
 type logDoc struct {
 	ID       int64             `bson:"_id"`
@@ -278,7 +284,7 @@ func ascending() *options.FindOptionsBuilder {
 // markersAfter reads the markers after position pos, of tenant t or of
 // every tenant if all.
 func markersAfter(ctx context.Context, coll *mongo.Collection, t string, all_ bool, pos int64) ([]logDoc, error) {
-	f := bson.D{{Key: fMarker, Value: bson.D{{Key: "$exists", Value: true}}}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: pos}}}}
+	f := bson.D{{Key: fMarker, Value: anyMarker}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: pos}}}}
 	if !all_ {
 		f = append(f, bson.E{Key: fTenant, Value: t})
 	}

@@ -802,7 +802,7 @@ func (r *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID
 			return
 		}
 		docs, err := all(ctx, r.coll(), bson.D{{Key: fTenant, Value: r.tenant}, {Key: "$or", Value: bson.A{
-			bson.D{{Key: fPurpose, Value: r.purpose}}, bson.D{{Key: fMarker, Value: bson.D{{Key: "$exists", Value: true}}}}}}},
+			bson.D{{Key: fPurpose, Value: r.purpose}}, bson.D{{Key: fMarker, Value: anyMarker}}}}},
 			ascending())
 		if err != nil {
 			yield(uuid.Nil, errorf(op, err))
