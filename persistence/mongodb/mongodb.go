@@ -288,25 +288,49 @@ func (f *Factory) DeleteAggregate(ctx context.Context, id uuid.UUID) (bool, erro
 // longer see them already: this only frees the space. The documents
 // themselves stay, with their positions and nonces, since the log must
 // stay dense and claims name the documents at their positions.
+//
+// Each document is updated on the condition that its events are still
+// those read: another deletion or a purge may have removed some since,
+// and writing back the events read would bring what they removed back
+// into the database (readers would still hide it, but erased data must
+// go). A document changed meanwhile is read again.
 func (f *Factory) cleanUp(ctx context.Context, docs []logDoc, id uuid.UUID) error {
 	for _, d := range docs {
 		if d.isMarker() {
 			continue
 		}
-		kept := slices.DeleteFunc(slices.Clone(d.Events), func(e eventDoc) bool { return readUUID(e.Originator) == id })
-		if len(kept) == len(d.Events) {
-			continue
-		}
-		update := bson.D{{Key: "$set", Value: bson.D{{Key: fEvents, Value: kept}}}}
-		if len(kept) == 0 {
-			update = bson.D{{Key: "$unset", Value: bson.D{{Key: fEvents, Value: ""}}}}
-		}
-		if _, err := f.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, update); err != nil {
-			return err
+		for attempt := 1; ; attempt++ {
+			kept := slices.DeleteFunc(slices.Clone(d.Events), func(e eventDoc) bool { return readUUID(e.Originator) == id })
+			if len(kept) == len(d.Events) {
+				break
+			}
+			update := bson.D{{Key: "$set", Value: bson.D{{Key: fEvents, Value: kept}}}}
+			if len(kept) == 0 {
+				update = bson.D{{Key: "$unset", Value: bson.D{{Key: fEvents, Value: ""}}}}
+			}
+			res, err := f.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: fEvents, Value: d.Events}}, update)
+			if err != nil {
+				return err
+			}
+			if res.MatchedCount == 1 {
+				break
+			}
+			if attempt == maxCleanUpAttempts {
+				return fmt.Errorf("document %d changed under each of %d attempts to remove the events of aggregate %s", d.ID, attempt, id)
+			}
+			var fresh logDoc
+			if err := f.coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&fresh); err != nil {
+				return fmt.Errorf("read document %d again: %w", d.ID, err)
+			}
+			d = fresh
 		}
 	}
 	return nil
 }
+
+// maxCleanUpAttempts bounds the attempts to remove an aggregate's events
+// from one document that other deletions keep changing.
+const maxCleanUpAttempts = 10
 
 // claimEpoch returns the claim of a deletion or a purge: the next number
 // of its sequence, whose live claims below a writer's position make the
