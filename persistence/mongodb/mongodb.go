@@ -728,10 +728,27 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 	if err := r.begin(ctx, op); err != nil {
 		return 0, err
 	}
+	// Nothing before the tenant's last purge is seen: the walk back stops
+	// there rather than going through every emptied document.
+	purges, err := all(ctx, r.coll(), bson.D{{Key: fMarker, Value: markerPurge}, {Key: fTenant, Value: r.tenant}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(1))
+	if err != nil {
+		return 0, errorf(op, err)
+	}
+	var purged int64
+	if len(purges) > 0 {
+		purged = purges[0].ID
+	}
+	// Documents are walked back by their last positions, which grow with
+	// their first: the index of the tenant's log (tenant, purpose, last)
+	// serves both the bound and the order, where one by _id would read the
+	// tenant's whole log or every other tenant's documents. A document
+	// ends before below exactly when it starts before it, below being a
+	// document's first position.
 	below := int64(math.MaxInt64)
 	for {
-		docs, err := all(ctx, r.coll(), bson.D{{Key: fTenant, Value: r.tenant}, {Key: fPurpose, Value: ""}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: below}}}},
-			options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(100).SetBatchSize(100))
+		docs, err := all(ctx, r.coll(), bson.D{{Key: fTenant, Value: r.tenant}, {Key: fPurpose, Value: ""}, {Key: "e", Value: bson.D{{Key: "$lt", Value: below}, {Key: "$gt", Value: purged}}}},
+			options.Find().SetSort(bson.D{{Key: "e", Value: -1}}).SetLimit(100).SetBatchSize(100))
 		if err != nil {
 			return 0, errorf(op, err)
 		}

@@ -304,3 +304,52 @@ func TestAHoleInTheLogFailsSavesNamingThePosition(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// A tenant's last notification is found past other tenants' later
+// documents and its own purge: nothing before the purge counts.
+func TestTheMaxNotificationIDOfATenantAfterAPurge(t *testing.T) {
+	ctx := context.Background()
+	root, err := mongodb.OpenEnv(ctx, persistence.NewEnv("Purged", mongotest.Env(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	tenant := func(id string) (*mongodb.Factory, persistence.ApplicationRecorder) {
+		f, err := root.Tenant(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.ApplicationRecorder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.(*mongodb.Factory), r
+	}
+	save := func(r persistence.ApplicationRecorder) int64 {
+		ids, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}, {OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "t"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids[len(ids)-1]
+	}
+	max := func(r persistence.ApplicationRecorder, want int64, when string) {
+		t.Helper()
+		if got, err := r.MaxNotificationID(ctx); err != nil || got != want {
+			t.Fatalf("%s: max notification ID %d, want %d (%v)", when, got, want, err)
+		}
+	}
+	f, mine := tenant("mine")
+	_, other := tenant("other")
+	save(mine)
+	last := save(mine)
+	save(other)
+	max(mine, last, "past another tenant's save")
+	if err := f.PurgeTenant(ctx); err != nil {
+		t.Fatal(err)
+	}
+	save(other)
+	max(mine, 0, "after the purge")
+	last = save(mine)
+	save(other)
+	max(mine, last, "after a save since the purge")
+}
