@@ -223,14 +223,14 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 		// The position is taken, or the answer was lost: by this insert
 		// (the driver retried it, or it landed before the connection
 		// broke) or by another writer. The nonce tells.
-		switch mine, found := l.owns(pos, doc.Nonce); {
+		switch mine, found := l.owns(pos, doc.Nonce, mongo.IsDuplicateKeyError(err)); {
 		case mine:
 			l.next = doc.Last + 1
 			return pos, nil
 		case !found:
 			// Still unknown: the insert may have landed, or land later.
 			if !errors.Is(err, persistence.ErrUnknownOutcome) {
-				err = persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
+				err = persistence.Errorf(persistence.ErrUnknownOutcome, op, fmt.Errorf("position %d: %w", pos, err))
 			}
 			return 0, err
 		}
@@ -242,17 +242,30 @@ func (l *log) append(ctx context.Context, op string, build func(pos int64) *logD
 
 // owns reports whether the document at pos is there (found) and is the
 // one inserted with nonce. It reads on a context of its own, since the
-// caller's may have ended with the insert.
-func (l *log) owns(pos, nonce int64) (mine, found bool) {
+// caller's may have ended with the insert. taken says that the server
+// refused the insert as a duplicate, so a document is there: a read at
+// majority may not see it yet on a replica set, and is made again for a
+// while before the document is taken for missing.
+func (l *log) owns(pos, nonce int64, taken bool) (mine, found bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var d struct {
-		Nonce int64 `bson:"w"`
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		var d struct {
+			Nonce int64 `bson:"w"`
+		}
+		err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d)
+		if err == nil {
+			return d.Nonce == nonce, true
+		}
+		if !taken || !errors.Is(err, mongo.ErrNoDocuments) {
+			return false, false
+		}
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-time.After(wait):
+		}
 	}
-	if err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: pos}}).Decode(&d); err != nil {
-		return false, false
-	}
-	return d.Nonce == nonce, true
 }
 
 // all reads every document that the query selects, in batches of
