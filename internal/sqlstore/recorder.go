@@ -36,6 +36,15 @@ type Dialect struct {
 	// Visible is a condition of notification selects that hides rows
 	// readers must not see yet, or "".
 	Visible string
+	// StablePrefix, if not nil, returns the highest notification ID of
+	// table at or below which every save that took an ID has been made
+	// visible, or rolled back, before StablePrefix returned; a select of
+	// notifications, a statement that begins afterwards, shows none above
+	// it. For an engine whose statements may see a later save without an
+	// earlier one that the later waited for (InnoDB does not take a
+	// statement's read view at one instant), so that a reader never takes
+	// for good the gap of a save that is still being made visible.
+	StablePrefix func(ctx context.Context, db *sql.DB, table string) (int64, error)
 	// TopicsIn renders the topic filter; nil means [TopicsIn].
 	TopicsIn func([]string) (string, []any)
 	// Classify returns the kind of an engine error (a persistence kind
@@ -607,6 +616,19 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	}
 	if err := CheckLimit(op, nq.Limit); err != nil {
 		return nil, err
+	}
+	if stable := r.db.Dialect.StablePrefix; stable != nil {
+		h, err := stable(ctx, r.db.Reader, r.table)
+		if err != nil {
+			return nil, r.db.Errorf(op+": read the end of the stable prefix", err)
+		}
+		// IDs begin at 1, and a Stop of 0 would mean no bound at all.
+		if h < max(nq.Start, 1) {
+			return []persistence.Notification{}, nil
+		}
+		if nq.Stop <= 0 || nq.Stop > h {
+			nq.Stop = h
+		}
 	}
 	topicsIn := r.db.Dialect.TopicsIn
 	if topicsIn == nil {

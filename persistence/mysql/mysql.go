@@ -392,7 +392,28 @@ func newDialect(sequence string) sqlstore.Dialect {
 		Save: func(ctx context.Context, db *sql.DB, table, tenant string, before []sqlstore.Query, events []persistence.StoredEvent) ([]int64, error) {
 			return save(ctx, db, sequence, table, tenant, before, events)
 		},
+		StablePrefix: func(ctx context.Context, db *sql.DB, table string) (int64, error) {
+			return stablePrefix(ctx, db, sequence, table)
+		},
 	}
+}
+
+// stablePrefix returns the committed value of the counter of table's
+// notification IDs: every save that took an ID at or below it has left
+// InnoDB's table of running transactions before this statement ends, so a
+// statement that begins afterwards sees all of them. A read view alone
+// does not promise that: InnoDB builds it by walking its hash of running
+// transactions without stopping commits, so a view can miss a save that
+// committed during the walk and show the later save that waited for it
+// (docs/mysql.md, "Why it is correct").
+func stablePrefix(ctx context.Context, db *sql.DB, sequence, table string) (int64, error) {
+	var last int64
+	err := db.QueryRowContext(ctx, "SELECT last_id FROM "+sequence+" WHERE name = ?", table).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, &persistence.Error{Op: "read the counter of notification IDs", Kind: persistence.ErrProgramming,
+			Err: fmt.Errorf("table %s has no counter row for %s: it was not made by Strata, or the row was deleted", sequence, table)}
+	}
+	return last, err
 }
 
 // maxScript is the most bytes of SQL a save sends as one request; a larger

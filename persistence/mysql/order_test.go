@@ -142,3 +142,63 @@ func TestSavesCommittedOutOfOrderArePassedWithAutoIncrement(t *testing.T) {
 	}
 	t.Logf("as expected with AUTO_INCREMENT: %s", msg)
 }
+
+// A read shows no notification above the committed counter, so that a
+// save whose IDs are taken but not yet visible is never passed, even when
+// a statement can see a later save without it. InnoDB can show a
+// statement that state: it takes a read view by walking its table of
+// running transactions while they go on committing, so a view can miss a
+// save that committed during the walk and show the next one, which waited
+// for it. The test makes the state by hand: a transaction has taken IDs 2
+// and 3 and inserted notification 2 without committing, while
+// notification 3 is committed apart.
+func TestAReadShowsNothingAboveTheCommittedCounter(t *testing.T) {
+	ctx := context.Background()
+	f := open(t)
+	r, err := f.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "first"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool, tables := f.DB(), f.Tables()
+	insert := "INSERT INTO " + tables.Events + " (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES (?, '', ?, 1, ?, '', ?, '')"
+	nilCommit := make([]byte, 16)
+	tx, err := pool.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "UPDATE "+tables.Sequence+" SET last_id = last_id + 2 WHERE name = ?", tables.Events); err != nil {
+		t.Fatal(err)
+	}
+	early, late := uuid.New(), uuid.New()
+	if _, err := tx.ExecContext(ctx, insert, 2, early[:], "early", nilCommit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.ExecContext(ctx, insert, 3, late[:], "late", nilCommit); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []int64 {
+		t.Helper()
+		ns, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, len(ns))
+		for i, n := range ns {
+			ids[i] = n.ID
+		}
+		return ids
+	}
+	if got := read(); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("while notification 2 was taken but not visible, a read showed %v, want [1]: a reader that moved past 2 would never see it", got)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("once notification 2 was committed, a read showed %v, want [1 2 3]", got)
+	}
+}
