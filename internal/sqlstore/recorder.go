@@ -624,7 +624,10 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	var rawID, rawCommit, headers, state sql.RawBytes
 	var page Page
 	for rows.Next() {
-		var n persistence.Notification
+		// Scanned in place: a local the scan points into would be moved
+		// to the heap, an allocation per row.
+		out = append(out, persistence.Notification{})
+		n := &out[len(out)-1]
 		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &state, &rawCommit, &headers); err != nil {
 			return nil, r.db.Errorf(op, err)
 		}
@@ -640,7 +643,6 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 			// Damaged headers are dropped for the same reason.
 			n.Headers = nil
 		}
-		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, r.db.Errorf(op, err)
