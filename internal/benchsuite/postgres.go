@@ -31,7 +31,7 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 			closers[i]()
 		}
 	}
-	pair := func(app string) (Pair, *rawPostgres, error) {
+	pair := func(app string, log bool) (Pair, *rawPostgres, error) {
 		f, err := postgres.Open(ctx, postgres.Config{URL: url, AppName: app, Schema: schema, PoolSize: ManyWriters, CreateTables: true, ConnMaxAge: -1})
 		if err != nil {
 			return Pair{}, nil, err
@@ -45,15 +45,24 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 		if err := raw.create(ctx); err != nil {
 			return Pair{}, nil, err
 		}
+		if log {
+			rawLog := &rawPostgresLog{raw}
+			if err := rawLog.create(ctx); err != nil {
+				return Pair{}, nil, err
+			}
+			return Pair{rec, rawLog}, raw, nil
+		}
 		return Pair{rec, raw}, raw, nil
 	}
-	writes, raw, err := pair("writes")
+	writes, raw, err := pair("writes", false)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	closers = append([]func(){func() { raw.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") }}, closers...)
-	reads, _, err := pair("reads")
+	// The catch-up baseline reads a table of exactly the shape of
+	// Strata's events table, every column a follower receives.
+	reads, _, err := pair("reads", true)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
@@ -191,6 +200,80 @@ func (r *rawPostgres) SelectAggregate(ctx context.Context, id uuid.UUID) (int, e
 	}
 	defer rows.Close()
 	// Like a repository, hand out the events as values of their own.
+	var events []persistence.StoredEvent
+	for rows.Next() {
+		e := persistence.StoredEvent{OriginatorID: id}
+		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+			return len(events), err
+		}
+		events = append(events, e)
+	}
+	return len(events), rows.Err()
+}
+
+// rawPostgresLog is the catch-up baseline on PostgreSQL: a table of
+// exactly the shape of Strata's events table (its columns and its
+// indexes), filled with the same rows as Strata's, and one query that
+// reads every column of every row, which are all of the one tenant's, in
+// order. A follower receives all eight columns (tenant, commit ID and
+// headers included), so a baseline that read only five would not do the
+// same work.
+type rawPostgresLog struct{ *rawPostgres }
+
+func (r *rawPostgresLog) create(ctx context.Context) error {
+	return rawPostgresBulk{pool: r.pool, table: r.table + "_log", index: r.index + "_log"}.create(ctx)
+}
+
+func (r *rawPostgresLog) log() string { return r.table + "_log" }
+
+// Analyze gathers the statistics of the log and of Strata's table (see
+// rawPostgres.Analyze).
+func (r *rawPostgresLog) Analyze(ctx context.Context) error {
+	_, err := r.pool.Exec(ctx, "ANALYZE "+r.log()+", "+r.strata)
+	return err
+}
+
+// Insert inserts the events with one statement, with the values Strata
+// records for events of the default tenant without a commit ID or
+// headers.
+func (r *rawPostgresLog) Insert(ctx context.Context, events []persistence.StoredEvent) error {
+	return rawPostgresBulk{pool: r.pool, table: r.log()}.InsertBulk(ctx, events)
+}
+
+// Scan reads the whole table in order with one query and hands out every
+// row as a follower receives it: all eight columns, the headers decoded.
+func (r *rawPostgresLog) Scan(ctx context.Context) (int, error) {
+	rows, err := r.pool.Query(ctx, "SELECT notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers FROM "+r.log()+" ORDER BY notification_id")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	page := make([]persistence.Notification, 0, CatchUpPage)
+	n := 0
+	var headers []byte
+	for rows.Next() {
+		var row persistence.Notification
+		if err := rows.Scan(&row.ID, &row.Tenant, (*[16]byte)(&row.OriginatorID), &row.OriginatorVersion, &row.Topic, &row.State, (*[16]byte)(&row.CommitID), &headers); err != nil {
+			return n, err
+		}
+		if row.Headers, err = persistence.DecodeHeaders(headers); err != nil {
+			return n, err
+		}
+		if page = append(page, row); len(page) == CatchUpPage {
+			page = make([]persistence.Notification, 0, CatchUpPage)
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// SelectAggregate reads one aggregate's events in order.
+func (r *rawPostgresLog) SelectAggregate(ctx context.Context, id uuid.UUID) (int, error) {
+	rows, err := r.pool.Query(ctx, "SELECT originator_version, topic, state FROM "+r.log()+" WHERE tenant = '' AND originator_id = $1 ORDER BY originator_version", [16]byte(id))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
 	var events []persistence.StoredEvent
 	for rows.Next() {
 		e := persistence.StoredEvent{OriginatorID: id}

@@ -93,6 +93,16 @@ type Dialect struct {
 	// for an engine whose statements cost as much to prepare as to run
 	// (an embedded one); each connection of the pool prepares them once.
 	Prepare bool
+	// SoleTenant, if not empty, is the engine's condition on the tenant
+	// that no index answers (SQLite's "+tenant = ?"), used by notification
+	// selects when the events table holds the rows of no other tenant
+	// than the reader's: the page is then a range of the table's own key,
+	// notification_id, instead of a walk of the (tenant, notification_id)
+	// index with a lookup of every row in the table (about a tenth of a
+	// catch-up on SQLite). Another tenant's rows saved after the check
+	// are still filtered out, only more slowly: the condition is the
+	// same, the plan differs.
+	SoleTenant string
 }
 
 // WriteAttempts is how many times a write transaction runs at most when
@@ -634,7 +644,17 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	if topicsIn == nil {
 		topicsIn = TopicsIn
 	}
-	q := r.db.rebind(SelectNotifications(r.table, r.tenant, nq, topicsIn, r.db.Dialect.Visible))
+	cond := "tenant = ?"
+	if sole := r.db.Dialect.SoleTenant; sole != "" && !nq.AllTenants {
+		alone, err := r.soleTenant(ctx)
+		if err != nil {
+			return nil, r.db.Errorf(op, err)
+		}
+		if alone {
+			cond = sole
+		}
+	}
+	q := r.db.rebind(selectNotifications(r.table, r.tenant, nq, topicsIn, r.db.Dialect.Visible, cond))
 	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
 	if err != nil {
 		return nil, r.db.Errorf(op, err)
@@ -646,7 +666,10 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	var rawID, rawCommit, headers, state sql.RawBytes
 	var page Page
 	for rows.Next() {
-		var n persistence.Notification
+		// Scanned in place: a local the scan points into would be moved
+		// to the heap, an allocation per row.
+		out = append(out, persistence.Notification{})
+		n := &out[len(out)-1]
 		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &state, &rawCommit, &headers); err != nil {
 			return nil, r.db.Errorf(op, err)
 		}
@@ -662,12 +685,23 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 			// Damaged headers are dropped for the same reason.
 			n.Headers = nil
 		}
-		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, r.db.Errorf(op, err)
 	}
 	return out, nil
+}
+
+// soleTenant reports whether the events table holds rows of the
+// recorder's tenant and of no other. The smallest and largest tenant are
+// the ends of the (tenant, notification_id) index: two seeks, not a scan.
+func (r *Recorder) soleTenant(ctx context.Context) (bool, error) {
+	q := r.db.rebind(Query{"SELECT (SELECT min(tenant) FROM " + r.table + ") = ? AND (SELECT max(tenant) FROM " + r.table + ") = ?", []any{r.tenant, r.tenant}})
+	var alone sql.NullBool
+	if err := r.db.Reader.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&alone); err != nil {
+		return false, err
+	}
+	return alone.Valid && alone.Bool, nil
 }
 
 // MaxNotificationID returns the highest notification ID of the tenant, or

@@ -182,13 +182,20 @@ const NotificationColumns = "notification_id, tenant, originator_id, originator_
 // [TopicsIn] writes the portable IN list. visible, if not empty, is a
 // further condition that hides rows readers must not see yet.
 func SelectNotifications(table, tenant string, q persistence.NotificationQuery, topicsIn func(topics []string) (string, []any), visible string) Query {
+	return selectNotifications(table, tenant, q, topicsIn, visible, "tenant = ?")
+}
+
+// selectNotifications is SelectNotifications with the condition on the
+// tenant (one placeholder) given.
+func selectNotifications(table, tenant string, q persistence.NotificationQuery, topicsIn func(topics []string) (string, []any), visible, tenantCond string) Query {
 	var b strings.Builder
 	args := []any{q.Start}
 	b.WriteString("SELECT " + NotificationColumns + " FROM ")
 	b.WriteString(table)
 	b.WriteString(" WHERE notification_id >= ?")
 	if !q.AllTenants {
-		b.WriteString(" AND tenant = ?")
+		b.WriteString(" AND ")
+		b.WriteString(tenantCond)
 		args = append(args, tenant)
 	}
 	if q.Stop > 0 {
