@@ -38,7 +38,7 @@ func open(t testing.TB, vars ...string) *s3.Factory {
 // a snapshot is a chunk of its save's commit record, written once; no
 // Stream: a read lists and gets objects either way; no Erase: S3 deletes
 // no two objects atomically (docs/s3.md).
-var features = recordertest.Features{List: true}
+var features = recordertest.Features{List: true, Erase: true, Replace: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
