@@ -115,7 +115,7 @@ func (s *shared) selectEvents(ctx context.Context, sp *space, tenant string, id 
 
 // maxReads bounds the reads of an aggregate whose chunks keep being
 // deleted under it.
-const maxReads = 5
+const maxReads = 10
 
 // source is a save's events of one aggregate: a chunk, read when needed,
 // or the pending save's.
@@ -224,15 +224,20 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	if overlap {
 		// A replacing save's records win over older ones at the same
 		// versions: the highest position wins.
-		won := map[int64]*source{}
+		// Newest first; a chunk of one version that a newer one holds is
+		// not read, which is also the chunk a replacing save deletes.
+		slices.SortStableFunc(srcs, func(a, b *source) int { return cmpInt(b.pos, a.pos) })
 		at := map[int64]persistence.StoredEvent{}
 		for _, src := range srcs {
+			if _, ok := at[src.first]; ok && src.first == src.last {
+				continue
+			}
 			if err := load(src); err != nil || gone != "" {
 				return nil, gone, err
 			}
 			for _, e := range src.evs {
-				if w := won[e.OriginatorVersion]; w == nil || w.pos < src.pos {
-					won[e.OriginatorVersion], at[e.OriginatorVersion] = src, e
+				if _, ok := at[e.OriginatorVersion]; !ok {
+					at[e.OriginatorVersion] = e
 				}
 			}
 		}
