@@ -94,8 +94,14 @@ func erasureWorld(t *testing.T, f *Factory, gone, kept uuid.UUID) {
 				persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: 7}))
 			return err
 		},
-		func() error { _, err := def.InsertEvents(ctx, []persistence.StoredEvent{ev(gone, 1, uuid.Nil)}); return err },
-		func() error { _, err := snaps.InsertEvents(ctx, []persistence.StoredEvent{ev(gone, 2, uuid.Nil)}); return err },
+		func() error {
+			_, err := def.InsertEvents(ctx, []persistence.StoredEvent{ev(gone, 1, uuid.Nil)})
+			return err
+		},
+		func() error {
+			_, err := snaps.InsertEvents(ctx, []persistence.StoredEvent{ev(gone, 2, uuid.Nil)})
+			return err
+		},
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
