@@ -427,6 +427,24 @@ func (sp *space) sweep(ctx context.Context, m *marker, bound int64) error {
 	if err != nil {
 		return err
 	}
+	if positions[0] {
+		// Chunks written before erasures existed name no position: their
+		// bodies do.
+		delete(positions, 0)
+		for _, key := range del {
+			if _, _, pos, err := parseChunkKey(key); err != nil || pos != 0 {
+				continue
+			}
+			b, _, found, err := sp.o.get(ctx, key)
+			if err != nil {
+				return err
+			}
+			var c chunk
+			if found && decode(key, b, &c) == nil && c.Pos > 0 {
+				positions[c.Pos] = true
+			}
+		}
+	}
 	if err := sp.o.list(ctx, cidRoot, "", "", func(key string) bool {
 		// <aggregate>/<commit>/<pos>, or <aggregate>/<commit> from before
 		// erasures existed, which is older than every marker.
