@@ -447,3 +447,113 @@ func TestAMarkerWhoseEraserDiedBeforeIndexingIt(t *testing.T) {
 		t.Fatalf("the next save did not index the marker: %v %v", ok, err)
 	}
 }
+
+// TestErasuresRacingSaves deletes an aggregate again and again while
+// writers of two factories append to it and a reader reads it: every
+// read is one life of the aggregate, its versions consecutive, and after
+// the last deletion nothing of it is left.
+func TestErasuresRacingSaves(t *testing.T) {
+	ctx := context.Background()
+	c := eraseConfig(t)
+	var recs []persistence.ProcessRecorder
+	var facs []*Factory
+	for range 2 {
+		f, err := openWith(t, c, http.DefaultTransport)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := f.ProcessRecorder(ctx)
+		recs, facs = append(recs, r), append(facs, f)
+	}
+	id := uuid.New()
+	consecutive := func(evs []persistence.StoredEvent) error {
+		for i := 1; i < len(evs); i++ {
+			if evs[i].OriginatorVersion != evs[i-1].OriginatorVersion+1 {
+				return fmt.Errorf("versions %d then %d in one read", evs[i-1].OriginatorVersion, evs[i].OriginatorVersion)
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	var saves, conflicts, reads atomic.Int64
+	errs := make(chan error, 16)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := recs[w%2]
+			for range 8 {
+				last, err := r.SelectEvents(ctx, id, persistence.EventQuery{Desc: true, Limit: 1})
+				if err != nil {
+					errs <- err
+					return
+				}
+				v := int64(1)
+				if len(last) == 1 {
+					v = last[0].OriginatorVersion + 1
+				}
+				_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: v, Topic: "t", CommitID: uuid.New()}})
+				switch {
+				case errors.Is(err, persistence.ErrIntegrity):
+					conflicts.Add(1)
+				case err != nil:
+					errs <- err
+					return
+				default:
+					saves.Add(1)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			evs, err := recs[1].SelectEvents(ctx, id, persistence.EventQuery{})
+			if err == nil {
+				err = consecutive(evs)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			reads.Add(1)
+		}
+	}()
+	var deleted int
+	for range 4 {
+		had, err := facs[0].DeleteAggregate(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if had {
+			deleted++
+		}
+	}
+	wg.Wait()
+	if _, err := facs[1].DeleteAggregate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, r := range recs {
+		if evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); err != nil || len(evs) != 0 {
+			t.Fatalf("after the last deletion: %d events, %v", len(evs), err)
+		}
+	}
+	if keys := keysUnder(t, facs[0], "/"+id.String()+"/"); len(keys) > 0 {
+		t.Fatalf("objects of the deleted aggregate left: %v", keys)
+	}
+	t.Logf("%d saves, %d conflicts, %d reads, %d of 4 deletions found events", saves.Load(), conflicts.Load(), reads.Load(), deleted)
+}

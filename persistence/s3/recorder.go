@@ -139,8 +139,7 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	if q.Gt != nil {
 		after = prefix + sortable(*q.Gt) + "."
 	}
-	var srcs []*source
-	indexed := false
+	var listed []*source
 	var perr error
 	err = s.o.list(ctx, prefix, after, "", func(key string) bool {
 		first, last, pos, err := parseChunkKey(key)
@@ -151,11 +150,9 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 		// Chunks sort by their last versions: one whose first is past
 		// Lte holds nothing wanted, but a later one (of a replacing
 		// save) may.
-		if q.Lte != nil && first > *q.Lte || ms.erased(sp.purpose, tenant, id, pos) {
-			return true
+		if q.Lte == nil || first <= *q.Lte {
+			listed = append(listed, &source{key: key, first: first, last: last, pos: pos})
 		}
-		indexed = indexed || pos == pendPos
-		srcs = append(srcs, &source{key: key, first: first, last: last, pos: pos})
 		return true
 	})
 	if err == nil {
@@ -163,6 +160,23 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	}
 	if err != nil {
 		return nil, "", fail(op, err, false)
+	}
+	// A chunk of a save past the end of the log seen before the list
+	// may follow a marker that the view lacks, which would erase the
+	// chunks of that save's predecessors: the markers are read again, so
+	// that the read does not mix an erased life with the next.
+	if slices.ContainsFunc(listed, func(src *source) bool { return src.pos > pendPos }) {
+		if ms, err = s.events.currentMarkers(ctx); err != nil {
+			return nil, "", fail(op, err, false)
+		}
+	}
+	var srcs []*source
+	indexed := false
+	for _, src := range listed {
+		if !ms.erased(sp.purpose, tenant, id, src.pos) {
+			indexed = indexed || src.pos == pendPos
+			srcs = append(srcs, src)
+		}
 	}
 	if pending != nil && pending.Tenant == tenant && !indexed && !ms.erased(sp.purpose, tenant, id, pendPos) {
 		commit, err := pending.commitID()
