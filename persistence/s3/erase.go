@@ -95,7 +95,8 @@ func (v *view) add(m *marker, done bool) {
 		return
 	}
 	v.byPos[m.Pos] = m
-	v.all = append(v.all, m)
+	// A new array: readers hold the old one.
+	v.all = append(slices.Clip(v.all), m)
 	slices.SortFunc(v.all, func(a, b *marker) int { return cmpInt(a.Pos, b.Pos) })
 }
 
