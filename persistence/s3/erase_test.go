@@ -557,3 +557,62 @@ func TestErasuresRacingSaves(t *testing.T) {
 	}
 	t.Logf("%d saves, %d conflicts, %d reads, %d of 4 deletions found events", saves.Load(), conflicts.Load(), reads.Load(), deleted)
 }
+
+// TestKeysWrittenBeforePositionsAreReadAndErased writes a save as the
+// store laid it out before index keys carried positions: it is read, its
+// commit and tracking records count, and a purge hides and deletes it.
+func TestKeysWrittenBeforePositionsAreReadAndErased(t *testing.T) {
+	ctx := context.Background()
+	c := eraseConfig(t)
+	f, err := openWith(t, c, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := f.s.events
+	id, commit := uuid.New(), uuid.New()
+	rec := &commitRecord{Tenant: "a", Commit: commit.String(), Track: &persistence.Tracking{ApplicationName: "up", NotificationID: 9}, Nonce: "old",
+		Events: []storedEvent{{ID: id, Version: 1, Topic: "t", State: []byte("old")}}}
+	seg := tenantSeg("a")
+	for key, body := range map[string][]byte{
+		sp.logKey(1): encode(rec),
+		sp.prefix + "agg/" + seg + "/" + id.String() + "/" + sortable(1) + "-" + sortable(1): encode(chunk{Pos: 1, Commit: rec.Commit, Events: rec.Events}),
+		sp.commitPrefix("a", id, commit): []byte("1"),
+		sp.trackPrefix("up", 9):          []byte("a"),
+		sp.trackMaxKey("up"):             []byte("9"),
+		sp.tenantMaxKey("a"):             []byte("1"),
+		sp.hintKey():                     []byte("1"),
+	} {
+		if err := sp.o.create(ctx, key, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err = openWith(t, c, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, _ := f.Tenant("a")
+	r, _ := ta.ProcessRecorder(ctx)
+	if evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); err != nil || len(evs) != 1 || string(evs[0].State) != "old" {
+		t.Fatalf("events under the old keys: %+v %v", evs, err)
+	}
+	if ok, err := r.HasTrackingID(ctx, "up", 9); err != nil || !ok {
+		t.Fatalf("tracking record under the old key: %v %v", ok, err)
+	}
+	_, err = r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: id, OriginatorVersion: 2, Topic: "t", CommitID: commit}})
+	if !errors.Is(err, persistence.ErrAlreadyCommitted) {
+		t.Fatalf("a commit under the old key again: %v, want ErrAlreadyCommitted", err)
+	}
+	if err := ta.(persistence.Eraser).PurgeTenant(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{}); err != nil || len(evs) != 0 {
+		t.Fatalf("events of a purged tenant under the old keys: %+v %v", evs, err)
+	}
+	if ok, err := r.HasTrackingID(ctx, "up", 9); err != nil || ok {
+		t.Fatalf("a purged tracking record under the old key: %v %v", ok, err)
+	}
+	if n, err := r.MaxTrackingID(ctx, "up"); err != nil || n != 0 {
+		t.Fatalf("max tracking ID after the purge: %d %v", n, err)
+	}
+	checkDeleted(t, f, id, true)
+}
