@@ -18,6 +18,9 @@
 // and tracking records) is an index derived from the commit records,
 // written after the save and, before the next position is claimed, by the
 // next writer if the first one died; readers read the last position from
-// the log itself. Every list follows every page. docs/s3.md gives the
-// layout, the ordering argument and what S3 cannot do.
+// the log itself. An erasure (DeleteAggregate, PurgeTenant) is an erase
+// marker claimed in the log like a save, which every read applies; the
+// erased objects are deleted after it. Every list follows every page.
+// docs/s3.md gives the layout, the ordering argument, how erasures and
+// replaced snapshots work, and what S3 cannot do.
 package s3

@@ -87,7 +87,7 @@ func TestASaveWhoseWriterDiedBeforeIndexingIsReadAndIndexedByTheNext(t *testing.
 	if hint, _, _, err := sp.readInt(ctx, sp.hintKey()); err != nil || hint < 2 {
 		t.Errorf("hint %d after the next save indexed position 2: %v", hint, err)
 	}
-	for _, key := range []string{sp.commitKey("", id, commit), sp.trackKey("up", 4), sp.chunkKey("", id, 2, 2)} {
+	for _, key := range []string{sp.commitKey("", id, commit, 2), sp.trackKey("up", 4, "", 2), sp.chunkKey("", id, 2, 2, 2)} {
 		if ok, err := sp.o.exists(ctx, key); err != nil || !ok {
 			t.Errorf("index object %s was not written: %v", key, err)
 		}
@@ -189,7 +189,7 @@ func FuzzDecode(f *testing.F) {
 		if err := decode("k", b, &c); err != nil && !errors.Is(err, persistence.ErrCorrupt) {
 			t.Fatalf("decode chunk: %v", err)
 		}
-		if _, _, err := parseChunkKey(key); err != nil && !errors.Is(err, persistence.ErrCorrupt) {
+		if _, _, _, err := parseChunkKey(key); err != nil && !errors.Is(err, persistence.ErrCorrupt) {
 			t.Fatalf("chunk key: %v", err)
 		}
 	})

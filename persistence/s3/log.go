@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,13 @@ type space struct {
 	o      *objects
 	prefix string
 	events bool // the application's events: notification IDs, tracking
+	// purpose is the escaped name of the purpose, "" for the events.
+	purpose string
+	// ev is the space of the application's events, whose log holds the
+	// erase markers of every space.
+	ev *space
+	// view is what this process knows of the erase markers (events only).
+	view view
 	// mu queues this process's saves: only one of them could win each
 	// position, and losing costs requests.
 	mu sync.Mutex
@@ -90,14 +98,34 @@ func (s *space) hintKey() string         { return s.prefix + "hint" }
 func (s *space) aggPrefix(tenant string, id uuid.UUID) string {
 	return s.prefix + "agg/" + tenantSeg(tenant) + "/" + id.String() + "/"
 }
-func (s *space) chunkKey(tenant string, id uuid.UUID, first, last int64) string {
-	return s.aggPrefix(tenant, id) + sortable(last) + "-" + sortable(first)
+
+// chunkKey ends with the position of the save, so that a save after an
+// erasure never meets a chunk of the erased life at the same versions,
+// and readers tell erased chunks from the key alone.
+func (s *space) chunkKey(tenant string, id uuid.UUID, first, last, pos int64) string {
+	return s.aggPrefix(tenant, id) + sortable(last) + "-" + sortable(first) + "-" + sortable(pos)
 }
-func (s *space) commitKey(tenant string, id, commit uuid.UUID) string {
+
+// commitPrefix is the prefix of the keys of a commit recorded for an
+// aggregate: the key of each save that recorded it is the prefix, "/"
+// and the save's position (keys written before erasures existed are the
+// prefix alone).
+func (s *space) commitPrefix(tenant string, id, commit uuid.UUID) string {
 	return s.prefix + "cid/" + tenantSeg(tenant) + "/" + id.String() + "/" + commit.String()
 }
-func (s *space) trackKey(app string, nid int64) string {
+func (s *space) commitKey(tenant string, id, commit uuid.UUID, pos int64) string {
+	return s.commitPrefix(tenant, id, commit) + "/" + sortable(pos)
+}
+
+// trackPrefix is the prefix of the keys of a tracking record: the key is
+// the prefix, "/", the tenant's segment, "/" and the save's position, so
+// that a purge's marker hides it by its key alone (keys written before
+// erasures existed are the prefix alone, the tenant in the body).
+func (s *space) trackPrefix(app string, nid int64) string {
 	return s.prefix + "trk/" + escape(app) + "/" + sortable(nid)
+}
+func (s *space) trackKey(app string, nid int64, tenant string, pos int64) string {
+	return s.trackPrefix(app, nid) + "/" + tenantSeg(tenant) + "/" + sortable(pos)
 }
 func (s *space) trackMaxKey(app string) string { return s.prefix + "max/trk/" + escape(app) }
 func (s *space) tenantMaxKey(tenant string) string {
@@ -113,17 +141,35 @@ func tenantSeg(tenant string) string {
 	return "t" + escape(tenant)
 }
 
-// parseChunkKey reads the versions from a chunk's key.
-func parseChunkKey(key string) (first, last int64, err error) {
+// parseChunkKey reads the versions and the save's position from a
+// chunk's key. A key written before erasures existed has no position: it
+// is older than every erase marker, and reads as position 0.
+func parseChunkKey(key string) (first, last, pos int64, err error) {
 	seg := lastSegment(key)
-	if len(seg) != 33 || seg[16] != '-' {
-		return 0, 0, fmt.Errorf("%w: chunk key %s", persistence.ErrCorrupt, key)
+	if len(seg) != 33 && (len(seg) != 50 || seg[33] != '-') || seg[16] != '-' {
+		return 0, 0, 0, fmt.Errorf("%w: chunk key %s", persistence.ErrCorrupt, key)
 	}
 	if last, err = unsortable(seg[:16]); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	first, err = unsortable(seg[17:])
-	return first, last, err
+	if first, err = unsortable(seg[17:33]); err != nil {
+		return 0, 0, 0, err
+	}
+	if len(seg) == 50 {
+		pos, err = unsortable(seg[34:])
+	}
+	return first, last, pos, err
+}
+
+// keyPos reads the position that ends a commit or tracking record's key
+// after its prefix; a key that is the prefix alone was written before
+// erasures existed and reads as position 0.
+func keyPos(key, prefix string) (int64, error) {
+	rest := key[len(prefix):]
+	if rest == "" {
+		return 0, nil
+	}
+	return unsortable(lastSegment(rest))
 }
 
 // readInt reads an object holding a decimal number, with its ETag.
@@ -255,9 +301,15 @@ func (s *space) ensureIndexed(ctx context.Context, pos int64, indexed bool) erro
 // index writes the indexes of the commit record at pos, then raises the
 // hint to pos.
 func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
+	if r.Erase != nil {
+		m := r.marker(pos)
+		if err := s.o.create(ctx, s.markerKey(pos), encode(m)); err != nil && !errors.Is(err, errPrecondition) {
+			return err
+		}
+	}
 	for _, g := range groupRecord(r.Events) {
 		c := chunk{Pos: pos, Commit: r.Commit, Headers: r.Headers, Events: g}
-		key := s.chunkKey(r.Tenant, g[0].ID, g[0].Version, g[len(g)-1].Version)
+		key := s.chunkKey(r.Tenant, g[0].ID, g[0].Version, g[len(g)-1].Version, pos)
 		if err := s.o.create(ctx, key, encode(c)); err != nil && !errors.Is(err, errPrecondition) {
 			return err
 		}
@@ -266,20 +318,20 @@ func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
 			if err != nil {
 				return err
 			}
-			if err := s.o.create(ctx, s.commitKey(r.Tenant, g[0].ID, commit), []byte(strconv.FormatInt(pos, 10))); err != nil && !errors.Is(err, errPrecondition) {
+			if err := s.o.create(ctx, s.commitKey(r.Tenant, g[0].ID, commit, pos), []byte(strconv.FormatInt(pos, 10))); err != nil && !errors.Is(err, errPrecondition) {
 				return err
 			}
 		}
 	}
 	if r.Track != nil {
-		if err := s.o.create(ctx, s.trackKey(r.Track.ApplicationName, r.Track.NotificationID), []byte(r.Tenant)); err != nil && !errors.Is(err, errPrecondition) {
+		if err := s.o.create(ctx, s.trackKey(r.Track.ApplicationName, r.Track.NotificationID, r.Tenant, pos), []byte(r.Tenant)); err != nil && !errors.Is(err, errPrecondition) {
 			return err
 		}
 		if err := s.raise(ctx, s.trackMaxKey(r.Track.ApplicationName), r.Track.NotificationID); err != nil {
 			return err
 		}
 	}
-	if s.events && len(r.Events) > 0 {
+	if s.events && r.liveEvents() > 0 {
 		if err := s.raise(ctx, s.tenantMaxKey(r.Tenant), pos); err != nil {
 			return err
 		}
@@ -293,6 +345,9 @@ func groupRecord(evs []storedEvent) [][]storedEvent {
 	var order []uuid.UUID
 	by := map[uuid.UUID][]storedEvent{}
 	for _, e := range evs {
+		if e.erased() {
+			continue
+		}
 		if _, ok := by[e.ID]; !ok {
 			order = append(order, e.ID)
 		}
@@ -320,9 +375,11 @@ func cmpInt(a, b int64) int {
 // insert records one save: it finds the head, makes sure its indexes are
 // written, checks the save against them (versions, commit ID, tracking
 // record), and claims the next position with the commit record. A lost
-// race for the position starts again. It returns the position.
-func (s *space) insert(ctx context.Context, op, tenant string, events []persistence.StoredEvent, tracking *persistence.Tracking) (int64, error) {
-	rec := &commitRecord{Tenant: tenant, Track: tracking, Nonce: uuid.NewString()}
+// race for the position starts again. It returns the position. A
+// replacing save (snapshots) is not checked against the versions
+// recorded: its chunks win over the older ones at the same versions.
+func (s *space) insert(ctx context.Context, op, tenant string, events []persistence.StoredEvent, tracking *persistence.Tracking, replace bool) (int64, error) {
+	rec := &commitRecord{Tenant: tenant, Track: tracking, Nonce: uuid.NewString(), Replace: replace}
 	if len(events) > 0 {
 		rec.Commit = commitString(events[0].CommitID)
 		rec.Headers = events[0].Headers
@@ -338,6 +395,14 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 			}
 		}
 	}
+	return s.claim(ctx, op, rec, func(ms markers) error {
+		return s.check(ctx, op, tenant, groups, events, tracking, replace, ms)
+	})
+}
+
+// claim puts rec at the next position of the log once check, given the
+// erase markers up to the head, accepts it, and returns the position.
+func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check func(markers) error) (int64, error) {
 	body := encode(rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,12 +414,24 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 		if err := s.ensureIndexed(ctx, pos, indexed); err != nil {
 			return 0, fail(op+fmt.Sprintf(": index log position %d", pos), err, false)
 		}
-		if err := s.check(ctx, op, tenant, groups, events, tracking); err != nil {
+		var ms markers
+		if s.events {
+			// Every position up to pos is indexed: the marker index is
+			// complete up to it.
+			ms, err = s.markersAt(ctx, pos, nil, 0)
+		} else {
+			ms, err = s.ev.currentMarkers(ctx)
+		}
+		if err != nil {
+			return 0, fail(op+": read the erase markers", err, false)
+		}
+		if err := check(ms); err != nil {
 			return 0, err
 		}
 		next := pos + 1
 		err = s.o.create(ctx, s.logKey(next), body)
 		if err == nil {
+			s.claimed(pos, next, rec)
 			// The save is recorded. Its indexes are written now so that
 			// the next save need not; if that fails, the next save does
 			// it, and readers read the save from the log meanwhile.
@@ -367,6 +444,7 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 		// The SDK retries a put whose response it lost: if the first
 		// attempt had succeeded, the position is this save's.
 		if r, rerr := s.readRecord(ctx, next); rerr == nil && r.Nonce == rec.Nonce {
+			s.claimed(pos, next, rec)
 			_ = s.index(ctx, next, rec)
 			return next, nil
 		}
@@ -383,13 +461,13 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 // check refuses a save that the indexes, complete up to the head, say
 // cannot be recorded: a commit ID already recorded, an event at a
 // recorded version or below the last one, a tracking record already
-// recorded.
-func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedEvent, events []persistence.StoredEvent, tracking *persistence.Tracking) error {
+// recorded. What the erase markers hide does not count.
+func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedEvent, events []persistence.StoredEvent, tracking *persistence.Tracking, replace bool, ms markers) error {
 	if len(events) > 0 && events[0].CommitID != uuid.Nil {
 		commit := events[0].CommitID
 		var have, lack []uuid.UUID
 		for _, g := range groups {
-			ok, err := s.o.exists(ctx, s.commitKey(tenant, g[0].ID, commit))
+			ok, err := s.hasCommit(ctx, tenant, g[0].ID, commit, ms)
 			if err != nil {
 				return fail(op+": read commit records", err, false)
 			}
@@ -408,6 +486,9 @@ func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedE
 		}
 	}
 	for _, g := range groups {
+		if replace {
+			break
+		}
 		// A chunk whose last version is at or above the save's first
 		// version conflicts; chunk keys start with the last version.
 		prefix := s.aggPrefix(tenant, g[0].ID)
@@ -416,8 +497,17 @@ func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedE
 			after = prefix + sortable(first-1) + "."
 		}
 		found := false
-		if err := s.o.list(ctx, prefix, after, "", func(string) bool { found = true; return false }); err != nil {
-			return fail(op+fmt.Sprintf(": read aggregate %s", g[0].ID), err, false)
+		var perr error
+		if err := s.o.list(ctx, prefix, after, "", func(key string) bool {
+			_, _, pos, err := parseChunkKey(key)
+			if err != nil {
+				perr = err
+				return false
+			}
+			found = !ms.erased(s.purpose, tenant, g[0].ID, pos)
+			return !found
+		}); err != nil || perr != nil {
+			return fail(op+fmt.Sprintf(": read aggregate %s", g[0].ID), errors.Join(err, perr), false)
 		}
 		if found {
 			return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
@@ -425,7 +515,7 @@ func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedE
 		}
 	}
 	if tracking != nil {
-		ok, err := s.o.exists(ctx, s.trackKey(tracking.ApplicationName, tracking.NotificationID))
+		ok, err := s.hasTracking(ctx, tracking.ApplicationName, tracking.NotificationID, ms)
 		if err != nil {
 			return fail(op+": read tracking records", err, false)
 		}
@@ -435,6 +525,69 @@ func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedE
 		}
 	}
 	return nil
+}
+
+// hasCommit reports whether a save that no marker erased recorded the
+// commit for the aggregate: one list of the commit's keys.
+func (s *space) hasCommit(ctx context.Context, tenant string, id, commit uuid.UUID, ms markers) (bool, error) {
+	prefix := s.commitPrefix(tenant, id, commit)
+	found := false
+	var perr error
+	err := s.o.list(ctx, prefix, "", "", func(key string) bool {
+		pos, err := keyPos(key, prefix)
+		if err != nil {
+			perr = err
+			return false
+		}
+		found = !ms.erased(s.purpose, tenant, id, pos)
+		return !found
+	})
+	if err == nil {
+		err = perr
+	}
+	return found, err
+}
+
+// hasTracking reports whether a tracking record that no purge erased is
+// recorded: one list of its keys (and a get of a key written before
+// erasures existed, whose tenant is in its body, if a purge may apply).
+func (s *space) hasTracking(ctx context.Context, app string, nid int64, ms markers) (bool, error) {
+	prefix := s.trackPrefix(app, nid)
+	var keys []string
+	if err := s.o.list(ctx, prefix, "", "", func(key string) bool { keys = append(keys, key); return true }); err != nil {
+		return false, err
+	}
+	for _, key := range keys {
+		live, err := s.trackLive(ctx, key, prefix, ms)
+		if err != nil || live {
+			return live, err
+		}
+	}
+	return false, nil
+}
+
+// trackLive reports whether no purge erased the tracking record at key.
+func (s *space) trackLive(ctx context.Context, key, prefix string, ms markers) (bool, error) {
+	if !ms.purges() {
+		return true, nil
+	}
+	rest := strings.TrimPrefix(key[len(prefix):], "/")
+	if rest == "" {
+		b, _, found, err := s.o.get(ctx, key)
+		if err != nil || !found {
+			return false, err
+		}
+		return !ms.purged(string(b), 0), nil
+	}
+	seg, p, ok := strings.Cut(rest, "/")
+	if !ok {
+		return false, fmt.Errorf("%w: tracking key %s", persistence.ErrCorrupt, key)
+	}
+	pos, err := unsortable(p)
+	if err != nil {
+		return false, err
+	}
+	return !ms.purgedSeg(seg, pos), nil
 }
 
 // maxAttempts bounds the attempts of one save that keeps losing the race

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 
@@ -35,6 +36,7 @@ type AggregateRecorder struct {
 var (
 	_ persistence.AggregateRecorder = (*AggregateRecorder)(nil)
 	_ persistence.Lister            = (*AggregateRecorder)(nil)
+	_ persistence.Replacer          = (*AggregateRecorder)(nil)
 )
 
 func errNoTracking(op string) error {
@@ -71,7 +73,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 	if len(events) == 0 && cfg.Tracking == nil {
 		return nil, nil
 	}
-	pos, err := r.s.events.insert(ctx, op, r.tenant, events, cfg.Tracking)
+	pos, err := r.s.events.insert(ctx, op, r.tenant, events, cfg.Tracking, false)
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -89,66 +91,135 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence
 
 // selectEvents lists an aggregate's chunks (every page), reads those the
 // query needs, and adds the events of the last log position if its
-// indexes may not be written yet.
+// indexes may not be written yet. A chunk that an eraser or a replacing
+// save deleted between the list and the get makes it read again: the
+// next list no longer has it.
 func (s *shared) selectEvents(ctx context.Context, sp *space, tenant string, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
 	op := fmt.Sprintf("select events of %s", id)
 	if err := s.begin(ctx, op, false); err != nil {
 		return nil, err
 	}
-	out := []persistence.StoredEvent{}
 	if q.Gt != nil && q.Lte != nil && *q.Lte <= *q.Gt {
-		return out, nil
+		return []persistence.StoredEvent{}, nil
 	}
-	_, pending, err := sp.pending(ctx)
+	for attempt := 1; ; attempt++ {
+		out, gone, err := s.selectOnce(ctx, op, sp, tenant, id, q)
+		if gone == "" || err != nil {
+			return out, err
+		}
+		if attempt == maxReads {
+			return nil, &persistence.Error{Op: op, Kind: persistence.ErrOperational, Err: fmt.Errorf("chunks kept disappearing between a list and a get (%s last) in %d reads", gone, attempt)}
+		}
+	}
+}
+
+// maxReads bounds the reads of an aggregate whose chunks keep being
+// deleted under it.
+const maxReads = 10
+
+// source is a save's events of one aggregate: a chunk, read when needed,
+// or the pending save's.
+type source struct {
+	key              string
+	first, last, pos int64
+	evs              []persistence.StoredEvent
+	read             bool
+}
+
+// selectOnce is one read of selectEvents; gone names a chunk that was
+// listed but missing.
+func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant string, id uuid.UUID, q persistence.EventQuery) (out []persistence.StoredEvent, gone string, err error) {
+	out = []persistence.StoredEvent{}
+	pendPos, pending, ms, err := s.state(ctx, sp)
 	if err != nil {
-		return nil, fail(op, err, false)
+		return nil, "", fail(op, err, false)
 	}
 	prefix := sp.aggPrefix(tenant, id)
 	after := ""
 	if q.Gt != nil {
 		after = prefix + sortable(*q.Gt) + "."
 	}
-	var keys []string
+	var listed []*source
 	var perr error
 	err = s.o.list(ctx, prefix, after, "", func(key string) bool {
-		first, _, err := parseChunkKey(key)
+		first, last, pos, err := parseChunkKey(key)
 		if err != nil {
 			perr = err
 			return false
 		}
-		if q.Lte != nil && first > *q.Lte {
-			return false
+		// Chunks sort by their last versions: one whose first is past
+		// Lte holds nothing wanted, but a later one (of a replacing
+		// save) may.
+		if q.Lte == nil || first <= *q.Lte {
+			listed = append(listed, &source{key: key, first: first, last: last, pos: pos})
 		}
-		keys = append(keys, key)
 		return true
 	})
 	if err == nil {
 		err = perr
 	}
 	if err != nil {
-		return nil, fail(op, err, false)
+		return nil, "", fail(op, err, false)
 	}
-	// The pending save's events come after every indexed chunk: it holds
-	// the aggregate's last versions, if any.
-	var tail []persistence.StoredEvent
-	if pending != nil && pending.Tenant == tenant {
+	// A chunk of a save past the end of the log seen before the list
+	// may follow a marker that the view lacks, which would erase the
+	// chunks of that save's predecessors: the markers are read again, so
+	// that the read does not mix an erased life with the next.
+	if slices.ContainsFunc(listed, func(src *source) bool { return src.pos > pendPos }) {
+		if ms, err = s.events.currentMarkers(ctx); err != nil {
+			return nil, "", fail(op, err, false)
+		}
+	}
+	var srcs []*source
+	indexed := false
+	for _, src := range listed {
+		if !ms.erased(sp.purpose, tenant, id, src.pos) {
+			indexed = indexed || src.pos == pendPos
+			srcs = append(srcs, src)
+		}
+	}
+	if pending != nil && pending.Tenant == tenant && !indexed && !ms.erased(sp.purpose, tenant, id, pendPos) {
 		commit, err := pending.commitID()
 		if err != nil {
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
+			return nil, "", &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
 		}
 		for _, g := range groupRecord(pending.Events) {
 			if g[0].ID != id {
 				continue
 			}
-			if n := len(keys); n > 0 {
-				if _, last, _ := parseChunkKey(keys[n-1]); last >= g[0].Version {
-					break // indexed already
-				}
-			}
+			src := &source{first: g[0].Version, last: g[len(g)-1].Version, pos: pendPos, read: true}
 			for _, e := range g {
-				tail = append(tail, persistence.StoredEvent{OriginatorID: id, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: pending.Headers})
+				src.evs = append(src.evs, persistence.StoredEvent{OriginatorID: id, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: pending.Headers})
 			}
+			srcs = append(srcs, src)
 		}
+	}
+	load := func(src *source) error {
+		if src.read {
+			return nil
+		}
+		b, _, found, err := s.o.get(ctx, src.key)
+		if err != nil {
+			return fail(op, err, false)
+		}
+		if !found {
+			gone = src.key
+			return nil
+		}
+		var c chunk
+		if err := decode(src.key, b, &c); err != nil {
+			return &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
+		}
+		commit, err := parseCommit(c.Commit)
+		if err != nil {
+			return &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
+		}
+		src.evs = make([]persistence.StoredEvent, len(c.Events))
+		for i, e := range c.Events {
+			src.evs[i] = persistence.StoredEvent{OriginatorID: id, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: c.Headers}
+		}
+		src.read = true
+		return nil
 	}
 	in := func(v int64) bool { return (q.Gt == nil || v > *q.Gt) && (q.Lte == nil || v <= *q.Lte) }
 	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
@@ -159,55 +230,61 @@ func (s *shared) selectEvents(ctx context.Context, sp *space, tenant string, id 
 			}
 		}
 	}
-	read := func(key string) ([]persistence.StoredEvent, error) {
-		b, _, found, err := s.o.get(ctx, key)
-		if err != nil {
-			return nil, fail(op, err, false)
+	slices.SortStableFunc(srcs, func(a, b *source) int { return cmpInt(a.first, b.first) })
+	overlap := false
+	for i := 1; i < len(srcs); i++ {
+		overlap = overlap || srcs[i].first <= srcs[i-1].last
+	}
+	if overlap {
+		// A replacing save's records win over older ones at the same
+		// versions: the highest position wins.
+		// Newest first; a chunk of one version that a newer one holds is
+		// not read, which is also the chunk a replacing save deletes.
+		slices.SortStableFunc(srcs, func(a, b *source) int { return cmpInt(b.pos, a.pos) })
+		at := map[int64]persistence.StoredEvent{}
+		for _, src := range srcs {
+			if _, ok := at[src.first]; ok && src.first == src.last {
+				continue
+			}
+			if err := load(src); err != nil || gone != "" {
+				return nil, gone, err
+			}
+			for _, e := range src.evs {
+				if _, ok := at[e.OriginatorVersion]; !ok {
+					at[e.OriginatorVersion] = e
+				}
+			}
 		}
-		if !found {
-			// Only a deletion removes a chunk, and this store deletes
-			// nothing that a reader reads.
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrInternal, Err: fmt.Errorf("chunk %s listed but missing", key)}
+		vs := slices.Sorted(maps.Keys(at))
+		if q.Desc {
+			slices.Reverse(vs)
 		}
-		var c chunk
-		if err := decode(key, b, &c); err != nil {
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
+		for _, v := range vs {
+			emit([]persistence.StoredEvent{at[v]})
 		}
-		commit, err := parseCommit(c.Commit)
-		if err != nil {
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: err}
-		}
-		evs := make([]persistence.StoredEvent, len(c.Events))
-		for i, e := range c.Events {
-			evs[i] = persistence.StoredEvent{OriginatorID: id, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: c.Headers}
-		}
-		return evs, nil
+		return out, "", nil
 	}
 	if q.Desc {
-		slices.Reverse(tail)
-		emit(tail)
-		for i := len(keys) - 1; i >= 0 && !full(); i-- {
-			evs, err := read(keys[i])
-			if err != nil {
-				return nil, err
+		for i := len(srcs) - 1; i >= 0 && !full(); i-- {
+			if err := load(srcs[i]); err != nil || gone != "" {
+				return nil, gone, err
 			}
+			evs := slices.Clone(srcs[i].evs)
 			slices.Reverse(evs)
 			emit(evs)
 		}
-		return out, nil
+		return out, "", nil
 	}
-	for _, key := range keys {
+	for _, src := range srcs {
 		if full() {
 			break
 		}
-		evs, err := read(key)
-		if err != nil {
-			return nil, err
+		if err := load(src); err != nil || gone != "" {
+			return nil, gone, err
 		}
-		emit(evs)
+		emit(src.evs)
 	}
-	emit(tail)
-	return out, nil
+	return out, "", nil
 }
 
 // SelectNotifications returns notifications from q.Start in order: it
@@ -232,6 +309,14 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 	if p := max(q.Start, 0) / NotificationStride; p > 0 {
 		after = sp.logKey(p - 1)
 	}
+	// A marker erases only saves before it: those between the view and
+	// q.Start are not read, and those the list meets are read in order,
+	// each taking out of what was selected so far what it erased, so that
+	// the result is the log as it is after the last marker read.
+	ms := sp.view.snapshot()
+	visible := func(n persistence.Notification, pos int64) bool {
+		return !ms.erased("", n.Tenant, n.OriginatorID, pos)
+	}
 	var ferr error
 	err := r.s.o.list(ctx, sp.prefix+"log/", after, "", func(key string) bool {
 		pos, err := unsortable(lastSegment(key))
@@ -247,6 +332,14 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 			ferr = err
 			return false
 		}
+		if rec.Erase != nil {
+			m := rec.marker(pos)
+			if !slices.ContainsFunc(ms, func(k *marker) bool { return k.Pos == pos }) {
+				ms = append(slices.Clip(ms), m)
+				out = slices.DeleteFunc(out, func(n persistence.Notification) bool { return !visible(n, n.ID/NotificationStride) })
+			}
+			return true
+		}
 		if !q.AllTenants && rec.Tenant != r.tenant {
 			return true
 		}
@@ -257,12 +350,16 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q persistence.Notifi
 		}
 		for i, e := range rec.Events {
 			nid := pos*NotificationStride + int64(i) + 1
-			if nid < q.Start || q.Stop > 0 && nid > q.Stop || len(q.Topics) > 0 && !slices.Contains(q.Topics, e.Topic) {
+			if e.erased() || nid < q.Start || q.Stop > 0 && nid > q.Stop || len(q.Topics) > 0 && !slices.Contains(q.Topics, e.Topic) {
 				continue
 			}
-			out = append(out, persistence.Notification{ID: nid, Tenant: rec.Tenant, StoredEvent: persistence.StoredEvent{
+			n := persistence.Notification{ID: nid, Tenant: rec.Tenant, StoredEvent: persistence.StoredEvent{
 				OriginatorID: e.ID, OriginatorVersion: e.Version, Topic: e.Topic, State: e.State, CommitID: commit, Headers: rec.Headers,
-			}})
+			}}
+			if !visible(n, pos) {
+				continue
+			}
+			out = append(out, n)
 			if len(out) == q.Limit {
 				return false
 			}
@@ -311,14 +408,16 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, error) {
 }
 
 // MaxTrackingID returns the highest notification ID recorded for the
-// upstream application, in any tenant, or 0.
+// upstream application, in any tenant, or 0. The stored maximum only
+// grows: if a purge erased the record it names, the application's
+// tracking records are listed for the highest one left.
 func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error) {
 	const op = "max tracking ID"
 	if err := r.s.begin(ctx, op, false); err != nil {
 		return 0, err
 	}
 	sp := r.s.events
-	_, pending, err := sp.pending(ctx)
+	_, pending, ms, err := r.s.state(ctx, sp)
 	if err != nil {
 		return 0, fail(op, err, false)
 	}
@@ -326,8 +425,45 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, app string) (int64, error)
 	if err != nil {
 		return 0, fail(op, err, false)
 	}
+	if n > 0 && ms.purges() {
+		if n, err = sp.maxLiveTracking(ctx, app, n, ms); err != nil {
+			return 0, fail(op, err, false)
+		}
+	}
 	if pending != nil && pending.Track != nil && pending.Track.ApplicationName == app {
 		n = max(n, pending.Track.NotificationID)
+	}
+	return n, nil
+}
+
+// maxLiveTracking returns the highest tracking ID of app that no purge
+// erased, given the stored maximum.
+func (sp *space) maxLiveTracking(ctx context.Context, app string, stored int64, ms markers) (int64, error) {
+	if ok, err := sp.hasTracking(ctx, app, stored, ms); err != nil || ok {
+		return stored, err
+	}
+	root := sp.prefix + "trk/" + escape(app) + "/"
+	var keys []string
+	if err := sp.o.list(ctx, root, "", "", func(key string) bool { keys = append(keys, key); return true }); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, key := range keys {
+		nseg, _, _ := strings.Cut(strings.TrimPrefix(key, root), "/")
+		nid, err := unsortable(nseg)
+		if err != nil {
+			return 0, err
+		}
+		if nid <= n {
+			continue
+		}
+		live, err := sp.trackLive(ctx, key, root+nseg, ms)
+		if err != nil {
+			return 0, err
+		}
+		if live {
+			n = nid
+		}
 	}
 	return n, nil
 }
@@ -340,14 +476,14 @@ func (r *Recorder) HasTrackingID(ctx context.Context, app string, id int64) (boo
 		return false, err
 	}
 	sp := r.s.events
-	_, pending, err := sp.pending(ctx)
+	_, pending, ms, err := r.s.state(ctx, sp)
 	if err != nil {
 		return false, fail(op, err, false)
 	}
 	if pending != nil && pending.Track != nil && *pending.Track == (persistence.Tracking{ApplicationName: app, NotificationID: id}) {
 		return true, nil
 	}
-	ok, err := sp.o.exists(ctx, sp.trackKey(app, id))
+	ok, err := sp.hasTracking(ctx, app, id, ms)
 	if err != nil {
 		return false, fail(op, err, false)
 	}
@@ -371,8 +507,35 @@ func (a *AggregateRecorder) InsertEvents(ctx context.Context, events []persisten
 	if len(events) == 0 {
 		return nil, nil
 	}
-	_, err := a.sp.insert(ctx, op, a.tenant, events, nil)
+	_, err := a.sp.insert(ctx, op, a.tenant, events, nil, false)
 	return nil, err
+}
+
+// ReplaceEvents records the events atomically, as one commit object at
+// the next position of the purpose's log, replacing the records at the
+// same aggregates and versions: a read takes, at each version, the
+// record of the latest save. The replaced chunks that the new one covers
+// whole are deleted afterwards; a reader that listed one and finds it
+// gone reads again.
+func (a *AggregateRecorder) ReplaceEvents(ctx context.Context, events []persistence.StoredEvent) error {
+	const op = "replace events"
+	if err := a.s.begin(ctx, op, true); err != nil {
+		return err
+	}
+	if err := checkSave(op, events); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	pos, err := a.sp.insert(ctx, op, a.tenant, events, nil, true)
+	if err != nil {
+		return err
+	}
+	// Best effort: a superseded chunk left behind is never read as the
+	// record of its version, only listed and skipped.
+	_ = a.sp.dropSuperseded(ctx, a.tenant, events, pos)
+	return nil
 }
 
 // SelectEvents returns one aggregate's records as the query asks.
@@ -380,8 +543,40 @@ func (a *AggregateRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q pe
 	return a.s.selectEvents(ctx, a.sp, a.tenant, id, q)
 }
 
+// dropSuperseded deletes the chunks of one version each, older than the
+// replacing save at pos, whose versions it replaced.
+func (sp *space) dropSuperseded(ctx context.Context, tenant string, events []persistence.StoredEvent, pos int64) error {
+	var del []string
+	for _, g := range groupRecord(replaceRecord(events)) {
+		vs := map[int64]bool{}
+		for _, e := range g {
+			vs[e.Version] = true
+		}
+		err := sp.o.list(ctx, sp.aggPrefix(tenant, g[0].ID), "", "", func(key string) bool {
+			first, last, p, err := parseChunkKey(key)
+			if err == nil && p < pos && first == last && vs[first] {
+				del = append(del, key)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return sp.o.remove(ctx, del)
+}
+
+func replaceRecord(events []persistence.StoredEvent) []storedEvent {
+	out := make([]storedEvent, len(events))
+	for i, e := range events {
+		out[i] = storedEvent{ID: e.OriginatorID, Version: e.OriginatorVersion}
+	}
+	return out
+}
+
 // Originators yields the IDs of the aggregates the recorder's tenant has
-// records of, listing every page.
+// records of, listing every page. An aggregate that a marker may have
+// erased is yielded only if a read of it finds a record.
 func (a *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID, error] {
 	return func(yield func(uuid.UUID, error) bool) {
 		const op = "list aggregates"
@@ -389,31 +584,24 @@ func (a *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID
 			yield(uuid.Nil, err)
 			return
 		}
-		_, pending, err := a.sp.pending(ctx)
+		pendPos, pending, ms, err := a.s.state(ctx, a.sp)
 		if err != nil {
 			yield(uuid.Nil, fail(op, err, false))
 			return
 		}
 		seen := map[uuid.UUID]bool{}
 		prefix := a.sp.prefix + "agg/" + tenantSeg(a.tenant) + "/"
+		var ids []uuid.UUID
 		var ferr error
-		stopped := false
 		err = a.s.o.list(ctx, prefix, "", "/", func(p string) bool {
-			id, err := uuid.Parse(strings.TrimSuffix(strings.TrimPrefix(p, prefix), "/"))
-			if err != nil {
-				ferr = &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: fmt.Errorf("key prefix %s: %v", p, err)}
+			id, perr := uuid.Parse(strings.TrimSuffix(strings.TrimPrefix(p, prefix), "/"))
+			if perr != nil {
+				ferr = &persistence.Error{Op: op, Kind: persistence.ErrCorrupt, Err: fmt.Errorf("key prefix %s: %v", p, perr)}
 				return false
 			}
-			seen[id] = true
-			if !yield(id, nil) {
-				stopped = true
-				return false
-			}
+			ids = append(ids, id)
 			return true
 		})
-		if stopped {
-			return
-		}
 		if err == nil {
 			err = ferr
 		}
@@ -421,9 +609,25 @@ func (a *AggregateRecorder) Originators(ctx context.Context) iter.Seq2[uuid.UUID
 			yield(uuid.Nil, fail(op, err, false))
 			return
 		}
+		for _, id := range ids {
+			seen[id] = true
+			if ms.touches(a.tenant, id) {
+				evs, err := a.s.selectEvents(ctx, a.sp, a.tenant, id, persistence.EventQuery{Limit: 1})
+				if err != nil {
+					yield(uuid.Nil, err)
+					return
+				}
+				if len(evs) == 0 {
+					continue
+				}
+			}
+			if !yield(id, nil) {
+				return
+			}
+		}
 		if pending != nil && pending.Tenant == a.tenant {
 			for _, g := range groupRecord(pending.Events) {
-				if !seen[g[0].ID] && !yield(g[0].ID, nil) {
+				if !seen[g[0].ID] && !ms.erased(a.sp.purpose, a.tenant, g[0].ID, pendPos) && !yield(g[0].ID, nil) {
 					return
 				}
 			}

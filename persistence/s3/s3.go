@@ -42,7 +42,11 @@ type shared struct {
 	events *space
 
 	mu     sync.Mutex
-	spaces map[string]*space // by purpose
+	spaces map[string]*space // by escaped purpose
+
+	// afterMarker, if set, runs between an erasure's marker and its
+	// deletion: tests stop an eraser there.
+	afterMarker func()
 }
 
 var _ persistence.Factory = (*Factory)(nil)
@@ -87,8 +91,16 @@ func New(ctx context.Context, client *awss3.Client, c Config) (*Factory, error) 
 	o := &objects{client: client, bucket: c.Bucket, page: int32(c.PageSize)}
 	s := &shared{o: o, cfg: c, spaces: map[string]*space{}}
 	s.events = &space{o: o, prefix: c.Prefix + "e/", events: true}
+	s.events.ev = s.events
 	if err := s.ensureBucket(ctx); err != nil {
 		return nil, err
+	}
+	if !c.ReadOnly {
+		// An eraser that died after its marker left objects that reads
+		// hide but that are still stored.
+		if err := s.finishAll(ctx, "open: finish erasures"); err != nil {
+			return nil, err
+		}
 	}
 	return &Factory{s: s}, nil
 }
@@ -134,13 +146,16 @@ func (s *shared) begin(ctx context.Context, op string, write bool) error {
 }
 
 // purpose returns the log of a purpose.
-func (s *shared) purpose(name string) *space {
+func (s *shared) purpose(name string) *space { return s.space(escape(name)) }
+
+// space returns the log of a purpose by its escaped name.
+func (s *shared) space(seg string) *space {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.spaces[name]
+	sp := s.spaces[seg]
 	if sp == nil {
-		sp = &space{o: s.o, prefix: s.cfg.Prefix + "p/" + escape(name) + "/"}
-		s.spaces[name] = sp
+		sp = &space{o: s.o, prefix: s.cfg.Prefix + "p/" + seg + "/", purpose: seg, ev: s.events}
+		s.spaces[seg] = sp
 	}
 	return sp
 }

@@ -34,11 +34,11 @@ func open(t testing.TB, vars ...string) *s3.Factory {
 	return f
 }
 
-// features are what the S3 module offers beyond the contract. No Replace:
-// a snapshot is a chunk of its save's commit record, written once; no
-// Stream: a read lists and gets objects either way; no Erase: S3 deletes
-// no two objects atomically (docs/s3.md).
-var features = recordertest.Features{List: true}
+// features are what the S3 module offers beyond the contract: Erase and
+// Replace by records in the log (an erase marker, a replacing save) that
+// reads apply; no Stream: a read lists and gets objects either way
+// (docs/s3.md).
+var features = recordertest.Features{List: true, Erase: true, Replace: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {
