@@ -18,12 +18,14 @@ import (
 // outcome of each write it takes before it returns.
 type Group[T any] struct {
 	// lead runs a group. It first gets what a group needs (a connection),
-	// honouring ctx, the leader's; then it calls take once for the writes
-	// queued by then, runs them whatever becomes of ctx (a write that is
-	// committing cannot be abandoned), sets their outcomes and returns
-	// nil. An error it returns before calling take is the leader's alone:
-	// the queued writes wait for the next leader.
-	lead func(ctx context.Context, take func() []T) error
+	// honouring ctx, the leader's; then it calls take for the writes
+	// queued by then, and again, while take says more may come, for the
+	// writes that came since (see [Group.Gather]); it runs them whatever
+	// becomes of ctx (a write that is committing cannot be abandoned),
+	// sets the outcomes of all it took and returns nil. An error it
+	// returns before calling take is the leader's alone: the queued
+	// writes wait for the next leader.
+	lead func(ctx context.Context, take func() (ws []T, more bool)) error
 	max  int
 	// gather makes a leader wait for the writers of the last group to
 	// come back before it takes the queue (see [Group.Gather]).
@@ -49,20 +51,25 @@ type waiter[T any] struct {
 
 // NewGroup returns a Group whose groups lead runs, at most slots groups
 // at once and at most max writes in a group.
-func NewGroup[T any](slots, max int, lead func(ctx context.Context, take func() []T) error) *Group[T] {
+func NewGroup[T any](slots, max int, lead func(ctx context.Context, take func() (ws []T, more bool)) error) *Group[T] {
 	return &Group[T]{lead: lead, max: max, slots: make(chan struct{}, slots), arrived: make(chan struct{}, 1)}
 }
 
-// Gather makes the leaders of g wait, before they take the queue, until
-// as many writes are queued as the last group ran, or for at most half
-// the time that group took, whichever comes first. It pays where writers
-// save again as soon as their save returns: they all come back at about
-// the same time, and the first of them would otherwise lead a group of
-// the few that have arrived, paying a whole durable flush for them,
-// while the others queue for the next one. One writer never waits (its
-// last group was of one), and a writer that stops coming costs one wait,
-// after which the next group is smaller and so is the wait's aim. Call it
-// before the first Do.
+// Gather makes the groups of g gather as many writes as the last group
+// ran, for at most half the time that group took: a leader's first take
+// returns the writes queued by then, and says that more may come; each
+// later take returns those queued since, waiting for the first of them,
+// until the group is as large as the last one or the time is up. It pays
+// where writers save again as soon as their save returns: they all come
+// back at about the same time, and the first of them would otherwise lead
+// a group of the few that have arrived, paying a whole durable flush for
+// them, while the others queue for the next one. The leader runs the
+// writes it has while the others arrive, instead of waiting for them
+// idle: on two cores, the writers' own work before they queue and the
+// group's statements then share the time a wait would have cost. One
+// writer never waits (its last group was of one), and a writer that stops
+// coming costs one wait, after which the next group is smaller and so is
+// the wait's aim. Call it before the first Do.
 func (g *Group[T]) Gather() { g.gather = true }
 
 // Do queues w and returns when a group holding it has run, with nil: w
@@ -95,19 +102,34 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 			}
 			var taken []*waiter[T]
 			var start time.Time
-			err := g.lead(ctx, func() []T {
-				if g.gather {
-					g.wait(ctx)
+			var want int           // the size the group gathers to
+			var deadline time.Time // when it stops gathering
+			calls := 0
+			err := g.lead(ctx, func() ([]T, bool) {
+				calls++
+				var ws []*waiter[T]
+				switch {
+				case calls == 1:
+					start = time.Now()
+					ws = g.take(g.max)
+					if g.gather {
+						g.mu.Lock()
+						want, deadline = min(g.last, g.max), start.Add(g.lastRun/2)
+						g.mu.Unlock()
+					}
+				case len(taken) < want:
+					g.wait(ctx, deadline)
+					ws = g.take(want - len(taken))
 				}
-				taken = g.take()
-				start = time.Now()
-				out := make([]T, len(taken))
-				for i, t := range taken {
+				taken = append(taken, ws...)
+				out := make([]T, len(ws))
+				for i, t := range ws {
 					out[i] = t.w
 				}
-				return out
+				more := len(taken) < want && time.Now().Before(deadline) && ctx.Err() == nil
+				return out, more
 			})
-			if taken != nil {
+			if calls > 0 {
 				g.mu.Lock()
 				g.last, g.lastRun = len(taken), time.Since(start)
 				g.mu.Unlock()
@@ -131,13 +153,12 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 	}
 }
 
-// wait waits, for a leader about to take the queue, until as many writes
-// are queued as the last group took, or for half the time it ran, or
-// until ctx ends.
-func (g *Group[T]) wait(ctx context.Context) {
+// wait waits, for a gathering leader, until a write is queued, or until
+// deadline, or until ctx ends.
+func (g *Group[T]) wait(ctx context.Context, deadline time.Time) {
 	g.mu.Lock()
-	want, limit := min(g.last, g.max), g.lastRun/2
-	if len(g.queue) >= want || limit <= 0 {
+	limit := time.Until(deadline)
+	if len(g.queue) > 0 || limit <= 0 {
 		g.mu.Unlock()
 		return
 	}
@@ -145,17 +166,10 @@ func (g *Group[T]) wait(ctx context.Context) {
 	g.mu.Unlock()
 	t := time.NewTimer(limit)
 	defer t.Stop()
-	for done := false; !done; {
-		select {
-		case <-g.arrived:
-			g.mu.Lock()
-			done = len(g.queue) >= want
-			g.mu.Unlock()
-		case <-t.C:
-			done = true
-		case <-ctx.Done():
-			done = true
-		}
+	select {
+	case <-g.arrived:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 	g.mu.Lock()
 	g.gathering = false
@@ -190,11 +204,11 @@ func (g *Group[T]) withdraw(me *waiter[T]) bool {
 	return true
 }
 
-// take removes up to max writes from the queue, in the order queued.
-func (g *Group[T]) take() []*waiter[T] {
+// take removes up to n writes from the queue, in the order queued.
+func (g *Group[T]) take(n int) []*waiter[T] {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := min(len(g.queue), g.max)
+	n = min(len(g.queue), n)
 	batch := g.queue[:n:n]
 	g.queue = append([]*waiter[T](nil), g.queue[n:]...)
 	for _, w := range batch {

@@ -20,7 +20,7 @@ func TestGroupCommitsQueuedWritesTogether(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	leads, groups := 0, 0
-	g := NewGroup(1, 4, func(ctx context.Context, take func() []*write) error {
+	g := NewGroup(1, 4, func(ctx context.Context, take func() ([]*write, bool)) error {
 		mu.Lock()
 		leads++
 		lead := leads
@@ -35,7 +35,8 @@ func TestGroupCommitsQueuedWritesTogether(t *testing.T) {
 		groups++
 		n := groups
 		mu.Unlock()
-		for _, w := range take() {
+		ws, _ := take()
+		for _, w := range ws {
 			if w.group != 0 {
 				t.Errorf("write %d run twice", w.n)
 			}
@@ -94,9 +95,10 @@ func TestGroupCommitsQueuedWritesTogether(t *testing.T) {
 // returns the context's error; it never runs.
 func TestGroupWriteCancelledWhileQueued(t *testing.T) {
 	release := make(chan struct{})
-	g := NewGroup(1, 8, func(ctx context.Context, take func() []*write) error {
+	g := NewGroup(1, 8, func(ctx context.Context, take func() ([]*write, bool)) error {
 		<-release
-		for _, w := range take() {
+		ws, _ := take()
+		for _, w := range ws {
 			w.group = 1
 		}
 		return nil
@@ -134,14 +136,19 @@ func TestGatherWaitsForTheWritersOfTheLastGroup(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var sizes []int
-	g := NewGroup(1, 8, func(ctx context.Context, take func() []*write) error {
+	g := NewGroup(1, 8, func(ctx context.Context, take func() ([]*write, bool)) error {
 		mu.Lock()
 		first := len(sizes) == 0
 		mu.Unlock()
 		if first {
 			<-release // the others queue behind the first leader
 		}
-		ws := take()
+		var ws []*write
+		for more := true; more; {
+			var more2 []*write
+			more2, more = take()
+			ws = append(ws, more2...)
+		}
 		mu.Lock()
 		sizes = append(sizes, len(ws))
 		mu.Unlock()

@@ -39,15 +39,19 @@ func (db *DB) groupOf() *Group[*pendingSave] {
 }
 
 // leadGroup takes the write connection, then the saves queued by then,
-// and commits them.
-func (db *DB) leadGroup(ctx context.Context, take func() []*pendingSave) error {
+// and commits them with those that the group gathers meanwhile.
+func (db *DB) leadGroup(ctx context.Context, take func() ([]*pendingSave, bool)) error {
 	conn, err := db.Writer.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	saves := take()
+	saves, more := take()
 	ctx = context.WithoutCancel(ctx)
-	db.commitGroup(ctx, conn, saves)
+	if more {
+		saves = db.commitGathering(ctx, conn, saves, take)
+	} else {
+		db.commitGroup(ctx, conn, saves)
+	}
 	conn.Close()
 	// The statements the group ran are prepared for the next groups now
 	// that the connection is free, which preparing waits for.
@@ -57,79 +61,109 @@ func (db *DB) leadGroup(ctx context.Context, take func() []*pendingSave) error {
 	return nil
 }
 
-// commitGroup commits the saves of batch on conn and sets their outcomes.
-// A save alone runs in a transaction of its own, as without group
-// commit. Several run in one transaction, each in a savepoint (a save of
-// one statement needs none): a save that fails is rolled back to its
-// savepoint and fails alone, and the others commit together, with one
-// durable flush. Saves whose context
-// ended before their turn fail without reaching the database.
-func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingSave) {
-	var live []*pendingSave
+// live returns the saves of batch whose context has not ended, and fails
+// the others: they never reach the database.
+func live(batch []*pendingSave) []*pendingSave {
+	var out []*pendingSave
 	for _, s := range batch {
 		s.err, s.cause = nil, nil
 		if err := s.ctx.Err(); err != nil {
 			s.err, s.cause = &persistence.Error{Op: s.op, Kind: persistence.ErrOperational, Err: err}, err
 			continue
 		}
-		live = append(live, s)
+		out = append(out, s)
 	}
-	switch len(live) {
+	return out
+}
+
+// commitGroup commits the saves of batch on conn and sets their outcomes.
+// A save alone runs in a transaction of its own, as without group
+// commit; several run as in [DB.commitGathering], with no more to come.
+func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingSave) {
+	batch = live(batch)
+	switch len(batch) {
 	case 0:
 		return
 	case 1:
-		s := live[0]
+		s := batch[0]
 		s.err, s.cause = db.writeOn(s.ctx, conn, s.op, func(tx *sql.Tx) error { return s.run(s.ctx, tx) })
 		return
 	}
+	db.commitGathering(ctx, conn, batch, nil)
+}
+
+// commitGathering commits the saves of batch on conn, with those that
+// take returns while it says more may come, and sets their outcomes; it
+// returns all the saves it took. The saves run in one transaction, each
+// in a savepoint (a save of one statement needs none): a save that fails
+// is rolled back to its savepoint and fails alone, and the others commit
+// together, with one durable flush. The statements of the saves taken
+// first run while the others arrive. Saves whose context ended before
+// their turn fail without reaching the database. Once the transaction
+// has failed as a whole, no more saves are taken: the ones taken run
+// again as a group of their own (see regroup).
+func (db *DB) commitGathering(ctx context.Context, conn *sql.Conn, batch []*pendingSave, take func() ([]*pendingSave, bool)) []*pendingSave {
+	all := batch
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		for _, s := range live {
+		for _, s := range live(batch) {
 			s.err, s.cause = db.Errorf(s.op+": begin", err), err
 		}
-		return
+		return all
 	}
 	var ok []*pendingSave
-	for i, s := range live {
-		if s.statements == 1 {
-			// One statement is atomic without a savepoint: a conflict
-			// undoes it alone; any other failure may have ended the
-			// transaction.
-			if err := s.run(ctx, tx); err != nil {
-				if !errors.Is(db.Errorf(s.op, err), persistence.ErrIntegrity) {
-					db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
-					return
+	for len(batch) > 0 {
+		batch = live(batch)
+		for i, s := range batch {
+			if s.statements == 1 {
+				// One statement is atomic without a savepoint: a conflict
+				// undoes it alone; any other failure may have ended the
+				// transaction.
+				if err := s.run(ctx, tx); err != nil {
+					if !errors.Is(db.Errorf(s.op, err), persistence.ErrIntegrity) {
+						db.regroup(ctx, conn, tx, s, err, append(ok, batch[i+1:]...))
+						return all
+					}
+					s.err, s.cause = db.Errorf(s.op, err), err
+					continue
 				}
-				s.err, s.cause = db.Errorf(s.op, err), err
+				ok = append(ok, s)
 				continue
 			}
-			ok = append(ok, s)
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-			db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
-			return
-		}
-		if err := s.run(ctx, tx); err != nil {
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+savepoint); rerr != nil {
-				// The engine ended the whole transaction with the failure:
-				// the saves that had run are gone with it.
-				db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
-				return
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+				db.regroup(ctx, conn, tx, s, err, append(ok, batch[i+1:]...))
+				return all
 			}
-			s.err, s.cause = db.Errorf(s.op, err), err
+			if err := s.run(ctx, tx); err != nil {
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+savepoint); rerr != nil {
+					// The engine ended the whole transaction with the failure:
+					// the saves that had run are gone with it.
+					db.regroup(ctx, conn, tx, s, err, append(ok, batch[i+1:]...))
+					return all
+				}
+				s.err, s.cause = db.Errorf(s.op, err), err
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE "+savepoint); err != nil {
+				db.regroup(ctx, conn, tx, s, err, append(ok, batch[i+1:]...))
+				return all
+			}
+			if s.err == nil {
+				ok = append(ok, s)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE "+savepoint); err != nil {
-			db.regroup(ctx, conn, tx, s, err, append(ok, live[i+1:]...))
-			return
-		}
-		if s.err == nil {
-			ok = append(ok, s)
+		batch = nil
+		if take != nil {
+			var more bool
+			batch, more = take()
+			all = append(all, batch...)
+			if !more {
+				take = nil
+			}
 		}
 	}
 	if len(ok) == 0 {
 		tx.Rollback()
-		return
+		return all
 	}
 	if err := tx.Commit(); err != nil {
 		rollbackOpen(ctx, conn)
@@ -137,7 +171,7 @@ func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingS
 			for _, s := range ok {
 				s.err, s.cause = persistence.Errorf(persistence.ErrUnknownOutcome, s.op+": commit", err), err
 			}
-			return
+			return all
 		}
 		// Nothing of the group was recorded, and which save the failure
 		// belongs to is unknown: each runs again alone, for an outcome of
@@ -146,6 +180,7 @@ func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingS
 			db.commitGroup(ctx, conn, []*pendingSave{s})
 		}
 	}
+	return all
 }
 
 // regroup ends a group's transaction that failed as a whole while save

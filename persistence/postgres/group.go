@@ -75,13 +75,13 @@ func sameStatement(a, b *pgSave) bool {
 
 // newGroup returns the group commit of a pool.
 func newGroup(pool *pgxpool.Pool) *sqlstore.Group[*pgSave] {
-	return sqlstore.NewGroup(groupSlots, maxGroup, func(ctx context.Context, take func() []*pgSave) error {
+	return sqlstore.NewGroup(groupSlots, maxGroup, func(ctx context.Context, take func() ([]*pgSave, bool)) error {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Release()
-		saves := take()
+		saves, _ := take() // no Gather: the first take is the whole group
 		ctx = context.WithoutCancel(ctx)
 		// The IDs of a transaction's events must fit its 65536 indexes.
 		for len(saves) > 0 {

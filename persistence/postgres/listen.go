@@ -10,9 +10,11 @@ import (
 )
 
 // notifier announces saves on a channel, after they commit. Pokes that
-// arrive while a notification is being sent are folded into the next one,
-// so that many concurrent writers cost one notification per round trip
-// instead of one each (NOTIFY serialises commits in the server).
+// arrive while a notification is being sent, or within notifyGap after
+// it, are folded into the next one, so that many concurrent writers, or
+// one writer saving fast, cost a notification per gap instead of one per
+// save (NOTIFY serialises commits in the server, and wakes every
+// listening backend and its client).
 type notifier struct {
 	pool    *pgxpool.Pool
 	channel string
@@ -47,8 +49,24 @@ func (n *notifier) run() {
 		// A lost notification only delays listeners until they poll.
 		_, _ = n.pool.Exec(ctx, "SELECT pg_notify($1, '')", n.channel)
 		cancel()
+		gap := time.NewTimer(notifyGap)
+		select {
+		case <-n.done:
+			gap.Stop()
+			return
+		case <-gap.C:
+		}
 	}
 }
+
+// notifyGap is the least time between two notifications of a notifier.
+// A save after a quiet spell is announced at once; the saves that follow
+// it within the gap share the next notification. With a leader saving a
+// single event per save at 2,000 saves a second and a follower listening,
+// a notification per save cost the leader about a third of its rate
+// (docs/benchmarks.md, "Profiles"); a follower prompted up to 5 ms later
+// batches for longer than that anyway (system.BatchWait).
+const notifyGap = 5 * time.Millisecond
 
 func (n *notifier) stop() {
 	close(n.done)
