@@ -23,6 +23,10 @@ grow with the table. Two items of one transaction never name the same key
 (DynamoDB refuses that, and so does moto), so checking every condition
 before any write sees what moto's item-by-item order saw.
 
+The server answers GET /strata/motoserver with REVISION, so that the DynamoDB
+tests can tell an emulator that an older copy of this file started, still
+running, from this one (see awstest.DynamoDBEnv).
+
 Usage: python3 motoserver.py HOST PORT
 """
 
@@ -42,6 +46,11 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+# REVISION changes whenever the emulator's behaviour that tests rely on
+# changes; awstest.go's motoRevision must say the same.
+REVISION = "2"
+REVISION_PATH = "/strata/motoserver"
 
 _OPS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -181,12 +190,25 @@ def transact_write_items(self, transact_items):
         raise TransactionCanceledException(reasons)
 
 
+def with_revision(app):
+    """Wraps the emulator so that it tells its REVISION."""
+
+    def serve(environ, start_response):
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == REVISION_PATH:
+            body = REVISION.encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return serve
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
     DynamoDBBackend.transact_write_items = transact_write_items
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, app, threaded=False)
+    run_simple(host, port, with_revision(app), threaded=False)
 
 
 if __name__ == "__main__":
