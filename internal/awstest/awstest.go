@@ -152,9 +152,10 @@ func Reset(ctx context.Context) error {
 
 // motoRevision is the REVISION of motoserver.py that the DynamoDB tests
 // need: the one whose transactions do not copy the table, without which
-// the examples' concurrency tests run out of retries, and whose queries do
-// not sort it.
-const motoRevision = "3"
+// the examples' concurrency tests run out of retries, whose queries do
+// not sort it, and which applies a transaction once per client request
+// token, so that the SDK's retries do not fail saves.
+const motoRevision = "4"
 
 var (
 	revisionOnce sync.Once

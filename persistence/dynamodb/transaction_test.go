@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/google/uuid"
 )
 
 // TestACancelledTransactionWritesNothing checks the store's ground: a
@@ -118,4 +119,35 @@ func attr(item map[string]types.AttributeValue, name string) string {
 		return v.Value
 	}
 	return ""
+}
+
+// TestATransactionRunsOncePerToken checks what a save retried by the SDK
+// relies on: a transaction sent again with the same client request token,
+// after its answer was lost, succeeds without writing again, and the
+// token cannot stand for other items.
+func TestATransactionRunsOncePerToken(t *testing.T) {
+	ctx := context.Background()
+	f := open(t)
+	c, table := f.Client(), f.Table()
+	put := func(sk string) []types.TransactWriteItem {
+		return []types.TransactWriteItem{{Put: &types.Put{TableName: &table, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "x"}, "sk": &types.AttributeValueMemberS{Value: sk}}}}}
+	}
+	token := aws.String(uuid.NewString())
+	for i := range 2 {
+		if _, err := c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: put("once"), ClientRequestToken: token}); err != nil {
+			t.Fatalf("attempt %d of a transaction with one token: %v", i+1, err)
+		}
+	}
+	_, err := c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: put("other"), ClientRequestToken: token})
+	var mismatch *types.IdempotentParameterMismatchException
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("the token of another transaction: got %v, want IdempotentParameterMismatchException", err)
+	}
+	// Without the token, the same items meet their own condition.
+	_, err = c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: put("once")})
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		t.Fatalf("the same items with a new token: got %v, want a TransactionCanceledException", err)
+	}
 }
