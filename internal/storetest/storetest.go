@@ -4,10 +4,10 @@
 // for when that is available), a new database on the MySQL/MariaDB test
 // server (package mytest), a new database cloned from the template where
 // Message DB is installed (package mdbtest), a new database on the
-// MongoDB test server (package mongotest), a new bucket on the AWS
-// emulator if asked (package awstest), and new streams on a JetStream
-// cluster of three servers that the test process starts (package
-// natstest).
+// MongoDB test server (package mongotest), new tables on the AWS emulator
+// and, if asked, a new bucket there (package awstest), and new streams on
+// a JetStream cluster of three servers that the test process starts
+// (package natstest).
 package storetest
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/strata-go/strata/internal/natstest"
 	"github.com/strata-go/strata/internal/pgtest"
 	"github.com/strata-go/strata/persistence"
+	_ "github.com/strata-go/strata/persistence/dynamodb"  // registers "dynamodb"
 	_ "github.com/strata-go/strata/persistence/jetstream" // registers "jetstream"
 	_ "github.com/strata-go/strata/persistence/memory"    // registers "memory"
 	_ "github.com/strata-go/strata/persistence/messagedb" // registers "messagedb"
@@ -60,11 +61,8 @@ func Stores() []Store {
 		// A three-server JetStream cluster that the test process starts
 		// (see package natstest), one stream per application per test.
 		{Name: "jetstream", Env: natstest.Env},
-		// DynamoDB (awstest.DynamoDBEnv) is not listed yet: on moto, which
-		// copies a table in every transaction, saves are slow enough that
-		// bankaccounts' concurrency tests exhaust application.Retry's
-		// attempts (TestConcurrentDeposits, TestConcurrentTransfers). The
-		// adapter itself passes recordertest (persistence/dynamodb).
+		// A new table on the AWS emulator (package awstest).
+		{Name: "dynamodb", Env: awstest.DynamoDBEnv},
 	}
 	// S3 is listed only when STRATA_TEST_S3_EXAMPLES=true: every example
 	// passes on it but bankaccounts' TestConcurrentTransfers, whose 20

@@ -122,8 +122,17 @@ type shared struct {
 	mu       sync.Mutex
 	purposes map[string]bool // purposes known to be registered
 
-	// writeMu queues this process's saves for the notification counter.
+	// writeMu queues this process's saves for the notification counter,
+	// and guards what the process last knew of it.
 	writeMu sync.Mutex
+	// known says that n and last are the counter as this process last
+	// wrote or read it. A save then writes on the condition that the
+	// counter still holds n without reading it first: only another
+	// process can have moved it, and then the condition fails and the
+	// save reads it and runs again.
+	known bool
+	n     int64
+	last  string
 
 	// beforeErase, if set (by tests only), runs between the reads of a
 	// deletion or purge and its transaction, where another writer may

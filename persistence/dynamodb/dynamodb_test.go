@@ -49,9 +49,9 @@ func TestFactoryConforms(t *testing.T) {
 	})
 }
 
-// TestStress runs 16 writers against one table. It is sized down: moto
-// copies the whole table in every transaction, so that on the emulator a
-// transaction costs more as the table grows (see docs/dynamodb.md).
+// TestStress runs 16 writers against one table. It is sized down: the
+// emulator serves one request at a time, so that 16 writers and a reader
+// take turns at it (see docs/dynamodb.md).
 func TestStress(t *testing.T) {
 	r, err := open(t).ApplicationRecorder(context.Background())
 	if err != nil {

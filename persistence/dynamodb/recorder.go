@@ -257,7 +257,8 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		// The saves of one process queue for the counter rather than race
 		// for it: only one of them could win each round, and DynamoDB
 		// bills the transactions that lose. Other processes still race,
-		// and lose cleanly.
+		// and lose cleanly. Queued, each save can take the counter as the
+		// one before it left it, without reading it (see shared.known).
 		r.s.writeMu.Lock()
 		ids, retry, err := r.tryInsert(ctx, op, events, groups, commit, headers, cfg.Tracking)
 		r.s.writeMu.Unlock()
@@ -287,15 +288,20 @@ func (s *shared) counter(ctx context.Context, op string) (int64, string, error) 
 	return n, getS(out.Item, "last"), nil
 }
 
-// tryInsert makes one attempt at a save: it reads the counter and writes
-// everything on the condition that the counter has not moved. It returns
-// retry when another save took the counter first.
+// tryInsert makes one attempt at a save: it takes the counter as this
+// process last knew it, or reads it, and writes everything on the
+// condition that the counter has not moved. It returns retry when another
+// save took the counter first. The caller holds s.writeMu.
 func (r *Recorder) tryInsert(ctx context.Context, op string, events []persistence.StoredEvent, groups []*group, commit uuid.UUID, headers []byte, tracking *persistence.Tracking) ([]int64, bool, error) {
 	s := r.s
-	n, last, err := s.counter(ctx, op)
-	if err != nil {
-		return nil, false, err
+	if !s.known {
+		n, last, err := s.counter(ctx, op)
+		if err != nil {
+			return nil, false, err
+		}
+		s.n, s.last, s.known = n, last, true
 	}
+	n, last := s.n, s.last
 	ids := make([]int64, len(events))
 	for i := range events {
 		ids[i] = n + 1 + int64(i)
@@ -392,12 +398,25 @@ func (r *Recorder) tryInsert(ctx context.Context, op string, events []persistenc
 	if t.bytes > MaxTransactionBytes-itemMargin*len(t.items) {
 		return nil, false, tooLarge(op, "the save takes %d bytes (its events are kept twice: by aggregate and in the log), more than the %d bytes of one DynamoDB transaction", t.bytes, MaxTransactionBytes)
 	}
+	// Until the transaction's outcome says where the counter is, the
+	// process does not know it: a write of unknown outcome may have
+	// moved it.
+	s.known = false
 	failed, raced, err := s.transact(ctx, op, &t)
 	if err != nil {
 		return nil, false, err
 	}
 	if len(failed) == 0 && !raced {
+		s.n, s.last, s.known = top, logSK, true
 		return ids, false, nil
+	}
+	if !raced && !slices.ContainsFunc(failed, func(f role) bool { return f.kind == "counter" || f.kind == "logcheck" || f.kind == "log" }) {
+		// The save failed on a condition of its own (a conflict on an
+		// aggregate, a commit or tracking record already recorded), and
+		// the counter's held: it is still where this process left it. Were
+		// the counter's failure not reported, the next save fails on it
+		// and reads it.
+		s.n, s.last, s.known = n, last, true
 	}
 	cerr := s.classify(ctx, op, r.tenant, failed, groups, commit, tracking)
 	return nil, cerr == nil, cerr
