@@ -161,14 +161,16 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	if err != nil {
 		return nil, "", fail(op, err, false)
 	}
-	// A chunk of a save past the end of the log seen before the list
-	// may follow a marker that the view lacks, which would erase the
-	// chunks of that save's predecessors: the markers are read again, so
-	// that the read does not mix an erased life with the next.
-	if slices.ContainsFunc(listed, func(src *source) bool { return src.pos > pendPos }) {
-		if ms, err = s.events.currentMarkers(ctx); err != nil {
-			return nil, "", fail(op, err, false)
-		}
+	// The markers are read again once the list is done. An erasure
+	// deletes objects only after its marker is claimed, so a list that
+	// missed some of an aggregate's chunks because an erasure was
+	// deleting them ended after that marker was in the log, and the
+	// markers read now hide what is left of that life; with the markers
+	// read before the list, the read would return it with holes. The same
+	// holds for a chunk of a save past the end of the log seen before the
+	// list, which may follow a marker that erases its predecessors'.
+	if ms, err = s.events.currentMarkers(ctx); err != nil {
+		return nil, "", fail(op, err, false)
 	}
 	var srcs []*source
 	indexed := false
