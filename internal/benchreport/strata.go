@@ -248,18 +248,4 @@ func Lag(d time.Duration) string {
 
 // Thousands formats x rounded to an integer with commas between
 // thousands: "1,100".
-func Thousands(x float64) string {
-	s := strconv.FormatInt(int64(math.Round(x)), 10)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return sign + b.String()
-}
+func Thousands(x float64) string { return benchsuite.Thousands(int64(math.Round(x))) }

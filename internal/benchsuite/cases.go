@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -108,7 +109,7 @@ func RecorderCases(writes, reads Pair, saveTarget, readTarget float64) []Case {
 // of the same rows with one query, on the reads pair, which must hold
 // exactly the events read.
 func CatchUpCase(reads Pair, events int, target float64) Case {
-	return Case{Name: "catch up " + thousands(events) + " notifications", Baseline: "raw SELECT scan", Writers: 1, Events: events, Target: target,
+	return Case{Name: "catch up " + Thousands(int64(events)) + " notifications", Baseline: "raw SELECT scan", Writers: 1, Events: events, Target: target,
 		Setup: func(ctx context.Context) (Op, Op, error) {
 			rec, raw := reads.Recorder, reads.Raw
 			if err := fill(ctx, rec, raw, events); err != nil {
@@ -132,13 +133,21 @@ func CatchUpCase(reads Pair, events int, target float64) Case {
 		}}
 }
 
-// thousands writes n with commas between its thousands: 100,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
+// Thousands writes n with commas between its thousands: "100,000".
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
 	}
-	return s
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return sign + b.String()
 }
 
 // fill puts the same events (a multiple of catchUpPerSave) in Strata's
