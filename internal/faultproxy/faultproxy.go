@@ -154,8 +154,11 @@ func (p *Proxy) forget(conns ...net.Conn) {
 }
 
 // relayRequests copies the client's bytes to the server. A request that
-// holds the cut marker is the last: the client is disconnected before it
-// is forwarded, so that no byte of the answer can reach it.
+// holds the cut marker is the last: it is forwarded, and relayAnswers
+// drops its answer and then disconnects the client. The client is
+// disconnected only once the server has answered: a driver that sees its
+// connection close sends the server a cancel request (pgx does), which
+// would otherwise stop the work the cut is meant to let finish.
 func (p *Proxy) relayRequests(c *pair) {
 	defer p.wg.Done()
 	buf := make([]byte, 64<<10)
@@ -170,11 +173,10 @@ func (p *Proxy) relayRequests(c *pair) {
 			p.mu.Unlock()
 			if hit {
 				c.cutting.Store(true)
-				p.forget(c.client)
 				if _, err := c.server.Write(buf[:n]); err != nil {
-					p.forget(c.server)
+					p.forget(c.client, c.server)
 				}
-				return // relayAnswers drops the answer and closes the server side
+				return // relayAnswers drops the answer and closes both sides
 			}
 			if _, err := c.server.Write(buf[:n]); err != nil {
 				p.forget(c.client, c.server)
