@@ -58,8 +58,11 @@ func NewGroup[T any](slots, max int, lead func(ctx context.Context, take func() 
 // Gather makes the groups of g gather as many writes as the last group
 // ran, for at most half the time that group took: a leader's first take
 // returns the writes queued by then, and says that more may come; each
-// later take returns those queued since, waiting for the first of them,
-// until the group is as large as the last one or the time is up. It pays
+// later take returns all those queued since (up to the group's most),
+// waiting for the first of them, until the group is as large as the last
+// one or the time is up. Writes already queued are taken even past the
+// last group's size: they wait anyway, and a group of its own would cost
+// them another durable flush. It pays
 // where writers save again as soon as their save returns: they all come
 // back at about the same time, and the first of them would otherwise lead
 // a group of the few that have arrived, paying a whole durable flush for
@@ -119,7 +122,7 @@ func (g *Group[T]) Do(ctx context.Context, w T) error {
 					}
 				case len(taken) < want:
 					g.wait(ctx, deadline)
-					ws = g.take(want - len(taken))
+					ws = g.take(g.max - len(taken))
 				}
 				taken = append(taken, ws...)
 				out := make([]T, len(ws))

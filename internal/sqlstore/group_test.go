@@ -200,3 +200,75 @@ func TestGatherWaitsForTheWritersOfTheLastGroup(t *testing.T) {
 		t.Fatalf("group sizes %v, want [4 4]", sizes)
 	}
 }
+
+// A gathering leader that takes again takes every write queued by then,
+// not only as many as its group lacks to reach the last group's size: the
+// writes are already waiting, and leaving them to the next group would
+// cost them a durable flush of their own. (With 16 writers, groups had
+// settled below 16 for that reason.)
+func TestGatherTakesEveryQueuedWrite(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	var g *Group[*write]
+	g = NewGroup(1, 8, func(ctx context.Context, take func() ([]*write, bool)) error {
+		mu.Lock()
+		n := len(sizes)
+		mu.Unlock()
+		if n == 0 {
+			<-release // the first two writes queue behind the first leader
+		}
+		ws, more := take()
+		if n == 1 {
+			// The second leader has its own write; four more arrive
+			// before it takes again.
+			for g.Queued() < 4 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		for more {
+			var next []*write
+			next, more = take()
+			ws = append(ws, next...)
+		}
+		mu.Lock()
+		sizes = append(sizes, len(ws))
+		mu.Unlock()
+		if n == 0 {
+			// A long first group gives the second leader a long gathering.
+			time.Sleep(2 * time.Second)
+		}
+		return nil
+	})
+	g.Gather()
+	var wg sync.WaitGroup
+	do := func(n int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Do(context.Background(), &write{n: n}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	do(0)
+	do(1)
+	for g.Queued() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	do(2)
+	for deadline := time.Now().Add(10 * time.Second); g.Queued() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second leader did not take its write")
+		}
+	}
+	for i := 3; i < 7; i++ {
+		do(i)
+	}
+	wg.Wait()
+	if len(sizes) != 2 || sizes[0] != 2 || sizes[1] != 5 {
+		t.Fatalf("group sizes %v, want [2 5]", sizes)
+	}
+}
