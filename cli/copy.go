@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -62,6 +63,24 @@ type CopyOption func(*copyConfig)
 
 type copyConfig struct {
 	progress func(CopyProgress)
+	visible  time.Duration
+}
+
+// DefaultCopyVisibleWithin is how long a copy waits, unless
+// [CopyVisibleWithin] says otherwise, for the commits it wrote to show in
+// the target's notification log.
+const DefaultCopyVisibleWithin = time.Minute
+
+// CopyVisibleWithin sets how long CopyTo waits for the commits it wrote
+// to show in the target's notification log before it reads that log
+// back (to check where an interrupted copy stopped, and to translate the
+// followers' positions). On PostgreSQL a commit shows there only once
+// every transaction that began before it, in any database of the
+// cluster, has ended (docs/postgres.md): one long transaction elsewhere
+// delays the copy by as long, and past d the copy fails, naming the
+// backend that holds it back.
+func CopyVisibleWithin(d time.Duration) CopyOption {
+	return func(c *copyConfig) { c.visible = d }
 }
 
 // CopyProgressFunc makes CopyTo call f as it goes.
@@ -91,7 +110,7 @@ const copyPage = application.MaxLimit
 // [ErrTargetNotEmpty]. Nothing may write to the target while it is copied
 // to; the source may be read-only.
 func (a *Admin) CopyTo(ctx context.Context, dst *Admin, opts ...CopyOption) (*CopyReport, error) {
-	var c copyConfig
+	c := copyConfig{visible: DefaultCopyVisibleWithin}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -180,8 +199,14 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 	}
 	rep.Resumed[src.Name()] = checkpoint
 	if checkpoint > 0 {
-		if err := checkResumable(ctx, src, base, checkpoint); err != nil {
+		// The commits of the copy that stopped may not show in the log
+		// yet; once the transactions older than now have ended, they do.
+		held, err := awaitOlderTransactions(ctx, dst.Factory(), time.Now(), c.visible)
+		if err != nil {
 			return nil, err
+		}
+		if err := checkResumable(ctx, src, base, checkpoint); err != nil {
+			return nil, errors.Join(err, held)
 		}
 	}
 	if checkpoint == 0 {
@@ -199,6 +224,7 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 	}
 	progress(checkpoint, max(stop, checkpoint))
 	seen := map[string]bool{}
+	var written int64 // the target's last notification ID this run wrote
 	// group is the commit being read: consecutive notifications of one
 	// tenant with one commit ID.
 	var group []persistence.Notification
@@ -215,8 +241,12 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 			events[i] = n.StoredEvent
 		}
 		last := group[len(group)-1].ID
-		if _, err := r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: CopyCheckpoint, NotificationID: last})); err != nil {
+		ids, err := r.InsertEvents(ctx, events, persistence.WithTracking(persistence.Tracking{ApplicationName: CopyCheckpoint, NotificationID: last}))
+		if err != nil {
 			return fmt.Errorf("notifications %d to %d: %w", group[0].ID, last, err)
+		}
+		if len(ids) > 0 {
+			written = max(written, ids[len(ids)-1])
 		}
 		rep.Notifications += int64(len(group))
 		rep.Commits++
@@ -249,7 +279,89 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	if written > 0 {
+		if err := awaitVisible(ctx, dst.Factory(), base, written, c.visible); err != nil {
+			return nil, err
+		}
+	}
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// awaitVisible waits, up to within, until notification id shows in the
+// log that rec reads (every tenant's), and fails past it, naming what
+// holds it back if the store can tell (see [awaitOlderTransactions]).
+func awaitVisible(ctx context.Context, f persistence.Factory, rec persistence.ApplicationRecorder, id int64, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		ns, err := rec.SelectNotifications(ctx, persistence.NotificationQuery{Start: id, Limit: 1, AllTenants: true})
+		if err != nil {
+			return err
+		}
+		if len(ns) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("notification %d, which the copy wrote, does not show in the target's log after %v", id, within)
+			if hr, ok := f.(persistence.HorizonReader); ok {
+				if h, herr := hr.Horizon(ctx); herr == nil && h.Age > 0 {
+					err = fmt.Errorf("%w: %s", err, holder(h))
+				}
+			}
+			return err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// awaitOlderTransactions waits, up to within, until no transaction that
+// began before since still holds the visibility horizon of f's store
+// back, if f can tell (a persistence.HorizonReader: PostgreSQL). Until
+// they end, commits made before since may not show in the store's log.
+// Past within it returns, with a non-nil held describing the holder, to
+// be added to an error that what is not shown may cause.
+func awaitOlderTransactions(ctx context.Context, f persistence.Factory, since time.Time, within time.Duration) (held, err error) {
+	hr, ok := f.(persistence.HorizonReader)
+	if !ok {
+		return nil, nil
+	}
+	deadline := time.Now().Add(within)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		h, err := hr.Horizon(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The holder began before since if it has run for longer than
+		// the time since.
+		if h.Age == 0 || h.Age < time.Since(since) {
+			return nil, nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New(holder(h)), nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// holder describes the transaction that holds a store's visibility
+// horizon back.
+func holder(h persistence.Horizon) string {
+	return fmt.Sprintf("a transaction of backend %d (application_name %q, database %q, %s) has run for %v, and the target's log shows nothing committed after it began until it ends",
+		h.PID, h.ApplicationName, h.Database, h.State, h.Age.Round(time.Millisecond))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // checkResumable checks that the target's log ends with the event of

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,7 @@ import (
 
 func (r *root) copyCommand() *cobra.Command {
 	var from, to string
+	var visible time.Duration
 	cmd := &cobra.Command{
 		Use:   "copy",
 		Short: "Copy every application's events, snapshots and tracking to another store, then verify it",
@@ -35,6 +37,12 @@ checkpoint (a tracking record of upstream "strata copy" at the commit's
 position in the source), in the same transaction, and a new run goes on
 after the last one, without duplicates. A target that has events but no
 checkpoint is refused. Nothing else may write to the target during a copy.
+
+The copy reads the target's notification log back (where an interrupted
+copy stopped, the followers' positions). On PostgreSQL a commit shows in
+that log only once the transactions that began before it, in any database
+of the cluster, have ended: the copy waits for them up to --visible-within,
+then fails naming the backend that holds it back.
 
 ` + storeSpecHelp + `
 
@@ -82,7 +90,7 @@ wrong command line, 130 interrupted (run it again to go on).`,
 			defer dst.Close()
 			ctx := cmd.Context()
 			bar := newProgressBar(cmd.ErrOrStderr())
-			var opts []CopyOption
+			opts := []CopyOption{CopyVisibleWithin(visible)}
 			if bar != nil {
 				opts = append(opts, CopyProgressFunc(func(p CopyProgress) {
 					bar.update(Progress{Aggregate: p.Application + " " + p.Step, Done: int(p.Done), Total: int(p.Total)})
@@ -133,6 +141,7 @@ wrong command line, 130 interrupted (run it again to go on).`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the store to copy from: a SQLite file, a postgres:// URL or VAR=VALUE,... (required)")
 	cmd.Flags().StringVar(&to, "to", "", "the store to copy to, given the same way (required)")
+	cmd.Flags().DurationVar(&visible, "visible-within", DefaultCopyVisibleWithin, "how long to wait for the copied commits to show in the target's log (PostgreSQL: until older transactions end)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd

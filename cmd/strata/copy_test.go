@@ -9,9 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/strata-go/strata/application"
 	"github.com/strata-go/strata/domain"
@@ -313,4 +316,66 @@ func TestCopyKeepsTenantsAndDataKeys(t *testing.T) {
 			t.Fatalf("%s: the target's log (%d notifications) is not the source's (%d)", app, len(b), len(a))
 		}
 	}
+}
+
+// On PostgreSQL a commit shows in the log only once the transactions that
+// began before it have ended, in any database of the cluster. A copy
+// reads the target's log back after writing it: it waits for an older
+// transaction to end instead of taking its own commits for missing, and
+// past --visible-within it fails naming the backend that holds it back.
+func TestACopyWaitsForAnOlderTransactionOfTheTarget(t *testing.T) {
+	ctx := context.Background()
+	src := sqliteStore(t)
+	src.ok(t, "demo")
+	op := store{name: "operator", dir: t.TempDir(), env: map[string]string{}}
+	hold := func(t *testing.T) (pid int, release func()) {
+		conn, err := pgx.Connect(ctx, pgtest.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A transaction ID makes it one that later commits wait for.
+		var xid string
+		if err := tx.QueryRow(ctx, "SELECT pg_backend_pid(), pg_current_xact_id()::text").Scan(&pid, &xid); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		release = func() {
+			once.Do(func() {
+				tx.Rollback(ctx)
+				conn.Close(ctx)
+			})
+		}
+		t.Cleanup(release)
+		return pid, release
+	}
+
+	t.Run("it waits", func(t *testing.T) {
+		dst := postgresStore(t)
+		_, release := hold(t)
+		time.AfterFunc(2*time.Second, release)
+		out := op.ok(t, "copy", "--from", src.env["SQLITE_DBNAME"], "--to", storeArg(dst))
+		if !copiedLine.MatchString(out[0]) || !strings.HasSuffix(out[len(out)-1], ": no problems.") {
+			t.Fatalf("copy while an older transaction ran:\n%s", strings.Join(out, "\n"))
+		}
+		for _, app := range []string{"Worlds", "Counters"} {
+			if got, want := rawLog(t, dst, app), rawLog(t, src, app); !slices.Equal(got, want) {
+				t.Fatalf("%s: the target's log (%d notifications) is not the source's (%d)", app, len(got), len(want))
+			}
+		}
+	})
+	t.Run("past --visible-within it names the holder", func(t *testing.T) {
+		dst := postgresStore(t)
+		pid, _ := hold(t)
+		r := op.run(t, "copy", "--visible-within", "300ms", "--from", src.env["SQLITE_DBNAME"], "--to", storeArg(dst))
+		// The holder named is this test's, or an even older transaction of
+		// another program on the same server.
+		if r.code != 1 || !strings.Contains(r.stderr, "which the copy wrote, does not show in the target's log after 300ms") ||
+			!strings.Contains(r.stderr, "a transaction of backend ") {
+			t.Fatalf("copy held back by backend %d past --visible-within: exit %d\n%s%s", pid, r.code, r.stdout, r.stderr)
+		}
+	})
 }
