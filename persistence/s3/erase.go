@@ -174,6 +174,7 @@ func (s *space) markersAt(ctx context.Context, head int64, pending *commitRecord
 	defer v.mu.Unlock()
 	for _, m := range got {
 		v.add(m, false)
+		s.forgetErased(m)
 	}
 	for _, pos := range done {
 		if m := v.byPos[pos]; m != nil {
@@ -203,6 +204,15 @@ func (s *space) currentMarkers(ctx context.Context) (markers, error) {
 	return s.markersAt(ctx, pos, pending, pos)
 }
 
+// forgetErased drops from the chunk cache what the marker erased.
+func (s *space) forgetErased(m *marker) {
+	id := ""
+	if m.Aggregate != nil {
+		id = m.Aggregate.String()
+	}
+	s.chunks.forget(m.Tenant, id)
+}
+
 // claimed extends the view by this process's own save at next, on a
 // head at pos, so that a process's saves need no list of the markers.
 func (s *space) claimed(pos, next int64, rec *commitRecord) {
@@ -213,7 +223,9 @@ func (s *space) claimed(pos, next int64, rec *commitRecord) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if rec.Erase != nil {
-		v.add(rec.marker(next), false)
+		m := rec.marker(next)
+		v.add(m, false)
+		s.forgetErased(m)
 	}
 	if v.upTo >= pos {
 		v.upTo = max(v.upTo, next)

@@ -68,6 +68,10 @@ type space struct {
 	// conditional put on the cached ETag first, and skips the read.
 	cmu   sync.Mutex
 	cache map[string]cachedInt
+
+	// chunks holds the chunks this process read or wrote, one cache for
+	// every space of the factory.
+	chunks *chunkCache
 }
 
 type cachedInt struct {
@@ -310,9 +314,13 @@ func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
 	for _, g := range groupRecord(r.Events) {
 		c := chunk{Pos: pos, Commit: r.Commit, Headers: r.Headers, Events: g}
 		key := s.chunkKey(r.Tenant, g[0].ID, g[0].Version, g[len(g)-1].Version, pos)
-		if err := s.o.create(ctx, key, encode(c)); err != nil && !errors.Is(err, errPrecondition) {
+		body := encode(c)
+		if err := s.o.create(ctx, key, body); err != nil && !errors.Is(err, errPrecondition) {
 			return err
 		}
+		// Written now, or by another writer indexing the same record: the
+		// same bytes either way.
+		s.chunks.put(key, body)
 		if r.Commit != "" {
 			commit, err := r.commitID()
 			if err != nil {

@@ -200,13 +200,17 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 		if src.read {
 			return nil
 		}
-		b, _, found, err := s.o.get(ctx, src.key)
-		if err != nil {
-			return fail(op, err, false)
-		}
+		b, found := sp.chunks.get(src.key)
 		if !found {
-			gone = src.key
-			return nil
+			var err error
+			if b, _, found, err = s.o.get(ctx, src.key); err != nil {
+				return fail(op, err, false)
+			}
+			if !found {
+				gone = src.key
+				return nil
+			}
+			sp.chunks.put(src.key, b)
 		}
 		var c chunk
 		if err := decode(src.key, b, &c); err != nil {
