@@ -90,7 +90,7 @@ func New(ctx context.Context, client *awss3.Client, c Config) (*Factory, error) 
 	}
 	o := &objects{client: client, bucket: c.Bucket, page: int32(c.PageSize)}
 	s := &shared{o: o, cfg: c, spaces: map[string]*space{}}
-	s.events = &space{o: o, prefix: c.Prefix + "e/", events: true, chunks: newChunkCache(chunkCacheBytes)}
+	s.events = &space{o: o, prefix: c.Prefix + "e/", events: true, chunks: newChunkCache(chunkCacheBytes), known: &known{}}
 	s.events.ev = s.events
 	if err := s.ensureBucket(ctx); err != nil {
 		return nil, err
