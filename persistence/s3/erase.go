@@ -174,6 +174,7 @@ func (s *space) markersAt(ctx context.Context, head int64, pending *commitRecord
 	defer v.mu.Unlock()
 	for _, m := range got {
 		v.add(m, false)
+		s.forgetErased(m)
 	}
 	for _, pos := range done {
 		if m := v.byPos[pos]; m != nil {
@@ -187,9 +188,15 @@ func (s *space) markersAt(ctx context.Context, head int64, pending *commitRecord
 // currentMarkers returns the erase markers up to the head of the events'
 // log, reading its last record only if the log has grown past the view.
 func (s *space) currentMarkers(ctx context.Context) (markers, error) {
+	_, ms, err := s.headMarkers(ctx)
+	return ms, err
+}
+
+// headMarkers is currentMarkers that also returns the end of the log.
+func (s *space) headMarkers(ctx context.Context) (int64, markers, error) {
 	pos, indexed, err := s.head(ctx)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	s.view.mu.Lock()
 	upTo := s.view.upTo
@@ -197,10 +204,20 @@ func (s *space) currentMarkers(ctx context.Context) (markers, error) {
 	var pending *commitRecord
 	if !indexed && pos > upTo {
 		if pending, err = s.readRecord(ctx, pos); err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 	}
-	return s.markersAt(ctx, pos, pending, pos)
+	ms, err := s.markersAt(ctx, pos, pending, pos)
+	return pos, ms, err
+}
+
+// forgetErased drops from the chunk cache what the marker erased.
+func (s *space) forgetErased(m *marker) {
+	id := ""
+	if m.Aggregate != nil {
+		id = m.Aggregate.String()
+	}
+	s.chunks.forget(m.Tenant, id)
 }
 
 // claimed extends the view by this process's own save at next, on a
@@ -213,7 +230,9 @@ func (s *space) claimed(pos, next int64, rec *commitRecord) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if rec.Erase != nil {
-		v.add(rec.marker(next), false)
+		m := rec.marker(next)
+		v.add(m, false)
+		s.forgetErased(m)
 	}
 	if v.upTo >= pos {
 		v.upTo = max(v.upTo, next)
@@ -337,7 +356,7 @@ func (s *shared) purposeHeads(ctx context.Context, op string) (map[string]int64,
 // erase claims the erase marker, then deletes what it erased.
 func (s *shared) erase(ctx context.Context, op, tenant string, id *uuid.UUID, bounds map[string]int64) error {
 	rec := &commitRecord{Tenant: tenant, Nonce: uuid.NewString(), Erase: &eraseRecord{Aggregate: id, Bounds: bounds}}
-	pos, err := s.events.claim(ctx, op, rec, func(markers) error { return nil })
+	pos, err := s.events.claim(ctx, op, rec, func(int64, markers) error { return nil })
 	if err != nil {
 		return err
 	}

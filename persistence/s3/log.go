@@ -68,6 +68,14 @@ type space struct {
 	// conditional put on the cached ETag first, and skips the read.
 	cmu   sync.Mutex
 	cache map[string]cachedInt
+
+	// chunks holds the chunks this process read or wrote, one cache for
+	// every space of the factory.
+	chunks *chunkCache
+	// known is what this process knows of the aggregates (events only:
+	// purposes' replacing saves and deletions of superseded chunks are
+	// not positions of the events' log).
+	known *known
 }
 
 type cachedInt struct {
@@ -310,9 +318,13 @@ func (s *space) index(ctx context.Context, pos int64, r *commitRecord) error {
 	for _, g := range groupRecord(r.Events) {
 		c := chunk{Pos: pos, Commit: r.Commit, Headers: r.Headers, Events: g}
 		key := s.chunkKey(r.Tenant, g[0].ID, g[0].Version, g[len(g)-1].Version, pos)
-		if err := s.o.create(ctx, key, encode(c)); err != nil && !errors.Is(err, errPrecondition) {
+		body := encode(c)
+		if err := s.o.create(ctx, key, body); err != nil && !errors.Is(err, errPrecondition) {
 			return err
 		}
+		// Written now, or by another writer indexing the same record: the
+		// same bytes either way.
+		s.chunks.put(key, body)
 		if r.Commit != "" {
 			commit, err := r.commitID()
 			if err != nil {
@@ -395,14 +407,14 @@ func (s *space) insert(ctx context.Context, op, tenant string, events []persiste
 			}
 		}
 	}
-	return s.claim(ctx, op, rec, func(ms markers) error {
-		return s.check(ctx, op, tenant, groups, events, tracking, replace, ms)
+	return s.claim(ctx, op, rec, func(head int64, ms markers) error {
+		return s.check(ctx, op, tenant, groups, events, tracking, replace, head, ms)
 	})
 }
 
 // claim puts rec at the next position of the log once check, given the
 // erase markers up to the head, accepts it, and returns the position.
-func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check func(markers) error) (int64, error) {
+func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check func(head int64, ms markers) error) (int64, error) {
 	body := encode(rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -425,7 +437,7 @@ func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check f
 		if err != nil {
 			return 0, fail(op+": read the erase markers", err, false)
 		}
-		if err := check(ms); err != nil {
+		if err := check(pos, ms); err != nil {
 			return 0, err
 		}
 		next := pos + 1
@@ -435,7 +447,7 @@ func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check f
 			// The save is recorded. Its indexes are written now so that
 			// the next save need not; if that fails, the next save does
 			// it, and readers read the save from the log meanwhile.
-			_ = s.index(ctx, next, rec)
+			s.saved(pos, next, rec, s.index(ctx, next, rec) == nil)
 			return next, nil
 		}
 		if !errors.Is(err, errPrecondition) {
@@ -445,7 +457,7 @@ func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check f
 		// attempt had succeeded, the position is this save's.
 		if r, rerr := s.readRecord(ctx, next); rerr == nil && r.Nonce == rec.Nonce {
 			s.claimed(pos, next, rec)
-			_ = s.index(ctx, next, rec)
+			s.saved(pos, next, rec, s.index(ctx, next, rec) == nil)
 			return next, nil
 		}
 		s.races++
@@ -458,16 +470,39 @@ func (s *space) claim(ctx context.Context, op string, rec *commitRecord, check f
 	}
 }
 
+// saved tells what the process knows of the aggregates of its save at
+// next, claimed on a head at pos, and whether its indexes are written.
+func (s *space) saved(pos, next int64, rec *commitRecord, indexed bool) {
+	if s.known != nil {
+		s.known.saved(pos, next, rec, s.chunkKey, indexed)
+	}
+}
+
 // check refuses a save that the indexes, complete up to the head, say
 // cannot be recorded: a commit ID already recorded, an event at a
 // recorded version or below the last one, a tracking record already
 // recorded. What the erase markers hide does not count.
-func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedEvent, events []persistence.StoredEvent, tracking *persistence.Tracking, replace bool, ms markers) error {
+func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedEvent, events []persistence.StoredEvent, tracking *persistence.Tracking, replace bool, head int64, ms markers) error {
+	// What the process knows of an aggregate as of the head answers for
+	// its chunks and commit records without a list.
+	knownAt := func(id uuid.UUID) ([]knownSrc, bool) {
+		if s.known == nil {
+			return nil, false
+		}
+		return s.known.lookup(tenant, id, head)
+	}
 	if len(events) > 0 && events[0].CommitID != uuid.Nil {
 		commit := events[0].CommitID
 		var have, lack []uuid.UUID
 		for _, g := range groups {
-			ok, err := s.hasCommit(ctx, tenant, g[0].ID, commit, ms)
+			ok, err := false, error(nil)
+			if srcs, found := knownAt(g[0].ID); found && !slices.ContainsFunc(srcs, func(k knownSrc) bool { return !k.commitKnown }) {
+				ok = slices.ContainsFunc(srcs, func(k knownSrc) bool {
+					return k.commit == commit && !ms.erased(s.purpose, tenant, g[0].ID, k.pos)
+				})
+			} else {
+				ok, err = s.hasCommit(ctx, tenant, g[0].ID, commit, ms)
+			}
 			if err != nil {
 				return fail(op+": read commit records", err, false)
 			}
@@ -491,6 +526,15 @@ func (s *space) check(ctx context.Context, op, tenant string, groups [][]storedE
 		}
 		// A chunk whose last version is at or above the save's first
 		// version conflicts; chunk keys start with the last version.
+		if srcs, found := knownAt(g[0].ID); found {
+			if slices.ContainsFunc(srcs, func(k knownSrc) bool {
+				return k.last >= g[0].Version && !ms.erased(s.purpose, tenant, g[0].ID, k.pos)
+			}) {
+				return &persistence.Error{Op: op, Kind: persistence.ErrIntegrity,
+					Err: fmt.Errorf("aggregate %s has an event at version %d or later already", g[0].ID, g[0].Version)}
+			}
+			continue
+		}
 		prefix := s.aggPrefix(tenant, g[0].ID)
 		after := ""
 		if first := g[0].Version; first > -1<<63 {

@@ -134,6 +134,23 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	if err != nil {
 		return nil, "", fail(op, err, false)
 	}
+	if sp.known != nil && pending == nil {
+		if ks, ok := sp.known.lookup(tenant, id, pendPos); ok {
+			// Nothing was recorded for the aggregate since the process
+			// knew its chunks: no list is needed.
+			var srcs []*source
+			for _, k := range ks {
+				if (q.Gt == nil || k.last > *q.Gt) && (q.Lte == nil || k.first <= *q.Lte) && !ms.erased(sp.purpose, tenant, id, k.pos) {
+					srcs = append(srcs, &source{key: k.key, first: k.first, last: k.last, pos: k.pos})
+				}
+			}
+			out, gone, err = s.readSources(ctx, op, sp, id, q, srcs)
+			if gone != "" {
+				sp.known.forget(tenant, id)
+			}
+			return out, gone, err
+		}
+	}
 	prefix := sp.aggPrefix(tenant, id)
 	after := ""
 	if q.Gt != nil {
@@ -169,7 +186,8 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 	// read before the list, the read would return it with holes. The same
 	// holds for a chunk of a save past the end of the log seen before the
 	// list, which may follow a marker that erases its predecessors'.
-	if ms, err = s.events.currentMarkers(ctx); err != nil {
+	head, ms, err := s.events.headMarkers(ctx)
+	if err != nil {
 		return nil, "", fail(op, err, false)
 	}
 	var srcs []*source
@@ -196,17 +214,45 @@ func (s *shared) selectOnce(ctx context.Context, op string, sp *space, tenant st
 			srcs = append(srcs, src)
 		}
 	}
+	// A whole list, with no save past the end of the log seen before it
+	// and none pending, is the aggregate as of that end.
+	if sp.known != nil && pending == nil && q.Gt == nil && q.Lte == nil && head == pendPos {
+		defer func() {
+			if err != nil || gone != "" {
+				return
+			}
+			ks := make([]knownSrc, len(srcs))
+			for i, src := range srcs {
+				ks[i] = knownSrc{key: src.key, first: src.first, last: src.last, pos: src.pos}
+				if src.read && len(src.evs) > 0 {
+					ks[i].commit, ks[i].commitKnown = src.evs[0].CommitID, true
+				}
+			}
+			sp.known.store(tenant, id, pendPos, ks)
+		}()
+	}
+	return s.readSources(ctx, op, sp, id, q, srcs)
+}
+
+// readSources reads what the query needs of an aggregate's sources; gone
+// names a chunk that was listed but missing.
+func (s *shared) readSources(ctx context.Context, op string, sp *space, id uuid.UUID, q persistence.EventQuery, srcs []*source) (out []persistence.StoredEvent, gone string, err error) {
+	out = []persistence.StoredEvent{}
 	load := func(src *source) error {
 		if src.read {
 			return nil
 		}
-		b, _, found, err := s.o.get(ctx, src.key)
-		if err != nil {
-			return fail(op, err, false)
-		}
+		b, found := sp.chunks.get(src.key)
 		if !found {
-			gone = src.key
-			return nil
+			var err error
+			if b, _, found, err = s.o.get(ctx, src.key); err != nil {
+				return fail(op, err, false)
+			}
+			if !found {
+				gone = src.key
+				return nil
+			}
+			sp.chunks.put(src.key, b)
 		}
 		var c chunk
 		if err := decode(src.key, b, &c); err != nil {

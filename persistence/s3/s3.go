@@ -90,7 +90,7 @@ func New(ctx context.Context, client *awss3.Client, c Config) (*Factory, error) 
 	}
 	o := &objects{client: client, bucket: c.Bucket, page: int32(c.PageSize)}
 	s := &shared{o: o, cfg: c, spaces: map[string]*space{}}
-	s.events = &space{o: o, prefix: c.Prefix + "e/", events: true}
+	s.events = &space{o: o, prefix: c.Prefix + "e/", events: true, chunks: newChunkCache(chunkCacheBytes), known: &known{}}
 	s.events.ev = s.events
 	if err := s.ensureBucket(ctx); err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ func (s *shared) space(seg string) *space {
 	defer s.mu.Unlock()
 	sp := s.spaces[seg]
 	if sp == nil {
-		sp = &space{o: s.o, prefix: s.cfg.Prefix + "p/" + seg + "/", purpose: seg, ev: s.events}
+		sp = &space{o: s.o, prefix: s.cfg.Prefix + "p/" + seg + "/", purpose: seg, ev: s.events, chunks: s.events.chunks}
 		s.spaces[seg] = sp
 	}
 	return sp
