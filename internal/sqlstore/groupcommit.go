@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/strata-go/strata/persistence"
 )
@@ -95,7 +94,8 @@ func (db *DB) commitGroup(ctx context.Context, conn *sql.Conn, batch []*pendingS
 // commitGathering commits the saves of batch on conn, with those that
 // take returns while it says more may come, and sets their outcomes; it
 // returns all the saves it took. The saves run in one transaction, each
-// in a savepoint (a save of one statement needs none): a save that fails
+// in a savepoint (a save of one statement needs none if the dialect's
+// StatementUndone says its failure undoes it alone): a save that fails
 // is rolled back to its savepoint and fails alone, and the others commit
 // together, with one durable flush. The statements of the saves taken
 // first run while the others arrive. Saves whose context ended before
@@ -115,12 +115,13 @@ func (db *DB) commitGathering(ctx context.Context, conn *sql.Conn, batch []*pend
 	for len(batch) > 0 {
 		batch = live(batch)
 		for i, s := range batch {
-			if s.statements == 1 {
-				// One statement is atomic without a savepoint: a conflict
-				// undoes it alone; any other failure may have ended the
-				// transaction.
+			if s.statements == 1 && db.Dialect.StatementUndone != nil {
+				// One statement is atomic without a savepoint if its
+				// failure undoes it alone (a unique key's conflict); any
+				// other failure may have ended the transaction, or kept
+				// part of the statement.
 				if err := s.run(ctx, tx); err != nil {
-					if !errors.Is(db.Errorf(s.op, err), persistence.ErrIntegrity) {
+					if !db.Dialect.StatementUndone(err) {
 						db.regroup(ctx, conn, tx, s, err, append(ok, batch[i+1:]...))
 						return all
 					}

@@ -79,10 +79,17 @@ type Dialect struct {
 	// otherwise be paid by every save. It begins transactions with the
 	// connection's BeginTx (BeginWrite is not used) and does not apply to
 	// a dialect with Save. A save of one statement runs without a
-	// savepoint: the engine must undo a statement that fails with an
-	// error classified as persistence.ErrIntegrity and leave its
-	// transaction open (SQLite's ON CONFLICT ABORT, the default).
+	// savepoint where StatementUndone says its failure undid it alone.
 	GroupCommit int
+	// StatementUndone, if not nil, reports whether a statement that failed
+	// with err was undone alone, its transaction left open with the work
+	// before it (SQLite's ON CONFLICT ABORT, the default, for a unique
+	// key), so that a group commit may run a save of one statement without
+	// a savepoint. Any other failure of such a save (a trigger's
+	// RAISE(ROLLBACK) ends the transaction, RAISE(FAIL) keeps the
+	// statement's rows before it) has the group run again without it.
+	// Nil: every save of a group runs in a savepoint.
+	StatementUndone func(err error) bool
 	// LastInsertID says that the notification ID of a row inserted alone
 	// is the Result's LastInsertId (notification_id is SQLite's rowid), so
 	// that the insert of one event needs no Returning: SQLite buffers the

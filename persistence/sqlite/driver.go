@@ -95,3 +95,9 @@ const (
 	codeRange      = 25
 	codeNotADB     = 26
 )
+
+// Extended result codes of constraint failures.
+const (
+	codeConstraintPrimaryKey = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
+	codeConstraintUnique     = 2067 // SQLITE_CONSTRAINT_UNIQUE
+)

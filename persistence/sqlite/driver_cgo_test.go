@@ -25,4 +25,14 @@ func TestResultCodesAreTheDrivers(t *testing.T) {
 			t.Errorf("SQLITE_%s: %d here, %d in mattn/go-sqlite3", name, c.here, c.mattn)
 		}
 	}
+	for name, c := range map[string]struct {
+		here  int
+		mattn sqlite3.ErrNoExtended
+	}{
+		"CONSTRAINT_PRIMARYKEY": {codeConstraintPrimaryKey, sqlite3.ErrConstraintPrimaryKey}, "CONSTRAINT_UNIQUE": {codeConstraintUnique, sqlite3.ErrConstraintUnique},
+	} {
+		if c.here != int(c.mattn) {
+			t.Errorf("SQLITE_%s: %d here, %d in mattn/go-sqlite3", name, c.here, c.mattn)
+		}
+	}
 }

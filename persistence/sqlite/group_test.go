@@ -269,3 +269,61 @@ func TestASaveCancelledInTheQueueFailsAlone(t *testing.T) {
 		}
 	}
 }
+
+// A trigger's RAISE in one save of a group may do more than undo its
+// statement: ROLLBACK ends the whole transaction, with the saves before
+// it, and FAIL keeps the rows the statement inserted before it. Either
+// way the failing save fails alone and records nothing, and every other
+// save of the group, before or after it, of one statement or with a
+// tracking record (in a savepoint), is recorded, once, with no error.
+func TestATriggerThatRaisesInAGroupFailsOnlyItsSave(t *testing.T) {
+	for _, raise := range []string{"ROLLBACK", "FAIL", "ABORT"} {
+		for _, tracked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("RAISE(%s), tracked %v", raise, tracked), func(t *testing.T) {
+				ctx := context.Background()
+				f := open(t, filepath.Join(t.TempDir(), "group.db"))
+				r, err := f.ProcessRecorder(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writer, _ := f.DB()
+				if _, err := writer.ExecContext(ctx, "CREATE TRIGGER poison BEFORE INSERT ON "+f.Tables().Events+
+					" WHEN NEW.topic = 'poison' BEGIN SELECT RAISE("+raise+", 'poison'); END"); err != nil {
+					t.Fatal(err)
+				}
+				const poisoned = 2
+				saves := make([][]persistence.StoredEvent, 5)
+				var calls []func(ctx context.Context) error
+				for i := range saves {
+					saves[i] = []persistence.StoredEvent{event(uuid.New(), 1, "t")}
+					if i == poisoned {
+						// Its first event goes in before the trigger fails the
+						// second.
+						saves[i] = append(saves[i], event(uuid.New(), 1, "poison"))
+					}
+					var opts []persistence.InsertOption
+					if tracked {
+						opts = append(opts, persistence.WithTracking(persistence.Tracking{ApplicationName: "up", NotificationID: int64(i + 1)}))
+					}
+					calls = append(calls, func(ctx context.Context) error {
+						_, err := r.InsertEvents(ctx, saves[i], opts...)
+						return err
+					})
+				}
+				errs := grouped(t, f, calls, nil)
+				for i, events := range saves {
+					got, err := r.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case i == poisoned && (errs[i] == nil || len(got) != 0):
+						t.Errorf("the save that the trigger failed: %v, %d of its events recorded, want an error and none", errs[i], len(got))
+					case i != poisoned && (errs[i] != nil || len(got) != 1):
+						t.Errorf("save %d: %v, %d events recorded, want no error and 1", i, errs[i], len(got))
+					}
+				}
+			})
+		}
+	}
+}

@@ -220,7 +220,15 @@ var dialect = sqlstore.Dialect{
 	Classify:  classify,
 	// Writes go through one connection, so without grouping every save
 	// waits for the flush of every save before it.
-	GroupCommit:  maxGroup,
+	GroupCommit: maxGroup,
+	// A unique key's conflict (ON CONFLICT ABORT, the default) undoes the
+	// statement alone; a trigger's RAISE may end the transaction or keep
+	// part of the statement, and a save it fails is taken out of its
+	// group.
+	StatementUndone: func(err error) bool {
+		code, ok := resultCode(err)
+		return ok && (code == codeConstraintUnique || code == codeConstraintPrimaryKey)
+	},
 	Prepare:      true,
 	LastInsertID: true,
 	// A unary + makes the column an expression that no index answers,
