@@ -201,7 +201,7 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 	if checkpoint > 0 {
 		// The commits of the copy that stopped may not show in the log
 		// yet; once the transactions older than now have ended, they do.
-		held, err := awaitOlderTransactions(ctx, dst.Factory(), time.Now(), c.visible)
+		held, err := awaitVisibility(ctx, dst.Factory(), c.visible)
 		if err != nil {
 			return nil, err
 		}
@@ -315,35 +315,35 @@ func awaitVisible(ctx context.Context, f persistence.Factory, rec persistence.Ap
 	}
 }
 
-// awaitOlderTransactions waits, up to within, until no transaction that
-// began before since still holds the visibility horizon of f's store
-// back, if f can tell (a persistence.HorizonReader: PostgreSQL). Until
-// they end, commits made before since may not show in the store's log.
-// Past within it returns, with a non-nil held describing the holder, to
-// be added to an error that what is not shown may cause.
-func awaitOlderTransactions(ctx context.Context, f persistence.Factory, since time.Time, within time.Duration) (held, err error) {
-	hr, ok := f.(persistence.HorizonReader)
+// awaitVisibility waits, up to within, until the log of f's store shows
+// every commit made before the call, if the store can tell (a
+// persistence.VisibilityAwaiter: PostgreSQL, whose log shows a commit
+// once the transactions begun before it have ended). Past within it
+// returns, with a non-nil held describing what holds the log back, to be
+// added to an error that what is not shown may cause.
+func awaitVisibility(ctx context.Context, f persistence.Factory, within time.Duration) (held, err error) {
+	va, ok := f.(persistence.VisibilityAwaiter)
 	if !ok {
 		return nil, nil
 	}
-	deadline := time.Now().Add(within)
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		h, err := hr.Horizon(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// The holder began before since if it has run for longer than
-		// the time since.
-		if h.Age == 0 || h.Age < time.Since(since) {
-			return nil, nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New(holder(h)), nil
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return nil, err
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	err = va.AwaitVisibility(wctx)
+	switch {
+	case err == nil:
+		return nil, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case wctx.Err() == nil:
+		return nil, err
+	}
+	held = fmt.Errorf("the target's log may not show all it has after %v", within)
+	if hr, ok := f.(persistence.HorizonReader); ok {
+		if h, herr := hr.Horizon(ctx); herr == nil && h.Age > 0 {
+			held = fmt.Errorf("%w: %s", held, holder(h))
 		}
 	}
+	return held, nil
 }
 
 // holder describes the transaction that holds a store's visibility

@@ -30,3 +30,15 @@ type HorizonReader interface {
 	// Horizon returns what holds the visibility horizon back now.
 	Horizon(ctx context.Context) (Horizon, error)
 }
+
+// VisibilityAwaiter is implemented by factories of stores whose
+// notification log shows a commit only once every transaction that began
+// before it has ended, such as PostgreSQL's: a program that reads back a
+// log it wrote (a copy checking where it stopped) waits with it first.
+type VisibilityAwaiter interface {
+	// AwaitVisibility waits until every transaction that was running
+	// when it was called has ended, in any database of the cluster, so
+	// that the log shows everything committed before the call; or until
+	// ctx ends, with ctx's error.
+	AwaitVisibility(ctx context.Context) error
+}
