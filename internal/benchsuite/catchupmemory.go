@@ -54,6 +54,16 @@ func CatchUpMemory(ctx context.Context, store string, env map[string]string, n i
 			return res, fmt.Errorf("fill: %w", err)
 		}
 	}
+	// On PostgreSQL the log shows the fill once the transactions of
+	// other programs that began before its last save have ended.
+	if va, ok := f.(persistence.VisibilityAwaiter); ok {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := va.AwaitVisibility(wctx)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("wait for the fill to show in the log: %w", err)
+		}
+	}
 	if a, ok := rec.(interface{ Analyze(context.Context) error }); ok {
 		if err := a.Analyze(ctx); err != nil {
 			return res, err
