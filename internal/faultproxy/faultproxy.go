@@ -17,6 +17,10 @@ import (
 // request is taken to be complete.
 const quiet = 300 * time.Millisecond
 
+// answerLimit bounds the wait for the first byte of the answer to a cut
+// request: past it, the proxy disconnects both sides without a cut.
+const answerLimit = time.Minute
+
 // Proxy forwards connections from its address to a target address. It is
 // safe for concurrent use.
 type Proxy struct {
@@ -153,9 +157,10 @@ func (p *Proxy) forget(conns ...net.Conn) {
 	}
 }
 
-// relayRequests copies the client's bytes to the server. A request that
-// holds the cut marker is the last: it is forwarded, and relayAnswers
-// drops its answer and then disconnects the client. The client is
+// relayRequests copies the client's bytes to the server. Once a request
+// holds the cut marker, relayAnswers drops every answer and then
+// disconnects the client; the client's bytes are still forwarded, so that
+// a request read in several parts reaches the server whole. The client is
 // disconnected only once the server has answered: a driver that sees its
 // connection close sends the server a cancel request (pgx does), which
 // would otherwise stop the work the cut is meant to let finish.
@@ -172,11 +177,8 @@ func (p *Proxy) relayRequests(c *pair) {
 			}
 			p.mu.Unlock()
 			if hit {
+				c.server.SetReadDeadline(time.Now().Add(answerLimit))
 				c.cutting.Store(true)
-				if _, err := c.server.Write(buf[:n]); err != nil {
-					p.forget(c.client, c.server)
-				}
-				return // relayAnswers drops the answer and closes both sides
 			}
 			if _, err := c.server.Write(buf[:n]); err != nil {
 				p.forget(c.client, c.server)
@@ -191,8 +193,8 @@ func (p *Proxy) relayRequests(c *pair) {
 }
 
 // relayAnswers copies the server's bytes to the client, or, after a cut,
-// waits for the server's answer (the server did the work), drops it, and
-// closes the connection.
+// waits for the server's answer (the server did the work; at most
+// answerLimit for its first byte), drops it, and closes the connection.
 func (p *Proxy) relayAnswers(c *pair) {
 	defer p.wg.Done()
 	defer p.forget(c.client, c.server)

@@ -192,8 +192,8 @@ func TestAGroupWhoseAnswerIsLostHasAnUnknownOutcomeForEverySave(t *testing.T) {
 	}
 	for i, events := range saves {
 		var got []persistence.StoredEvent
-		// The server may still be committing (its answer was cut, not
-		// waited for).
+		// The proxy cut the client only once the server had answered, so
+		// the group is committed; the loop only rides out a slow reader.
 		for deadline := time.Now().Add(30 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			if got, err = check.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{}); err != nil {
 				t.Fatal(err)

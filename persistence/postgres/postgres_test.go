@@ -376,8 +376,8 @@ func TestASaveWhoseAnswerIsLostHasAnUnknownOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server may still be committing (its answer was cut, not
-	// waited for): the save shows up.
+	// The proxy cut the client only once the server had answered, so the
+	// save is committed; the loop only rides out a slow reader.
 	var got []persistence.StoredEvent
 	for deadline := time.Now().Add(30 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if got, err = check.SelectEvents(ctx, events[0].OriginatorID, persistence.EventQuery{}); err != nil {
