@@ -289,7 +289,7 @@ func copyEvents(ctx context.Context, src, dst *application.Application, rep *Cop
 
 // awaitVisible waits, up to within, until notification id shows in the
 // log that rec reads (every tenant's), and fails past it, naming what
-// holds it back if the store can tell (see [awaitOlderTransactions]).
+// holds it back if the store can tell (a persistence.HorizonReader).
 func awaitVisible(ctx context.Context, f persistence.Factory, rec persistence.ApplicationRecorder, id int64, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
