@@ -57,35 +57,63 @@ func S3(ctx context.Context, endpoint string) ([]Case, func(), error) {
 				return strata, base, nil
 			}}
 	}
-	read := Case{Name: fmt.Sprintf("get an aggregate of %d saves", S3AggregateSize), Baseline: "raw List+GetObject", Events: S3AggregateSize,
-		Setup: func(ctx context.Context) (Op, Op, error) {
-			history := History(S3AggregateSize, StateSize)
-			for i := range history {
-				if _, err := rec.InsertEvents(ctx, history[i:i+1]); err != nil {
-					return nil, nil, err
-				}
-				if err := raw.Insert(ctx, history[i:i+1]); err != nil {
-					return nil, nil, err
-				}
-			}
-			id := history[0].OriginatorID
-			strata := func(ctx context.Context, _ int) error {
-				evs, err := rec.SelectEvents(ctx, id, persistence.EventQuery{})
-				if err == nil && len(evs) != S3AggregateSize {
-					err = fmt.Errorf("%d events", len(evs))
-				}
+	cfg := ps3.Config{Bucket: bucket, Prefix: "strata/", AWS: settings, UsePathStyle: true}
+	// read is a read of an aggregate of S3AggregateSize saves by the
+	// process that wrote it (which knows its chunks), or, cold, by a
+	// process of its own opened for each read, as the first read of
+	// another process is.
+	read := func(cold bool) Case {
+		name := fmt.Sprintf("get an aggregate of %d saves", S3AggregateSize)
+		if cold {
+			name += ", a process's first read"
+		}
+		return Case{Name: name, Baseline: "raw List+GetObject", Events: S3AggregateSize,
+			Setup: func(ctx context.Context) (Op, Op, error) {
+				return readCase(ctx, rec, raw, cfg, cold)
+			}}
+	}
+	return []Case{save(1), save(ManyWriters), read(false), read(true)}, done, nil
+}
+
+// readCase fills an aggregate of S3AggregateSize saves in Strata's
+// store and the raw one, and returns the two reads of it.
+func readCase(ctx context.Context, rec persistence.ApplicationRecorder, raw *rawS3, cfg ps3.Config, cold bool) (Op, Op, error) {
+	history := History(S3AggregateSize, StateSize)
+	for i := range history {
+		if _, err := rec.InsertEvents(ctx, history[i:i+1]); err != nil {
+			return nil, nil, err
+		}
+		if err := raw.Insert(ctx, history[i:i+1]); err != nil {
+			return nil, nil, err
+		}
+	}
+	id := history[0].OriginatorID
+	strata := func(ctx context.Context, _ int) error {
+		r := rec
+		if cold {
+			f, err := ps3.Open(ctx, cfg)
+			if err != nil {
 				return err
 			}
-			base := func(ctx context.Context, _ int) error {
-				n, err := raw.SelectAggregate(ctx, id)
-				if err == nil && n != S3AggregateSize {
-					err = fmt.Errorf("%d objects", n)
-				}
+			defer f.Close()
+			if r, err = f.ApplicationRecorder(ctx); err != nil {
 				return err
 			}
-			return strata, base, nil
-		}}
-	return []Case{save(1), save(ManyWriters), read}, done, nil
+		}
+		evs, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
+		if err == nil && len(evs) != S3AggregateSize {
+			err = fmt.Errorf("%d events", len(evs))
+		}
+		return err
+	}
+	base := func(ctx context.Context, _ int) error {
+		n, err := raw.SelectAggregate(ctx, id)
+		if err == nil && n != S3AggregateSize {
+			err = fmt.Errorf("%d objects", n)
+		}
+		return err
+	}
+	return strata, base, nil
 }
 
 // rawS3 is the baseline: SDK calls written here by hand.
