@@ -301,13 +301,7 @@ func awaitVisible(ctx context.Context, f persistence.Factory, rec persistence.Ap
 			return nil
 		}
 		if time.Now().After(deadline) {
-			err := fmt.Errorf("notification %d, which the copy wrote, does not show in the target's log after %v", id, within)
-			if hr, ok := f.(persistence.HorizonReader); ok {
-				if h, herr := hr.Horizon(ctx); herr == nil && h.Age > 0 {
-					err = fmt.Errorf("%w: %s", err, holder(h))
-				}
-			}
-			return err
+			return withHolder(ctx, f, fmt.Errorf("notification %d, which the copy wrote, does not show in the target's log after %v", id, within))
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -337,20 +331,23 @@ func awaitVisibility(ctx context.Context, f persistence.Factory, within time.Dur
 	case wctx.Err() == nil:
 		return nil, err
 	}
-	held = fmt.Errorf("the target's log may not show all it has after %v", within)
-	if hr, ok := f.(persistence.HorizonReader); ok {
-		if h, herr := hr.Horizon(ctx); herr == nil && h.Age > 0 {
-			held = fmt.Errorf("%w: %s", held, holder(h))
-		}
-	}
-	return held, nil
+	return withHolder(ctx, f, fmt.Errorf("the target's log may not show all it has after %v", within)), nil
 }
 
-// holder describes the transaction that holds a store's visibility
-// horizon back.
-func holder(h persistence.Horizon) string {
-	return fmt.Sprintf("a transaction of backend %d (application_name %q, database %q, %s) has run for %v, and the target's log shows nothing committed after it began until it ends",
-		h.PID, h.ApplicationName, h.Database, h.State, h.Age.Round(time.Millisecond))
+// withHolder adds to err the transaction that holds the visibility
+// horizon of f's store back, if the store can tell (a
+// persistence.HorizonReader) and one does.
+func withHolder(ctx context.Context, f persistence.Factory, err error) error {
+	hr, ok := f.(persistence.HorizonReader)
+	if !ok {
+		return err
+	}
+	h, herr := hr.Horizon(ctx)
+	if herr != nil || h.Age == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: a transaction of backend %d (application_name %q, database %q, %s) has run for %v, and the target's log shows nothing committed after it began until it ends",
+		err, h.PID, h.ApplicationName, h.Database, h.State, h.Age.Round(time.Millisecond))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
