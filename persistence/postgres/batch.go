@@ -77,32 +77,13 @@ INSERT INTO ` + r.table + ` (notification_id, tenant, originator_id, originator_
 SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, c, h
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[], $6::uuid[], $7::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, c, h, i)
 ORDER BY o, v
-RETURNING notification_id, originator_id, originator_version`
-	rows, err := r.pool.Query(ctx, sql, args...)
+RETURNING notification_id`
+	got, err := scanIDs(len(all))(r.pool.Query(ctx, sql, args...))
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
 		r.recover(err)
-		rows, err = r.pool.Query(ctx, sql, args...)
+		got, err = scanIDs(len(all))(r.pool.Query(ctx, sql, args...))
 	}
 	if err != nil {
-		r.recover(err)
-		return nil, &persistence.BatchError{Index: -1, Err: writeError(op, err)}
-	}
-	type key struct {
-		id uuid.UUID
-		v  int64
-	}
-	got := make(map[key]int64, len(all))
-	for rows.Next() {
-		var k key
-		var nid int64
-		if err := rows.Scan(&nid, (*[16]byte)(&k.id), &k.v); err != nil {
-			rows.Close()
-			return nil, &persistence.BatchError{Index: -1, Err: writeError(op, err)}
-		}
-		got[k] = nid
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		r.recover(err)
 		// Which insert failed (a tracking record or a commit already
 		// recorded, a conflicting version) the statement does not say.
@@ -110,14 +91,7 @@ RETURNING notification_id, originator_id, originator_version`
 	}
 	out := make([][]int64, len(inserts))
 	for i, in := range inserts {
-		out[i] = make([]int64, len(in.Events))
-		for j, e := range in.Events {
-			nid, ok := got[key{e.OriginatorID, e.OriginatorVersion}]
-			if !ok {
-				return nil, &persistence.Error{Op: op, Kind: persistence.ErrInternal, Err: fmt.Errorf("no notification ID returned for %s version %d", e.OriginatorID, e.OriginatorVersion)}
-			}
-			out[i][j] = nid
-		}
+		out[i], got = got[:len(in.Events):len(in.Events)], got[len(in.Events):]
 	}
 	if r.notifier != nil && len(all) > 0 {
 		r.notifier.poke()

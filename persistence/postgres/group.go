@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,15 +58,10 @@ type pgSave struct {
 	commitID         uuid.UUID
 	headers          []byte
 	tracking         *persistence.Tracking
-	// got maps each event to its notification ID; err is the engine's
-	// error, nil if the save was recorded.
-	got map[eventKey]int64
+	// got holds its events' notification IDs, in order; err is the
+	// engine's error, nil if the save was recorded.
+	got []int64
 	err error
-}
-
-type eventKey struct {
-	id uuid.UUID
-	v  int64
 }
 
 // sameStatement reports whether a and b can be recorded by one statement.
@@ -114,7 +110,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 	case 1:
 		s := live[0]
 		q := statement(live)
-		s.got, s.err = scanIDs(conn.Query(s.ctx, q.SQL, q.Args...))
+		s.got, s.err = scanIDs(len(s.events))(conn.Query(s.ctx, q.SQL, q.Args...))
 		return
 	}
 	// One statement per table, in the order of their first saves.
@@ -130,7 +126,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 	var err error
 	if len(stmts) == 1 {
 		q := statement(stmts[0])
-		got, qerr := scanIDs(conn.Query(ctx, q.SQL, q.Args...))
+		got, qerr := scanIDs(eventCount(stmts[0]))(conn.Query(ctx, q.SQL, q.Args...))
 		err = distribute(stmts[0], got, qerr)
 	} else {
 		b := &pgx.Batch{}
@@ -140,7 +136,7 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 		}
 		br := conn.SendBatch(ctx, b)
 		for _, st := range stmts {
-			got, qerr := scanIDs(br.Query())
+			got, qerr := scanIDs(eventCount(st))(br.Query())
 			if err = distribute(st, got, qerr); err != nil {
 				break
 			}
@@ -168,21 +164,24 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 }
 
 // distribute gives each save the notification IDs of its events, from
-// those a group's statement returned.
-func distribute(saves []*pgSave, got map[eventKey]int64, err error) error {
+// those of a group's statement, which are in the order of its saves.
+func distribute(saves []*pgSave, got []int64, err error) error {
 	if err != nil {
 		return err
 	}
 	for _, s := range saves {
-		s.got = make(map[eventKey]int64, len(s.events))
-		for _, e := range s.events {
-			k := eventKey{e.OriginatorID, e.OriginatorVersion}
-			if nid, ok := got[k]; ok {
-				s.got[k] = nid
-			}
-		}
+		s.got, got = got[:len(s.events):len(s.events)], got[len(s.events):]
 	}
 	return nil
+}
+
+// eventCount is the number of events of saves.
+func eventCount(saves []*pgSave) int {
+	n := 0
+	for _, s := range saves {
+		n += len(s.events)
+	}
+	return n
 }
 
 // statement returns the one statement that records saves, all of one
@@ -196,16 +195,20 @@ func distribute(saves []*pgSave, got map[eventKey]int64, err error) error {
 // other instead of both deadlocking.
 func statement(saves []*pgSave) sqlstore.Query {
 	first := saves[0]
-	n := 0
-	for _, s := range saves {
-		n += len(s.events)
-	}
+	n := eventCount(saves)
 	ids := make([][16]byte, 0, n)
 	versions := make([]int64, 0, n)
 	topics := make([]string, 0, n)
 	states := make([][]byte, 0, n)
-	commitIDs := make([][16]byte, 0, n)
-	headers := make([][]byte, 0, n)
+	// A save's events share its commit ID and headers: the columns are
+	// sent once, not per event, when every save of the statement has the
+	// same (always so for one save).
+	same := !slices.ContainsFunc(saves, func(s *pgSave) bool { return s.commitID != first.commitID || !bytes.Equal(s.headers, first.headers) })
+	var commitIDs [][16]byte
+	var headers [][]byte
+	if !same {
+		commitIDs, headers = make([][16]byte, 0, n), make([][]byte, 0, n)
+	}
 	type commit struct{ id, commit uuid.UUID }
 	type track struct {
 		app string
@@ -220,7 +223,9 @@ func statement(saves []*pgSave) sqlstore.Query {
 				state = []byte{}
 			}
 			ids, versions, topics, states = append(ids, e.OriginatorID), append(versions, e.OriginatorVersion), append(topics, e.Topic), append(states, state)
-			commitIDs, headers = append(commitIDs, s.commitID), append(headers, s.headers)
+			if !same {
+				commitIDs, headers = append(commitIDs, s.commitID), append(headers, s.headers)
+			}
 		}
 		if s.commitID != uuid.Nil {
 			for _, id := range sqlstore.Aggregates(s.events) {
@@ -231,10 +236,6 @@ func statement(saves []*pgSave) sqlstore.Query {
 			tracks = append(tracks, track{s.tracking.ApplicationName, s.tracking.NotificationID})
 		}
 	}
-	// A save's events share its commit ID and headers: the columns are
-	// sent once, not per event, when every save of the statement has the
-	// same (always so for one save).
-	same := !slices.ContainsFunc(saves, func(s *pgSave) bool { return s.commitID != first.commitID || !bytes.Equal(s.headers, first.headers) })
 	cols, from := ", $6::uuid[], $7::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, c, h, i)", "c, h"
 	args := []any{ids, versions, topics, states, first.tenant, commitIDs, headers}
 	if same {
@@ -269,28 +270,42 @@ SELECT $5::text, o, c FROM unnest($`+strconv.Itoa(p+1)+`::uuid[], $`+strconv.Ito
 SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, ` + from + `
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]` + cols + `
 ORDER BY o, v
-RETURNING notification_id, originator_id, originator_version`
+RETURNING notification_id`
 	if len(with) > 0 {
 		insert = "WITH " + strings.Join(with, ", ") + "\n" + insert
 	}
 	return sqlstore.Query{SQL: insert, Args: args}
 }
 
-// scanIDs reads the notification IDs that an insert returned.
-func scanIDs(rows pgx.Rows, err error) (map[eventKey]int64, error) {
-	if err != nil {
-		return nil, err
-	}
-	got := make(map[eventKey]int64)
-	for rows.Next() {
-		var k eventKey
-		var nid int64
-		if err := rows.Scan(&nid, (*[16]byte)(&k.id), &k.v); err != nil {
-			rows.Close()
+// scanIDs returns a reader of the notification IDs that an insert of n
+// events returned, in the order of its events. An event's ID is its
+// transaction's ID times 65536 plus its index in the statement, so the
+// ID alone says which event it is: the rows need not say it, nor come in
+// any order (they come in the order of insertion, by aggregate).
+func scanIDs(n int) func(rows pgx.Rows, err error) ([]int64, error) {
+	return func(rows pgx.Rows, err error) ([]int64, error) {
+		if err != nil {
 			return nil, err
 		}
-		got[k] = nid
+		defer rows.Close()
+		got := make([]int64, n)
+		var nid int64 // outside the loop: Scan's argument escapes, once
+		for rows.Next() {
+			if err := rows.Scan(&nid); err != nil {
+				return nil, err
+			}
+			i := nid & (MaxSave - 1)
+			if i >= int64(n) || got[i] != 0 {
+				return nil, &persistence.Error{Op: "read the notification IDs of an insert", Kind: persistence.ErrInternal, Err: fmt.Errorf("notification ID %d returned for event %d of %d", nid, i, n)}
+			}
+			got[i] = nid
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if i := slices.Index(got, 0); i >= 0 {
+			return nil, &persistence.Error{Op: "read the notification IDs of an insert", Kind: persistence.ErrInternal, Err: fmt.Errorf("no notification ID returned for event %d of %d", i, n)}
+		}
+		return got, nil
 	}
-	rows.Close()
-	return got, rows.Err()
 }

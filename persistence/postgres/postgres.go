@@ -586,6 +586,9 @@ func classify(err error) error {
 // way to or from the server, after it may have reached it, has an unknown
 // outcome: the statement may have committed before the connection broke.
 func writeError(op string, err error) error {
+	if _, ok := errors.AsType[*persistence.Error](err); ok {
+		return err // already classified (the statement's answer was not what was sent for)
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) && !pgconn.SafeToRetry(err) && !isClosedPool(err) {
 		return persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
@@ -691,7 +694,7 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		// trying again on another connection cannot write twice.
 		r.recover(err)
 		q := statement([]*pgSave{s})
-		got, err = scanIDs(r.pool.Query(ctx, q.SQL, q.Args...))
+		got, err = scanIDs(len(events))(r.pool.Query(ctx, q.SQL, q.Args...))
 	}
 	if err != nil {
 		r.recover(err)
@@ -702,18 +705,10 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		}
 		return nil, writeError(op, err)
 	}
-	out := make([]int64, len(events))
-	for i, e := range events {
-		nid, ok := got[eventKey{e.OriginatorID, e.OriginatorVersion}]
-		if !ok {
-			return nil, &persistence.Error{Op: op, Kind: persistence.ErrInternal, Err: fmt.Errorf("no notification ID returned for %s version %d", e.OriginatorID, e.OriginatorVersion)}
-		}
-		out[i] = nid
-	}
 	if r.notifier != nil && len(events) > 0 {
 		r.notifier.poke()
 	}
-	return out, nil
+	return got, nil
 }
 
 // commitError tells, after an insert failed on a unique key, whether its
