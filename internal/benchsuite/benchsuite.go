@@ -16,8 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/persistence"
 )
 
@@ -255,14 +254,15 @@ func Events(n, stateSize int) []persistence.StoredEvent {
 	for i := range out {
 		state := make([]byte, stateSize)
 		rand.Read(state)
-		out[i] = persistence.StoredEvent{OriginatorID: uuid.New(), OriginatorVersion: 1, Topic: "bench.Happened", State: state}
+		// New aggregates get their IDs as an application's do.
+		out[i] = persistence.StoredEvent{OriginatorID: domain.NewID(), OriginatorVersion: 1, Topic: "bench.Happened", State: state}
 	}
 	return out
 }
 
 // History returns the n events of one aggregate.
 func History(n, stateSize int) []persistence.StoredEvent {
-	id := uuid.New()
+	id := domain.NewID()
 	out := Events(n, stateSize)
 	for i := range out {
 		out[i].OriginatorID, out[i].OriginatorVersion = id, int64(i+1)
