@@ -61,7 +61,13 @@ func (r BatchRecorder) InsertTrackedBatch(ctx context.Context, inserts []persist
 	}
 	events := r.batchEventQueries(all)
 	out := make([][]int64, len(inserts))
-	err := r.write(ctx, op, func(tx *sql.Tx) error {
+	statements := 1 + len(events)
+	if hasCommits {
+		statements++
+	}
+	// The statements' texts vary with the batch's size: none is kept
+	// prepared.
+	err := r.db.commitWrite(ctx, op, statements, nil, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, tracking.SQL, tracking.Args...); err != nil {
 			return err
 		}
@@ -169,7 +175,7 @@ func (r BatchRecorder) trackedOneByOne(ctx context.Context, op string, inserts [
 	tracking := r.trackingQuery(inserts)
 	out := make([][]int64, len(inserts))
 	failed := -1
-	err := r.write(ctx, op, func(tx *sql.Tx) error {
+	err := r.db.commitWrite(ctx, op, 2, nil, func(ctx context.Context, tx *sql.Tx) error {
 		failed = -1
 		if _, err := tx.ExecContext(ctx, tracking.SQL, tracking.Args...); err != nil {
 			return err // a tracking record already recorded: which one the fallback finds

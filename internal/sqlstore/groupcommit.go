@@ -21,6 +21,26 @@ type pendingSave struct {
 	err, cause error
 }
 
+// commitWrite runs run in a write transaction and commits it: with the
+// saves of others, in a group (see [DB.commitGathering]), if the dialect
+// commits saves together, else alone. statements is how many statements
+// run runs, and prepare the queries worth preparing for the next writes
+// (none for statements whose text varies with their rows). run may run
+// more than once, on a context of its own, which it must use.
+func (db *DB) commitWrite(ctx context.Context, op string, statements int, prepare [][]Query, run func(ctx context.Context, tx *sql.Tx) error) error {
+	g := db.groupOf()
+	if g == nil {
+		return db.write(ctx, op, func(tx *sql.Tx) error { return run(ctx, tx) })
+	}
+	return db.retrying(ctx, func() (error, error) {
+		s := &pendingSave{ctx: ctx, op: op, queries: prepare, statements: statements, run: run}
+		if err := g.Do(ctx, s); err != nil {
+			return db.Errorf(op, err), err
+		}
+		return s.err, s.cause
+	})
+}
+
 // savepoint is the name of the savepoint each save of a group runs in.
 const savepoint = "strata_save"
 

@@ -270,29 +270,11 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 			}
 			return nil, nil
 		})
-	} else if g := r.db.groupOf(); g != nil {
-		qs := r.insertQueries(events)
-		err = r.db.retrying(ctx, func() (error, error) {
-			s := &pendingSave{ctx: ctx, op: op, queries: [][]Query{before, qs}, statements: len(before) + len(qs), run: func(ctx context.Context, tx *sql.Tx) error {
-				for _, q := range before {
-					if err := r.db.exec(ctx, tx, q); err != nil {
-						return err
-					}
-				}
-				var err error
-				ids, err = r.insert(ctx, tx, events, qs)
-				return err
-			}}
-			if err := g.Do(ctx, s); err != nil {
-				return r.db.Errorf(op, err), err
-			}
-			return s.err, s.cause
-		})
 	} else {
 		qs := r.insertQueries(events)
-		err = r.write(ctx, op, func(tx *sql.Tx) error {
+		err = r.db.commitWrite(ctx, op, len(before)+len(qs), [][]Query{before, qs}, func(ctx context.Context, tx *sql.Tx) error {
 			for _, q := range before {
-				if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+				if err := r.db.exec(ctx, tx, q); err != nil {
 					return err
 				}
 			}

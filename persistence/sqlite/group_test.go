@@ -327,3 +327,87 @@ func TestATriggerThatRaisesInAGroupFailsOnlyItsSave(t *testing.T) {
 		}
 	}
 }
+
+// A follower's batch of tracked inserts is committed in a group with the
+// saves waiting beside it, in a savepoint of its own: one flush for all of
+// them. A batch that conflicts fails alone, naming its insert at fault,
+// and leaves nothing of itself, not even its tracking records.
+func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
+	ctx := context.Background()
+	f := open(t, filepath.Join(t.TempDir(), "batches.db"))
+	r, err := f.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, ok := r.(persistence.BatchProcessRecorder)
+	if !ok {
+		t.Fatal("the SQLite process recorder records no batches")
+	}
+	taken := uuid.New()
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(taken, 1, "t")}); err != nil {
+		t.Fatal(err)
+	}
+	alone, before, after, lost := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	batched := []uuid.UUID{uuid.New(), uuid.New()}
+	tracked := func(app string, n int64, events ...persistence.StoredEvent) persistence.TrackedInsert {
+		return persistence.TrackedInsert{Events: events, Tracking: persistence.Tracking{ApplicationName: app, NotificationID: n}}
+	}
+	var good, bad [][]int64
+	var badErr error
+	errs := grouped(t, f, []func(ctx context.Context) error{
+		func(ctx context.Context) error {
+			_, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(before, 1, "t")})
+			return err
+		},
+		func(ctx context.Context) error {
+			var err error
+			good, err = batches.InsertTrackedBatch(ctx, []persistence.TrackedInsert{
+				tracked("up", 1, event(batched[0], 1, "t")),
+				tracked("up", 2), // a notification that made nothing
+				tracked("up", 3, event(batched[1], 1, "t"), event(batched[1], 2, "t")),
+			})
+			return err
+		},
+		func(ctx context.Context) error {
+			bad, badErr = batches.InsertTrackedBatch(ctx, []persistence.TrackedInsert{
+				tracked("other", 1, event(lost, 1, "t")),
+				tracked("other", 2, event(taken, 1, "t")), // conflicts
+			})
+			return nil
+		},
+		func(ctx context.Context) error {
+			_, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(after, 1, "t")})
+			return err
+		},
+	}, nil)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if len(good) != 3 || len(good[0]) != 1 || len(good[1]) != 0 || len(good[2]) != 2 {
+		t.Errorf("the batch that does not conflict got notification IDs %v, want 1, 0 and 2 per insert", good)
+	}
+	var be *persistence.BatchError
+	if !errors.As(badErr, &be) || be.Index != 1 || !errors.Is(badErr, persistence.ErrIntegrity) || bad != nil {
+		t.Errorf("the conflicting batch: %v (IDs %v), want a batch error of insert 1 that is an integrity error", badErr, bad)
+	}
+	for id, want := range map[uuid.UUID]int{alone: 0, before: 1, after: 1, lost: 0, batched[0]: 1, batched[1]: 2, taken: 1} {
+		got, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want {
+			t.Errorf("aggregate %s: %d events recorded, want %d", id, len(got), want)
+		}
+	}
+	for _, c := range []struct {
+		app  string
+		n    int64
+		want bool
+	}{{"up", 1, true}, {"up", 2, true}, {"up", 3, true}, {"other", 1, false}, {"other", 2, false}} {
+		if has, err := r.HasTrackingID(ctx, c.app, c.n); err != nil || has != c.want {
+			t.Errorf("tracking record %s %d: %v %v, want %v", c.app, c.n, has, err, c.want)
+		}
+	}
+}
