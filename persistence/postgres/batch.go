@@ -78,10 +78,10 @@ SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, c,
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[], $6::uuid[], $7::bytea[]) WITH ORDINALITY AS u(o, v, tp, s, c, h, i)
 ORDER BY o, v
 RETURNING notification_id`
-	got, err := scanIDs(len(all))(r.pool.Query(ctx, sql, args...))
+	got, err := scanIDs(len(all), 0)(r.pool.Query(ctx, sql, args...))
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
 		r.recover(err)
-		got, err = scanIDs(len(all))(r.pool.Query(ctx, sql, args...))
+		got, err = scanIDs(len(all), 0)(r.pool.Query(ctx, sql, args...))
 	}
 	if err != nil {
 		r.recover(err)

@@ -37,9 +37,10 @@ import (
 //
 // A group's notification IDs are those of one save of all its events:
 // the transaction's ID times 65536 plus the event's index in the group,
-// so the ordering scheme of docs/postgres.md holds unchanged. Rows still
-// go in by aggregate and version across the whole group, so that two
-// groups take the unique index's locks in the same order.
+// so the ordering scheme of docs/postgres.md holds unchanged, also when
+// the group is several statements (several tables, or tenants). Rows
+// still go in by aggregate and version within each statement, so that
+// two groups take the unique index's locks in the same order.
 
 // maxGroup is the most saves in one group.
 const maxGroup = 64
@@ -99,7 +100,8 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 	for _, s := range saves {
 		s.got, s.err = nil, nil
 		if err := s.ctx.Err(); err != nil {
-			s.err = err // never sent
+			// Never sent: the outcome is known, nothing recorded.
+			s.err = &persistence.Error{Op: "wait for a group commit", Kind: persistence.ErrOperational, Err: err}
 			continue
 		}
 		live = append(live, s)
@@ -109,8 +111,8 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 		return
 	case 1:
 		s := live[0]
-		q := statement(live)
-		s.got, s.err = scanIDs(len(s.events))(conn.Query(s.ctx, q.SQL, q.Args...))
+		q := statement(live, 0)
+		s.got, s.err = scanIDs(len(s.events), 0)(conn.Query(s.ctx, q.SQL, q.Args...))
 		return
 	}
 	// One statement per table, in the order of their first saves.
@@ -125,18 +127,24 @@ func commitGroup(ctx context.Context, conn *pgx.Conn, saves []*pgSave) {
 	}
 	var err error
 	if len(stmts) == 1 {
-		q := statement(stmts[0])
-		got, qerr := scanIDs(eventCount(stmts[0]))(conn.Query(ctx, q.SQL, q.Args...))
+		q := statement(stmts[0], 0)
+		got, qerr := scanIDs(eventCount(stmts[0]), 0)(conn.Query(ctx, q.SQL, q.Args...))
 		err = distribute(stmts[0], got, qerr)
 	} else {
+		// The statements are one transaction: each numbers its events
+		// from where the one before it stopped.
 		b := &pgx.Batch{}
-		for _, st := range stmts {
-			q := statement(st)
+		bases := make([]int, len(stmts))
+		for i, st := range stmts {
+			if i > 0 {
+				bases[i] = bases[i-1] + eventCount(stmts[i-1])
+			}
+			q := statement(st, bases[i])
 			b.Queue(q.SQL, q.Args...)
 		}
 		br := conn.SendBatch(ctx, b)
-		for _, st := range stmts {
-			got, qerr := scanIDs(eventCount(st))(br.Query())
+		for i, st := range stmts {
+			got, qerr := scanIDs(eventCount(st), bases[i])(br.Query())
 			if err = distribute(st, got, qerr); err != nil {
 				break
 			}
@@ -192,8 +200,9 @@ func eventCount(saves []*pgSave) int {
 // saves, but rows go in by aggregate and version: two statements of the
 // same aggregates (a transfer each way between two accounts) then take the
 // unique index's row locks in the same order, and one waits for the
-// other instead of both deadlocking.
-func statement(saves []*pgSave) sqlstore.Query {
+// other instead of both deadlocking. The events are numbered from base,
+// the events of the statements before it in its transaction.
+func statement(saves []*pgSave, base int) sqlstore.Query {
 	first := saves[0]
 	n := eventCount(saves)
 	ids := make([][16]byte, 0, n)
@@ -266,8 +275,9 @@ SELECT $5, a, n FROM unnest($8::text[], $9::bigint[]) AS t(a, n))`)
 SELECT $5::text, o, c FROM unnest($`+strconv.Itoa(p+1)+`::uuid[], $`+strconv.Itoa(p+2)+`::uuid[]) AS u(o, c))`)
 		args = append(args, aggs, cids)
 	}
+	args = append(args, int64(base))
 	insert := `INSERT INTO ` + first.table + ` (notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers)
-SELECT pg_current_xact_id()::text::bigint * 65536 + (i - 1), $5, o, v, tp, s, ` + from + `
+SELECT pg_current_xact_id()::text::bigint * 65536 + $` + strconv.Itoa(len(args)) + `::bigint + (i - 1), $5, o, v, tp, s, ` + from + `
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]` + cols + `
 ORDER BY o, v
 RETURNING notification_id`
@@ -278,11 +288,11 @@ RETURNING notification_id`
 }
 
 // scanIDs returns a reader of the notification IDs that an insert of n
-// events returned, in the order of its events. An event's ID is its
-// transaction's ID times 65536 plus its index in the statement, so the
+// events, numbered from base, returned, in the order of its events. An
+// event's ID is its transaction's ID times 65536 plus its number, so the
 // ID alone says which event it is: the rows need not say it, nor come in
-// any order (they come in the order of insertion, by aggregate).
-func scanIDs(n int) func(rows pgx.Rows, err error) ([]int64, error) {
+// any order.
+func scanIDs(n, base int) func(rows pgx.Rows, err error) ([]int64, error) {
 	return func(rows pgx.Rows, err error) ([]int64, error) {
 		if err != nil {
 			return nil, err
@@ -294,8 +304,8 @@ func scanIDs(n int) func(rows pgx.Rows, err error) ([]int64, error) {
 			if err := rows.Scan(&nid); err != nil {
 				return nil, err
 			}
-			i := nid & (MaxSave - 1)
-			if i >= int64(n) || got[i] != 0 {
+			i := nid&(MaxSave-1) - int64(base)
+			if i < 0 || i >= int64(n) || got[i] != 0 {
 				return nil, &persistence.Error{Op: "read the notification IDs of an insert", Kind: persistence.ErrInternal, Err: fmt.Errorf("notification ID %d returned for event %d of %d", nid, i, n)}
 			}
 			got[i] = nid

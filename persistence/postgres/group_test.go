@@ -265,3 +265,117 @@ func TestAGroupOfSeveralApplications(t *testing.T) {
 		}
 	}
 }
+
+// The saves of several tenants of one application are one statement per
+// tenant, in one transaction: each statement numbers its events from
+// where the one before stopped, so their notification IDs, unique across
+// the table, do not collide and the group commits whole, in one
+// transaction, rather than failing and going again save by save.
+func TestAGroupOfSeveralTenantsIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	f := open(t, "POSTGRES_POOL_SIZE=1", "POSTGRES_NOTIFY=n")
+	var recs []persistence.ApplicationRecorder
+	for _, tenant := range []string{"acme", "globex", "acme"} {
+		tf, err := f.Tenant(tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tf.ApplicationRecorder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	ids := make([][]int64, len(recs))
+	var calls []func(ctx context.Context) error
+	for i, r := range recs {
+		calls = append(calls, func(ctx context.Context) error {
+			id := uuid.New()
+			var err error
+			ids[i], err = r.InsertEvents(ctx, []persistence.StoredEvent{event(id, 1, "a"), event(id, 2, "b")})
+			return err
+		})
+	}
+	for i, err := range grouped(t, f, calls) {
+		if err != nil {
+			t.Fatalf("save %d: %v", i, err)
+		}
+	}
+	seen := map[int64]bool{}
+	for i, got := range ids {
+		if len(got) != 2 {
+			t.Fatalf("save %d: notification IDs %v, want 2", i, got)
+		}
+		for _, nid := range got {
+			if nid>>16 != ids[0][0]>>16 {
+				t.Errorf("save %d: notification ID %d is not of the group's transaction (that of %d): the group was not committed whole", i, nid, ids[0][0])
+			}
+			if seen[nid] {
+				t.Errorf("notification ID %d given twice", nid)
+			}
+			seen[nid] = true
+		}
+	}
+}
+
+// A save whose context ends while it waits for its group is never sent:
+// it fails with an operational error, not an unknown outcome, and records
+// nothing; the saves queued with it are recorded. Two saves hold the two
+// slots of groups first, waiting for the connection the test holds, so
+// that the cancelled save is taken by their group rather than leading one.
+func TestASaveCancelledInTheQueueFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	f := open(t, "POSTGRES_POOL_SIZE=1", "POSTGRES_NOTIFY=n")
+	r, err := f.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := f.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	save := func(i int, ctx context.Context) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.InsertEvents(ctx, []persistence.StoredEvent{event(ids[i], 1, "t")})
+		}()
+	}
+	queued := func(n int) {
+		for deadline := time.Now().Add(10 * time.Second); postgres.QueuedSaves(f) < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				conn.Release()
+				wg.Wait()
+				t.Fatalf("%d of %d saves queued", postgres.QueuedSaves(f), n)
+			}
+		}
+	}
+	save(0, ctx)
+	save(1, ctx)
+	queued(2)
+	time.Sleep(50 * time.Millisecond) // both lead a group, waiting for the connection
+	save(2, cancelled)
+	queued(3)
+	cancel()
+	conn.Release()
+	wg.Wait()
+	if !errors.Is(errs[2], persistence.ErrOperational) || errors.Is(errs[2], persistence.ErrUnknownOutcome) {
+		t.Errorf("the cancelled save: %v, want an operational error, not an unknown outcome", errs[2])
+	}
+	for i, id := range ids {
+		if i < 2 && errs[i] != nil {
+			t.Errorf("save %d: %v", i, errs[i])
+		}
+		got, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 1}[i == 2]; len(got) != want {
+			t.Errorf("save %d: %d events recorded, want %d", i, len(got), want)
+		}
+	}
+}

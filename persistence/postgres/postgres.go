@@ -586,9 +586,6 @@ func classify(err error) error {
 // way to or from the server, after it may have reached it, has an unknown
 // outcome: the statement may have committed before the connection broke.
 func writeError(op string, err error) error {
-	if _, ok := errors.AsType[*persistence.Error](err); ok {
-		return err // already classified (the statement's answer was not what was sent for)
-	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) && !pgconn.SafeToRetry(err) && !isClosedPool(err) {
 		return persistence.Errorf(persistence.ErrUnknownOutcome, op, err)
@@ -693,8 +690,8 @@ func (r *Recorder) InsertEvents(ctx context.Context, events []persistence.Stored
 		// Nothing reached the server (a connection it had closed, say):
 		// trying again on another connection cannot write twice.
 		r.recover(err)
-		q := statement([]*pgSave{s})
-		got, err = scanIDs(len(events))(r.pool.Query(ctx, q.SQL, q.Args...))
+		q := statement([]*pgSave{s}, 0)
+		got, err = scanIDs(len(events), 0)(r.pool.Query(ctx, q.SQL, q.Args...))
 	}
 	if err != nil {
 		r.recover(err)
