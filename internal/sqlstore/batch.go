@@ -27,8 +27,9 @@ func NewBatchProcessRecorder(db *DB, table, commits, tracking, tenant string) Ba
 }
 
 // InsertTrackedBatch records the inserts, their commits and their tracking
-// records in one write transaction of three statements, whatever the
-// number of inserts: one for the tracking records, one for the commits of
+// records in one write transaction (shared with the saves waiting beside
+// it, on a dialect with group commit: see [DB.commitWrite]) of three
+// statements, whatever the number of inserts: one for the tracking records, one for the commits of
 // all the inserts, one for all their events (more for batches of more
 // than MaxBatch events). Statements are what a batch costs an embedded
 // engine most, each parsed and planned afresh: a batch of 100
@@ -44,6 +45,9 @@ func (r BatchRecorder) InsertTrackedBatch(ctx context.Context, inserts []persist
 	}
 	if r.tracking == "" || r.db.Dialect.Save != nil {
 		return nil, &persistence.Error{Op: op, Kind: persistence.ErrProgramming, Err: errors.New("this recorder records no batches of tracked inserts")}
+	}
+	if len(inserts) == 0 {
+		return nil, nil
 	}
 	if err := persistence.CheckTrackedBatch(op, inserts); err != nil {
 		return nil, err

@@ -7,11 +7,13 @@ import (
 	"github.com/strata-go/strata/persistence"
 )
 
-// pendingSave is one InsertEvents call waiting to be committed with others.
+// pendingSave is one write (an InsertEvents call, a tracked batch)
+// waiting to be committed with others.
 type pendingSave struct {
 	ctx context.Context
 	op  string
-	// statements is how many statements run runs: queries.
+	// statements is how many statements run runs; only whether it is one
+	// matters (see commitGathering).
 	statements int
 	queries    [][]Query
 	// run runs the save's statements in tx; it may run more than once
@@ -24,7 +26,8 @@ type pendingSave struct {
 // commitWrite runs run in a write transaction and commits it: with the
 // saves of others, in a group (see [DB.commitGathering]), if the dialect
 // commits saves together, else alone. statements is how many statements
-// run runs, and prepare the queries worth preparing for the next writes
+// run runs (only whether it is one matters), and prepare the queries
+// worth preparing for the next writes
 // (none for statements whose text varies with their rows). run may run
 // more than once, on a context of its own, which it must use.
 func (db *DB) commitWrite(ctx context.Context, op string, statements int, prepare [][]Query, run func(ctx context.Context, tx *sql.Tx) error) error {

@@ -329,9 +329,10 @@ func TestATriggerThatRaisesInAGroupFailsOnlyItsSave(t *testing.T) {
 }
 
 // A follower's batch of tracked inserts is committed in a group with the
-// saves waiting beside it, in a savepoint of its own: one flush for all of
-// them. A batch that conflicts fails alone, naming its insert at fault,
-// and leaves nothing of itself, not even its tracking records.
+// saves waiting beside it: one flush for all of them. A batch that
+// conflicts fails alone, naming its insert at fault, and leaves nothing of
+// itself, not even its tracking records; so does a batch of tracking
+// records alone (one statement, without a savepoint) that repeats one.
 func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 	ctx := context.Background()
 	f := open(t, filepath.Join(t.TempDir(), "batches.db"))
@@ -347,13 +348,16 @@ func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(taken, 1, "t")}); err != nil {
 		t.Fatal(err)
 	}
-	alone, before, after, lost := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	before, after, lost := uuid.New(), uuid.New(), uuid.New()
 	batched := []uuid.UUID{uuid.New(), uuid.New()}
 	tracked := func(app string, n int64, events ...persistence.StoredEvent) persistence.TrackedInsert {
 		return persistence.TrackedInsert{Events: events, Tracking: persistence.Tracking{ApplicationName: app, NotificationID: n}}
 	}
+	if _, err := batches.InsertTrackedBatch(ctx, []persistence.TrackedInsert{tracked("seen", 1)}); err != nil {
+		t.Fatal(err)
+	}
 	var good, bad [][]int64
-	var badErr error
+	var badErr, seenErr error
 	errs := grouped(t, f, []func(ctx context.Context) error{
 		func(ctx context.Context) error {
 			_, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(before, 1, "t")})
@@ -376,6 +380,10 @@ func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 			return nil
 		},
 		func(ctx context.Context) error {
+			_, seenErr = batches.InsertTrackedBatch(ctx, []persistence.TrackedInsert{tracked("seen", 2), tracked("seen", 1)}) // repeats 1
+			return nil
+		},
+		func(ctx context.Context) error {
 			_, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(after, 1, "t")})
 			return err
 		},
@@ -392,7 +400,10 @@ func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 	if !errors.As(badErr, &be) || be.Index != 1 || !errors.Is(badErr, persistence.ErrIntegrity) || bad != nil {
 		t.Errorf("the conflicting batch: %v (IDs %v), want a batch error of insert 1 that is an integrity error", badErr, bad)
 	}
-	for id, want := range map[uuid.UUID]int{alone: 0, before: 1, after: 1, lost: 0, batched[0]: 1, batched[1]: 2, taken: 1} {
+	if !errors.Is(seenErr, persistence.ErrIntegrity) {
+		t.Errorf("the batch that repeats a tracking record: %v, want an integrity error", seenErr)
+	}
+	for id, want := range map[uuid.UUID]int{before: 1, after: 1, lost: 0, batched[0]: 1, batched[1]: 2, taken: 1} {
 		got, err := r.SelectEvents(ctx, id, persistence.EventQuery{})
 		if err != nil {
 			t.Fatal(err)
@@ -405,7 +416,7 @@ func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 		app  string
 		n    int64
 		want bool
-	}{{"up", 1, true}, {"up", 2, true}, {"up", 3, true}, {"other", 1, false}, {"other", 2, false}} {
+	}{{"up", 1, true}, {"up", 2, true}, {"up", 3, true}, {"other", 1, false}, {"other", 2, false}, {"seen", 1, true}, {"seen", 2, false}} {
 		if has, err := r.HasTrackingID(ctx, c.app, c.n); err != nil || has != c.want {
 			t.Errorf("tracking record %s %d: %v %v, want %v", c.app, c.n, has, err, c.want)
 		}
