@@ -231,6 +231,7 @@ var dialect = sqlstore.Dialect{
 	},
 	Prepare:      true,
 	LastInsertID: true,
+	DriverRows:   true,
 	// A unary + makes the column an expression that no index answers,
 	// so that a tenant alone in its file reads its log in rowid order.
 	SoleTenant: "+tenant = ?",

@@ -282,3 +282,53 @@ func TestAReadOnlyStoreCreatesNothingAndRefusesWrites(t *testing.T) {
 		check(t, filepath.Join(mnt, "store.db"))
 	})
 }
+
+// Notifications are read through the driver's own rows: a row whose ID or
+// headers are damaged is still read (the nil UUID, no headers), values
+// stored with other types than Strata writes are read as Strata's (text
+// as bytes, bytes as text), and the rows after them are read whole.
+func TestNotificationsOfRowsWrittenByOthers(t *testing.T) {
+	ctx := context.Background()
+	f := open(t, filepath.Join(t.TempDir(), "others.db"))
+	r, err := f.ApplicationRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := uuid.New()
+	if _, err := r.InsertEvents(ctx, []persistence.StoredEvent{{OriginatorID: good, OriginatorVersion: 1, Topic: "t", State: []byte("first")}}); err != nil {
+		t.Fatal(err)
+	}
+	writer, _ := f.DB()
+	table := f.Tables().Events
+	for _, stmt := range []string{
+		// A damaged originator ID, and headers that do not decode.
+		`INSERT INTO ` + table + ` (tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ('', x'0102', 1, 't', x'aa', x'', x'ff00')`,
+		// A topic and state stored as a blob and as text.
+		`INSERT INTO ` + table + ` (tenant, originator_id, originator_version, topic, state, commit_id, headers) VALUES ('', x'` + fmt.Sprintf("%x", good[:]) + `', 2, CAST('blob.Topic' AS BLOB), 'text state', x'', x'')`,
+	} {
+		if _, err := writer.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.SelectNotifications(ctx, persistence.NotificationQuery{Start: 1, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d notifications, want 3", len(got))
+	}
+	if got[0].OriginatorID != good || string(got[0].State) != "first" || got[0].Topic != "t" {
+		t.Errorf("the first notification: %+v", got[0])
+	}
+	if got[1].OriginatorID != uuid.Nil || got[1].Headers != nil || string(got[1].State) != "\xaa" {
+		t.Errorf("the damaged row: ID %s, headers %v, state %q, want the nil UUID, no headers, the state", got[1].OriginatorID, got[1].Headers, got[1].State)
+	}
+	if got[2].OriginatorID != good || got[2].OriginatorVersion != 2 || got[2].Topic != "blob.Topic" || string(got[2].State) != "text state" {
+		t.Errorf("the row of other types: %+v", got[2])
+	}
+	for i, n := range got {
+		if n.ID <= 0 || i > 0 && n.ID <= got[i-1].ID {
+			t.Errorf("notification %d has ID %d", i, n.ID)
+		}
+	}
+}
