@@ -27,9 +27,9 @@ type pendingSave struct {
 // saves of others, in a group (see [DB.commitGathering]), if the dialect
 // commits saves together, else alone. statements is how many statements
 // run runs (only whether it is one matters), and prepare the queries
-// worth preparing for the next writes
-// (none for statements whose text varies with their rows). run may run
-// more than once, on a context of its own, which it must use.
+// worth preparing for the next writes (none for statements whose text
+// varies with their rows). run may run more than once, on a context of
+// its own, which it must use.
 func (db *DB) commitWrite(ctx context.Context, op string, statements int, prepare [][]Query, run func(ctx context.Context, tx *sql.Tx) error) error {
 	g := db.groupOf()
 	if g == nil {
