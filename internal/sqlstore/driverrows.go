@@ -64,8 +64,8 @@ func (r *Recorder) driverNotifications(ctx context.Context, q Query, limit int) 
 
 // decodeDriverRow decodes one row of NotificationColumns from the
 // driver's values. The driver may reuse its buffers for the next row, so
-// bytes are copied through page. As in SelectNotifications, a damaged ID
-// or headers do not fail the row (see there).
+// bytes are copied through page. A damaged ID or headers do not fail the
+// row (see setRowBytes).
 func decodeDriverRow(v []driver.Value, n *persistence.Notification, page *Page) error {
 	var ok bool
 	if n.ID, ok = v[0].(int64); !ok {
@@ -76,14 +76,7 @@ func decodeDriverRow(v []driver.Value, n *persistence.Notification, page *Page) 
 	}
 	n.Tenant = driverText(v[1], page.Tenant)
 	n.Topic = driverText(v[4], page.Topic)
-	n.State = page.Bytes(driverBytes(v[5]))
-	if n.State == nil {
-		n.State = []byte{}
-	}
-	n.OriginatorID, _ = ParseID(driverBytes(v[2]))
-	if err := scanCommit(&n.StoredEvent, driverBytes(v[6]), driverBytes(v[7])); err != nil {
-		n.Headers = nil
-	}
+	setRowBytes(n, page, driverBytes(v[2]), driverBytes(v[5]), driverBytes(v[6]), driverBytes(v[7]))
 	return nil
 }
 

@@ -611,6 +611,23 @@ func scanCommit(e *persistence.StoredEvent, rawCommit, headers []byte) error {
 	return err
 }
 
+// setRowBytes sets the notification's fields read as bytes, copying
+// through page: its originator ID, state, commit ID and headers.
+func setRowBytes(n *persistence.Notification, page *Page, rawID, state, rawCommit, headers []byte) {
+	n.State = page.Bytes(state)
+	if n.State == nil {
+		n.State = []byte{}
+	}
+	// A damaged ID leaves the nil UUID, which no aggregate has: the
+	// notification is still read, so that one bad row does not hide the
+	// log behind it, and decoding it fails (see persistence.Mapper).
+	n.OriginatorID, _ = ParseID(rawID)
+	if err := scanCommit(&n.StoredEvent, rawCommit, headers); err != nil {
+		// Damaged headers are dropped for the same reason.
+		n.Headers = nil
+	}
+}
+
 // SelectNotifications returns notifications in order from q.Start.
 func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.NotificationQuery) ([]persistence.Notification, error) {
 	op := "select notifications from " + r.table
@@ -676,18 +693,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 		if err := rows.Scan(&n.ID, &n.Tenant, &rawID, &n.OriginatorVersion, &n.Topic, &state, &rawCommit, &headers); err != nil {
 			return nil, r.db.Errorf(op, err)
 		}
-		n.State = page.Bytes(state)
-		if n.State == nil {
-			n.State = []byte{}
-		}
-		// A damaged ID leaves the nil UUID, which no aggregate has: the
-		// notification is still read, so that one bad row does not hide
-		// the log behind it, and decoding it fails (see persistence.Mapper).
-		n.OriginatorID, _ = ParseID(rawID)
-		if err := scanCommit(&n.StoredEvent, rawCommit, headers); err != nil {
-			// Damaged headers are dropped for the same reason.
-			n.Headers = nil
-		}
+		setRowBytes(n, &page, rawID, state, rawCommit, headers)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, r.db.Errorf(op, err)
