@@ -33,9 +33,23 @@ type Batch struct {
 	// recorded holds aggregates as an earlier batch recorded them (see
 	// [Batch.Next]): a load brings one up to date with the events recorded
 	// since, instead of rebuilding it from a snapshot and the events after.
-	recorded map[uuid.UUID]domain.Root
+	// The first such load brings up to date at once, in one query, those
+	// that recent batches used, leaving their events in ahead (see
+	// [Batch.bringUpToDate]).
+	recorded  map[uuid.UUID]carried
+	ahead     map[uuid.UUID][]persistence.StoredEvent
+	readAhead bool
+	// seq numbers the batches of a chain of Next calls, from 0.
+	seq int
 	// whole says that Save recorded every notification's results.
 	whole bool
+}
+
+// carried is an aggregate that a batch carries from the one before, with
+// the seq of the last batch that used it.
+type carried struct {
+	agg  domain.Root
+	used int
 }
 
 // carryLimit bounds how many aggregates [Batch.Next] carries from one
@@ -63,7 +77,10 @@ func (a *Application) NewBatch() *Batch {
 // version (usually the one event it was recorded at), checks that this
 // event is still the aggregate's last known one, and applies the rest,
 // instead of loading the latest snapshot and replaying the events after
-// it. Whatever changed an aggregate in the store since (another process,
+// it. The first such load of the batch also brings up to date, in the
+// same query on a store that can (persistence.SelectEventsAfter), the
+// carried aggregates that recent batches used, for their own loads.
+// Whatever changed an aggregate in the store until then (another process,
 // a notification processed alone) is so seen as a fresh load would see
 // it; an aggregate whose recorded event is gone (deleted, truncated) is
 // loaded afresh. A batch whose Save failed, or did not run, carries
@@ -73,19 +90,27 @@ func (b *Batch) Next() *Batch {
 	if !b.whole {
 		return next
 	}
-	next.recorded = make(map[uuid.UUID]domain.Root, min(len(b.copies)+len(b.recorded), carryLimit))
-	carry := func(from map[uuid.UUID]domain.Root) {
-		for id, agg := range from {
-			if len(next.recorded) >= carryLimit {
-				return
-			}
-			if _, ok := next.recorded[id]; !ok && len(agg.PendingEvents()) == 0 {
-				next.recorded[id] = agg
-			}
+	next.recorded = make(map[uuid.UUID]carried, min(len(b.copies)+len(b.recorded), carryLimit))
+	next.seq = b.seq + 1
+	add := func(id uuid.UUID, c carried) bool {
+		if len(next.recorded) >= carryLimit {
+			return false
+		}
+		if _, ok := next.recorded[id]; !ok && len(c.agg.PendingEvents()) == 0 {
+			next.recorded[id] = c
+		}
+		return true
+	}
+	for id, agg := range b.copies {
+		if !add(id, carried{agg: agg, used: b.seq}) {
+			return next
 		}
 	}
-	carry(b.copies)
-	carry(b.recorded)
+	for id, c := range b.recorded {
+		if !add(id, c) {
+			return next
+		}
+	}
 	return next
 }
 
@@ -95,13 +120,16 @@ func (b *Batch) Next() *Batch {
 // still be the one recorded at its version. It reports false, with no
 // error, when the aggregate is to be loaded afresh.
 func (b *Batch) fastForward(ctx context.Context, id uuid.UUID, want *domain.TypeInfo) (domain.Root, bool) {
-	agg, ok := b.recorded[id]
+	c, ok := b.recorded[id]
 	if !ok {
 		return nil, false
 	}
+	agg := c.agg
 	// Taken out whatever happens: replaying into it below changes it, and
 	// it is either returned, joining the working copy, or forgotten.
 	delete(b.recorded, id)
+	stored, ahead := b.ahead[id]
+	delete(b.ahead, id)
 	if want != nil && reflect.TypeOf(agg) != want.GoType() || len(agg.PendingEvents()) > 0 {
 		return nil, false
 	}
@@ -110,22 +138,70 @@ func (b *Batch) fastForward(ctx context.Context, id uuid.UUID, want *domain.Type
 		return nil, false
 	}
 	v := agg.Version()
-	since := v - 1
-	events, err := b.app.events.Get(ctx, id, persistence.EventQuery{Gt: &since})
-	if err != nil || len(events) == 0 {
-		return nil, false // the fresh load says what the store has
+	if !ahead {
+		if stored, err = b.bringUpToDate(ctx, id, v); err != nil {
+			return nil, false // the fresh load says what the store has
+		}
 	}
-	last := events[0]
-	if last.OriginatorVersion != v || !last.Timestamp.Equal(agg.ModifiedOn()) {
+	if len(stored) == 0 {
 		return nil, false
 	}
-	if len(events) > 1 {
-		if err := info.Replay(agg, events[1:]...); err != nil {
+	mapper := b.app.events.Mapper()
+	last, err := mapper.ToEvent(stored[0])
+	if err != nil || last.OriginatorVersion != v || !last.Timestamp.Equal(agg.ModifiedOn()) {
+		return nil, false
+	}
+	if len(stored) > 1 {
+		events := make([]domain.Event, len(stored)-1)
+		for i, se := range stored[1:] {
+			if events[i], err = mapper.ToEvent(se); err != nil {
+				return nil, false
+			}
+		}
+		if err := info.Replay(agg, events...); err != nil {
 			return nil, false
 		}
 	}
 	return agg, true
 }
+
+// bringUpToDate returns the stored events of aggregate id from version v
+// on. The first time it is called in a batch, it also reads, in the same
+// query, those of the aggregates b carries that one of the last
+// readAheadBatches batches used, and keeps them in b.ahead for their own
+// loads: a follower that keeps up loads much the same aggregates from one
+// batch to the next, and one query costs the store and the process less
+// than one per aggregate. Reading ahead an aggregate the batch then does
+// not load costs a row.
+func (b *Batch) bringUpToDate(ctx context.Context, id uuid.UUID, v int64) ([]persistence.StoredEvent, error) {
+	after := []persistence.After{{OriginatorID: id, Version: v - 1}}
+	if !b.readAhead {
+		b.readAhead = true
+		for other, c := range b.recorded {
+			if other != id && b.seq-c.used <= readAheadBatches {
+				after = append(after, persistence.After{OriginatorID: other, Version: c.agg.Version() - 1})
+			}
+		}
+	}
+	got, err := persistence.SelectEventsAfter(ctx, b.app.events.Recorder(), after)
+	if err != nil {
+		return nil, err
+	}
+	if len(after) > 1 {
+		b.ahead = make(map[uuid.UUID][]persistence.StoredEvent, len(after)-1)
+		for i, a := range after[1:] {
+			b.ahead[a.OriginatorID] = got[i+1]
+		}
+	}
+	return got[0], nil
+}
+
+// readAheadBatches is how many batches back an aggregate a batch carries
+// may have been last used and still be read ahead (see
+// [Batch.bringUpToDate]): a follower whose batches each use some of the
+// same few aggregates, in turn, uses again within a few batches what it
+// did not use in the last one.
+const readAheadBatches = 4
 
 type batchKey struct{}
 

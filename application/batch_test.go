@@ -3,10 +3,15 @@ package application_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/strata-go/strata/application"
+	"github.com/strata-go/strata/domain"
 	"github.com/strata-go/strata/persistence"
+	"github.com/strata-go/strata/persistence/memory"
 )
 
 func tracking(n int64) persistence.Tracking {
@@ -190,5 +195,124 @@ func TestTheNextBatchBringsCarriedAggregatesUpToDate(t *testing.T) {
 	}
 	if again := app.NewBatch().Next(); again == nil {
 		t.Fatal("Next of an unsaved batch returned nil")
+	}
+}
+
+// selectCounts counts a process recorder's reads of aggregates' events.
+type selectCounts struct {
+	selects int
+	afters  [][]persistence.After
+}
+
+// countingFactory is a memory factory whose process recorder counts its
+// reads of events and selects events after versions in one call, as an
+// AfterSelector.
+type countingFactory struct {
+	*memory.Factory
+	counts *selectCounts
+}
+
+type countingRecorder struct {
+	*memory.Recorder
+	counts *selectCounts
+}
+
+func (f countingFactory) ProcessRecorder(ctx context.Context) (persistence.ProcessRecorder, error) {
+	r, err := f.Factory.ProcessRecorder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return countingRecorder{r.(*memory.Recorder), f.counts}, nil
+}
+
+func (r countingRecorder) SelectEvents(ctx context.Context, id uuid.UUID, q persistence.EventQuery) ([]persistence.StoredEvent, error) {
+	r.counts.selects++
+	return r.Recorder.SelectEvents(ctx, id, q)
+}
+
+func (r countingRecorder) SelectEventsAfter(ctx context.Context, after []persistence.After) ([][]persistence.StoredEvent, error) {
+	r.counts.afters = append(r.counts.afters, slices.Clone(after))
+	return persistence.SelectEventsAfter(ctx, r.Recorder, after)
+}
+
+// The batch after one saved whole brings the aggregates the batch before
+// used up to date in one query, at its first load of one of them, and
+// serves their loads from it; one that no recent batch used is brought up
+// to date alone, when it is loaded.
+func TestTheNextBatchBringsWhatTheLastUsedUpToDateInOneQuery(t *testing.T) {
+	ctx := context.Background()
+	counts := &selectCounts{}
+	app := newApp(t, application.WithTracking(), application.WithFactory(countingFactory{memory.NewFactory(), counts}))
+	repo := counters(t, app)
+	idle := newCounter(t, "idle")
+	if _, err := app.Save(ctx, idle); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(0)
+	// A batch that loads idle, then batches that do not: idle is carried
+	// along, but no longer read ahead.
+	b := app.NewBatch()
+	got, err := repo.Get(b.Context(ctx), idle.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n++
+	if err := b.Add(tracking(n), application.Commit{}, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs := []*Counter{newCounter(t, "a"), newCounter(t, "b"), newCounter(t, "c")}
+	roots := []domain.Root{cs[0], cs[1], cs[2]}
+	for range 5 {
+		b = b.Next()
+		n++
+		if err := b.Add(tracking(n), application.Commit{}, roots...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside, err := repo.Get(ctx, cs[1].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outside.Increment(7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Save(ctx, outside); err != nil {
+		t.Fatal(err)
+	}
+
+	*counts = selectCounts{}
+	next := b.Next()
+	for i, c := range cs {
+		got, err := repo.Get(next.Context(ctx), c.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c {
+			t.Fatalf("counter %d was loaded afresh, not brought up to date", i)
+		}
+	}
+	if cs[1].Count != 7 || cs[1].Version() != 2 {
+		t.Fatalf("the counter changed outside the batches has count %d at version %d, want 7 at 2", cs[1].Count, cs[1].Version())
+	}
+	if counts.selects != 0 || len(counts.afters) != 1 || len(counts.afters[0]) != len(cs) {
+		t.Fatalf("loads of the carried counters made %d selects and selects after versions of %v, want one of %d", counts.selects, counts.afters, len(cs))
+	}
+	for _, a := range counts.afters[0] {
+		if a.OriginatorID == idle.ID() {
+			t.Fatalf("the counter no batch used for five batches was read ahead")
+		}
+	}
+	got, err = repo.Get(next.Context(ctx), idle.ID())
+	if err != nil || got.Name != "idle" {
+		t.Fatalf("load the idle counter: %+v, %v", got, err)
+	}
+	if len(counts.afters) != 2 || len(counts.afters[1]) != 1 || counts.afters[1][0].OriginatorID != idle.ID() {
+		t.Fatalf("the idle counter was brought up to date by %v, want a select of it alone", counts.afters)
 	}
 }

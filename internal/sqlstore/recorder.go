@@ -595,6 +595,67 @@ func (r *Recorder) SelectEvents(ctx context.Context, id uuid.UUID, eq persistenc
 	return out, nil
 }
 
+var _ persistence.AfterSelector = (*Recorder)(nil)
+
+// SelectEventsAfter returns the events of several aggregates after a
+// version each, in a query per MaxAfter aggregates (see the package's
+// SelectEventsAfter).
+func (r *Recorder) SelectEventsAfter(ctx context.Context, after []persistence.After) ([][]persistence.StoredEvent, error) {
+	op := "select events after versions from " + r.table
+	if err := r.db.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	out := make([][]persistence.StoredEvent, len(after))
+	for start := 0; start < len(after); start += MaxAfter {
+		chunk := after[start:min(start+MaxAfter, len(after))]
+		ids := make([]any, len(chunk))
+		versions := make([]int64, len(chunk))
+		for i, a := range chunk {
+			ids[i], versions[i] = r.db.Dialect.IDArg(a.OriginatorID), a.Version
+		}
+		if err := r.selectAfter(ctx, op, chunk, r.db.rebind(SelectEventsAfter(r.table, r.tenant, ids, versions, r.events)), out[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// selectAfter runs one query of SelectEventsAfter, for the aggregates of
+// chunk, putting each one's events in out at its index.
+func (r *Recorder) selectAfter(ctx context.Context, op string, chunk []persistence.After, q Query, out [][]persistence.StoredEvent) error {
+	rows, err := r.db.Reader.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return r.db.Errorf(op, err)
+	}
+	defer rows.Close()
+	var i int
+	var rawCommit, headers []byte
+	for rows.Next() {
+		var e persistence.StoredEvent
+		dest := []any{&i, &e.OriginatorVersion, &e.Topic, &e.State}
+		if r.events {
+			dest = append(dest, &rawCommit, &headers)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return r.db.Errorf(op, err)
+		}
+		if i < 0 || i >= len(chunk) {
+			return r.db.Errorf(op, fmt.Errorf("%w: a row of aggregate %d of %d", persistence.ErrInternal, i, len(chunk)))
+		}
+		e.OriginatorID = chunk[i].OriginatorID
+		if r.events {
+			if err := scanCommit(&e, rawCommit, headers); err != nil {
+				return r.db.Errorf(op, err)
+			}
+		}
+		out[i] = append(out[i], e)
+	}
+	if err := rows.Err(); err != nil {
+		return r.db.Errorf(op, err)
+	}
+	return nil
+}
+
 // scanCommit fills an event's commit from its columns.
 func scanCommit(e *persistence.StoredEvent, rawCommit, headers []byte) error {
 	if len(rawCommit) > 0 {

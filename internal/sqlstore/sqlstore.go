@@ -173,6 +173,35 @@ func SelectEvents(table, tenant string, id any, q persistence.EventQuery, commit
 	return Query{b.String(), args}
 }
 
+// SelectEventsAfter returns the query of the events of several aggregates
+// of a tenant, each after a version of its own: ids[i] (as the engine
+// stores it) after versions[i]. It is a UNION ALL of a branch per
+// aggregate, each answered from the primary key as SelectEvents is; a row's
+// first column, i, is the index of the aggregate it belongs to, and rows
+// come in order of i and version. The other columns are SelectEvents'.
+// Engines bound a compound query's branches (SQLite to 500 by default):
+// callers pass at most MaxAfter aggregates.
+func SelectEventsAfter(table, tenant string, ids []any, versions []int64, commits bool) Query {
+	cols := "originator_version, topic, state"
+	if commits {
+		cols += ", commit_id, headers"
+	}
+	var b strings.Builder
+	args := make([]any, 0, 3*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&b, "SELECT %d AS i, %s FROM %s WHERE tenant = ? AND originator_id = ? AND originator_version > ?", i, cols, table)
+		args = append(args, tenant, id, versions[i])
+	}
+	b.WriteString(" ORDER BY i, originator_version")
+	return Query{b.String(), args}
+}
+
+// MaxAfter is the most aggregates one SelectEventsAfter query names.
+const MaxAfter = 200
+
 // NotificationColumns are the columns that SelectNotifications selects, in
 // order.
 const NotificationColumns = "notification_id, tenant, originator_id, originator_version, topic, state, commit_id, headers"

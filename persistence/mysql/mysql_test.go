@@ -37,7 +37,7 @@ func open(t testing.TB, vars ...string) *mysql.Factory {
 }
 
 // features are what the MySQL module offers beyond the contract.
-var features = recordertest.Features{Replace: true, Erase: true, List: true}
+var features = recordertest.Features{Replace: true, Erase: true, List: true, After: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {

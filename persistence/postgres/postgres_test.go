@@ -40,7 +40,7 @@ func open(t testing.TB, vars ...string) *postgres.Factory {
 }
 
 // features are what the PostgreSQL module offers beyond the contract.
-var features = recordertest.Features{Replace: true, Stream: true, Erase: true, List: true, Truncate: true, Batch: true}
+var features = recordertest.Features{Replace: true, Stream: true, Erase: true, List: true, Truncate: true, Batch: true, After: true}
 
 func TestFactoryConforms(t *testing.T) {
 	recordertest.TestFactory(t, features, func(t *testing.T) persistence.Factory {

@@ -187,6 +187,24 @@ func testTenants(t *testing.T, open func(t *testing.T) persistence.Factory) {
 		if got := mustSelect(t, b, id, persistence.EventQuery{}); len(got) != 2 {
 			t.Fatalf("tenant a's save changed tenant b's aggregate: %d events", len(got))
 		}
+		for i, r := range []persistence.ProcessRecorder{def, a, b} {
+			s, ok := r.(persistence.AfterSelector)
+			if !ok {
+				continue
+			}
+			want := [][]string{{"default", "x"}, {"a", "x", "a3"}, {"b", "x"}}[i]
+			got, err := s.SelectEventsAfter(ctxFor(t), []persistence.After{{OriginatorID: id}})
+			if err != nil {
+				t.Fatalf("tenant %q selects events after versions: %v", want[0], err)
+			}
+			var states []string
+			for _, e := range got[0] {
+				states = append(states, string(e.State))
+			}
+			if !slices.Equal(states, want) {
+				t.Fatalf("tenant %q selects events after versions %q, want %q", want[0], states, want)
+			}
+		}
 
 		all := allNotifications(t, def, true)
 		var tenants []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +50,13 @@ type Features struct {
 	// records a batch one insert at a time, each atomic with its tracking
 	// record.
 	Batch bool
+	// After: every recorder of a factory implements
+	// persistence.AfterSelector, selecting the events of several
+	// aggregates, each after a version, in one query. It must return
+	// exactly what SelectEvents returns for each. Without it,
+	// persistence.SelectEventsAfter (a follower's batch bringing the
+	// aggregates it carries up to date) makes a query per aggregate.
+	After bool
 }
 
 // names lists the features with whether they are declared and what is
@@ -69,6 +77,7 @@ func (f Features) names() []struct {
 		{"List", f.List, "data keys cannot be rotated (RotateDataKeys)"},
 		{"Truncate", f.Truncate, "streams cannot be truncated nor archived"},
 		{"Batch", f.Batch, "a follower's batch is recorded one transaction per notification"},
+		{"After", f.After, "a follower's batch brings the aggregates it carries up to date one query each"},
 	}
 }
 
@@ -275,6 +284,14 @@ func recorderCalls(snapshots persistence.AggregateRecorder, app persistence.Appl
 			return errors.New("yielded nothing, not even an error")
 		},
 	}
+	for name, r := range map[string]persistence.AggregateRecorder{"snapshots": snapshots, "application": app, "process": proc} {
+		if s, ok := r.(persistence.AfterSelector); ok {
+			calls[name+" SelectEventsAfter"] = func(ctx context.Context) error {
+				_, err := s.SelectEventsAfter(ctx, []persistence.After{{OriginatorID: id}})
+				return err
+			}
+		}
+	}
 	if rep, ok := snapshots.(persistence.Replacer); ok {
 		calls["snapshots ReplaceEvents"] = func(ctx context.Context) error {
 			return rep.ReplaceEvents(ctx, []persistence.StoredEvent{ev(id, 1, "t", "z")})
@@ -441,4 +458,73 @@ func checkStablePrefix(r persistence.ApplicationRecorder, writers, saves int) st
 	default:
 	}
 	return ""
+}
+
+// testSelectAfter checks that a recorder that selects the events of
+// several aggregates at once returns what SelectEvents returns for each,
+// and that one which declares no After does not.
+func testSelectAfter(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.AggregateRecorder) {
+	if !f.After {
+		t.Run("a recorder that declares no After is no AfterSelector", func(t *testing.T) {
+			if r, ok := newRecorder(t).(persistence.AfterSelector); ok {
+				t.Fatalf("%T implements persistence.AfterSelector: declare Features.After", r)
+			}
+		})
+		return
+	}
+	t.Run("events after versions of several aggregates are what SelectEvents selects of each", func(t *testing.T) {
+		r := newRecorder(t)
+		s, ok := r.(persistence.AfterSelector)
+		if !ok {
+			t.Fatalf("Features.After is declared, but %T does not implement persistence.AfterSelector", r)
+		}
+		ctx := ctxFor(t)
+		c := uuid.New()
+		h := persistence.Headers{"k": "v"}
+		var ids []uuid.UUID
+		for i := range 7 {
+			id := uuid.New()
+			ids = append(ids, id)
+			for v := int64(1); v <= int64(i); v++ {
+				mustInsert(t, r, commit(c, h, ev(id, v, fmt.Sprint("topic.", v%3), fmt.Sprintf(`{"agg":%d,"v":%d}`, i, v))))
+				c = uuid.New()
+			}
+		}
+		after := []persistence.After{
+			{OriginatorID: ids[6], Version: 2},   // the events from version 3 on
+			{OriginatorID: ids[3], Version: 0},   // all its events
+			{OriginatorID: ids[5], Version: 5},   // none: 5 is its last
+			{OriginatorID: uuid.New()},           // an aggregate without events
+			{OriginatorID: ids[6], Version: 4},   // one named twice
+			{OriginatorID: ids[1], Version: -1},  // below its first version
+			{OriginatorID: ids[4], Version: 100}, // beyond its last
+		}
+		// More aggregates than one query may name on some engines.
+		for i := range 450 {
+			after = append(after, persistence.After{OriginatorID: ids[i%7], Version: int64(i % 4)})
+		}
+		got, err := s.SelectEventsAfter(ctx, after)
+		if err != nil {
+			t.Fatalf("select events after versions: %v", err)
+		}
+		if len(got) != len(after) {
+			t.Fatalf("got the events of %d aggregates, want %d", len(got), len(after))
+		}
+		for i, a := range after {
+			v := a.Version
+			want := mustSelect(t, r, a.OriginatorID, persistence.EventQuery{Gt: &v})
+			if len(got[i]) != len(want) {
+				t.Fatalf("aggregate %d after version %d: got versions %v, want %v", i, v, versions(got[i]), versions(want))
+			}
+			for j := range want {
+				g, w := got[i][j], want[j]
+				if !equalEvents(g, w) || g.CommitID != w.CommitID || !maps.Equal(g.Headers, w.Headers) {
+					t.Fatalf("aggregate %d after version %d, event %d: got %+v, want %+v", i, v, j, g, w)
+				}
+			}
+		}
+		if got, err := s.SelectEventsAfter(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("select after no aggregates: %v, %v", got, err)
+		}
+	})
 }

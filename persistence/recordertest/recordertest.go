@@ -125,6 +125,7 @@ func TestAggregateRecorder(t *testing.T, f Features, newRecorder func(t *testing
 }
 
 func testAggregateRecorder(t *testing.T, f Features, newRecorder func(t *testing.T) persistence.AggregateRecorder) {
+	testSelectAfter(t, f, newRecorder)
 	t.Run("inserted events are selected exactly, in version order", func(t *testing.T) {
 		r := newRecorder(t)
 		id1, id2 := uuid.New(), uuid.New()
@@ -313,7 +314,7 @@ func testApplicationRecorder(t *testing.T, f Features, newRecorder func(t *testi
 	// An application recorder replaces nothing: an event with a
 	// notification changed in place would never reach the readers who had
 	// read it.
-	testAggregateRecorder(t, Features{}, func(t *testing.T) persistence.AggregateRecorder { return newRecorder(t) })
+	testAggregateRecorder(t, Features{After: f.After}, func(t *testing.T) persistence.AggregateRecorder { return newRecorder(t) })
 	testNotificationStreams(t, f, newRecorder)
 	testStablePrefix(t, newRecorder)
 

@@ -40,7 +40,7 @@ func dbnames(t *testing.T) map[string]func(t testing.TB) string {
 }
 
 // features are what the SQLite module offers beyond the contract.
-var features = recordertest.Features{Replace: true, Erase: true, List: true, Truncate: true, Batch: true}
+var features = recordertest.Features{Replace: true, Erase: true, List: true, Truncate: true, Batch: true, After: true}
 
 func TestFactoryConforms(t *testing.T) {
 	for name, dbname := range dbnames(t) {

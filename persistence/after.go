@@ -1,0 +1,50 @@
+package persistence
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// After names one aggregate and a version of it: the events after that
+// version are wanted.
+type After struct {
+	OriginatorID uuid.UUID
+	Version      int64
+}
+
+// AfterSelector is implemented by aggregate recorders that select the
+// events of several aggregates in one query. [SelectEventsAfter] uses it.
+//
+// SelectEventsAfter returns, for each element of after, in the same
+// order, the events of its aggregate with a version greater than its
+// Version, in order of version (an empty slice if there are none), as
+// SelectEvents would return them one by one. An aggregate may be named
+// more than once.
+type AfterSelector interface {
+	SelectEventsAfter(ctx context.Context, after []After) ([][]StoredEvent, error)
+}
+
+// SelectEventsAfter returns what [AfterSelector.SelectEventsAfter] returns,
+// in one query if r is an AfterSelector and with a SelectEvents per
+// aggregate otherwise. A process application's batch uses it to bring the
+// aggregates it carries from one batch to the next up to date at once,
+// rather than one round trip each.
+func SelectEventsAfter(ctx context.Context, r AggregateRecorder, after []After) ([][]StoredEvent, error) {
+	if len(after) == 0 {
+		return nil, nil
+	}
+	if s, ok := r.(AfterSelector); ok {
+		return s.SelectEventsAfter(ctx, after)
+	}
+	out := make([][]StoredEvent, len(after))
+	for i, a := range after {
+		v := a.Version
+		events, err := r.SelectEvents(ctx, a.OriginatorID, EventQuery{Gt: &v})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = events
+	}
+	return out, nil
+}
