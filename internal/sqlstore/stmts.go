@@ -97,3 +97,25 @@ func (s *statements) close() {
 	}
 	s.m = nil
 }
+
+// readerStatement returns the statement of text prepared on the reader
+// pool, preparing it the first time; database/sql prepares it again on
+// each connection that runs it. It returns nil, for text to be run
+// unprepared, once maxStatements are kept.
+func (db *DB) readerStatement(ctx context.Context, text string) (*sql.Stmt, error) {
+	s := &db.readStmts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[text]; ok || len(s.m) >= maxStatements {
+		return st, nil
+	}
+	st, err := db.Reader.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if s.m == nil {
+		s.m = map[string]*sql.Stmt{}
+	}
+	s.m[text] = st
+	return st, nil
+}

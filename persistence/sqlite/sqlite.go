@@ -234,7 +234,22 @@ var dialect = sqlstore.Dialect{
 	DriverRows:   true,
 	// A unary + makes the column an expression that no index answers,
 	// so that a tenant alone in its file reads its log in rowid order.
-	SoleTenant: "+tenant = ?",
+	SoleTenant:  "+tenant = ?",
+	SelectAfter: selectAfter,
+}
+
+// selectAfter is the dialect's SelectAfter: the versions' JSON array is
+// the outer loop (CROSS JOIN keeps it so), and each of its elements, with
+// the ID at its index in the blob of IDs, is looked up in the aggregate
+// index.
+func selectAfter(table string, commits bool) string {
+	cols := "e.originator_version, e.topic, e.state"
+	if commits {
+		cols += ", e.commit_id, e.headers"
+	}
+	return "SELECT a.key AS i, " + cols + " FROM json_each(?) AS a CROSS JOIN " + table + " AS e" +
+		" WHERE e.tenant = ? AND e.originator_id = substr(?, a.key * 16 + 1, 16) AND e.originator_version > a.value" +
+		" ORDER BY a.key, e.originator_version"
 }
 
 // maxGroup is the most saves committed together in one transaction.
