@@ -18,7 +18,7 @@ type After struct {
 //
 // SelectEventsAfter returns, for each element of after, in the same
 // order, the events of its aggregate with a version greater than its
-// Version, in order of version (an empty slice if there are none), as
+// Version, in order of version (a nil or empty slice if it has none), as
 // SelectEvents would return them one by one. An aggregate may be named
 // more than once.
 type AfterSelector interface {

@@ -521,10 +521,23 @@ func (r AggregateRecorder) ReplaceEvents(ctx context.Context, events []persisten
 	if err := CheckBatch(op, events); err != nil {
 		return err
 	}
-	return r.write(ctx, op, func(tx *sql.Tx) error {
-		for _, batch := range Batches(events) {
-			q := r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Upsert, false))
-			if _, err := tx.ExecContext(ctx, q.SQL, q.Args...); err != nil {
+	var qs []Query
+	for _, batch := range Batches(events) {
+		qs = append(qs, r.db.rebind(InsertEvents(r.table, r.tenant, batch, r.db.Dialect.IDArg, r.db.Dialect.Upsert, false)))
+	}
+	// Committed with the saves waiting beside it, as an insert is: on
+	// SQLite an application's automatic snapshots are written after its
+	// saves, and a transaction of their own would make the next save wait
+	// for their flush before its own.
+	// Only a replace of one event has a text that comes back often
+	// enough to keep prepared.
+	var prepare [][]Query
+	if len(events) == 1 {
+		prepare = [][]Query{qs}
+	}
+	return r.db.commitWrite(ctx, op, len(qs), prepare, func(ctx context.Context, tx *sql.Tx) error {
+		for _, q := range qs {
+			if err := r.db.exec(ctx, tx, q); err != nil {
 				return err
 			}
 		}
@@ -649,7 +662,10 @@ func (r *Recorder) SelectEventsAfter(ctx context.Context, after []persistence.Af
 		if err != nil {
 			return nil, r.db.Errorf(op, err)
 		}
-		return out, r.scanAfter(op, rows, after, out)
+		if err := r.scanAfter(op, rows, after, out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	for start := 0; start < len(after); start += MaxAfter {
 		chunk := after[start:min(start+MaxAfter, len(after))]

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/strata-go/strata/persistence"
 )
@@ -51,6 +52,9 @@ ORDER BY a.i, e.originator_version`
 			}
 			if err := rows.Scan(dest...); err != nil {
 				return nil, err
+			}
+			if i < 1 || i > int64(len(after)) {
+				return nil, fmt.Errorf("%w: a row of aggregate %d of %d", persistence.ErrInternal, i, len(after))
 			}
 			e.OriginatorID = after[i-1].OriginatorID
 			if r.events {

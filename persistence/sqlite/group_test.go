@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -419,6 +420,64 @@ func TestTrackedBatchesAreCommittedInGroupsWithSaves(t *testing.T) {
 	}{{"up", 1, true}, {"up", 2, true}, {"up", 3, true}, {"other", 1, false}, {"other", 2, false}, {"seen", 1, true}, {"seen", 2, false}} {
 		if has, err := r.HasTrackingID(ctx, c.app, c.n); err != nil || has != c.want {
 			t.Errorf("tracking record %s %d: %v %v, want %v", c.app, c.n, has, err, c.want)
+		}
+	}
+}
+
+// A snapshot replaced while saves wait for the write connection is
+// committed in their group, not in a transaction of its own that the next
+// save would wait for, and replaces what was there.
+func TestSnapshotsAreReplacedInGroupsWithSaves(t *testing.T) {
+	ctx := context.Background()
+	f := open(t, filepath.Join(t.TempDir(), "snapshots.db"))
+	r, err := f.ProcessRecorder(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := f.AggregateRecorder(ctx, "snapshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replacer, ok := snaps.(persistence.Replacer)
+	if !ok {
+		t.Fatal("the SQLite snapshot recorder replaces nothing")
+	}
+	old, fresh, saved := uuid.New(), uuid.New(), uuid.New()
+	if err := replacer.ReplaceEvents(ctx, []persistence.StoredEvent{event(old, 3, "v1")}); err != nil {
+		t.Fatal(err)
+	}
+	errs := grouped(t, f, []func(ctx context.Context) error{
+		func(ctx context.Context) error {
+			return replacer.ReplaceEvents(ctx, []persistence.StoredEvent{event(old, 3, "v2")})
+		},
+		func(ctx context.Context) error {
+			_, err := r.InsertEvents(ctx, []persistence.StoredEvent{event(saved, 1, "t")})
+			return err
+		},
+		func(ctx context.Context) error {
+			return replacer.ReplaceEvents(ctx, []persistence.StoredEvent{event(fresh, 1, "v1"), event(fresh, 2, "v1")})
+		},
+	}, nil)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	for _, c := range []struct {
+		r     persistence.AggregateRecorder
+		id    uuid.UUID
+		topic []string
+	}{{snaps, old, []string{"v2"}}, {snaps, fresh, []string{"v1", "v1"}}, {r, saved, []string{"t"}}} {
+		got, err := c.r.SelectEvents(ctx, c.id, persistence.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var topics []string
+		for _, e := range got {
+			topics = append(topics, e.Topic)
+		}
+		if !slices.Equal(topics, c.topic) {
+			t.Errorf("aggregate %s: topics %q, want %q", c.id, topics, c.topic)
 		}
 	}
 }
