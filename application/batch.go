@@ -79,11 +79,14 @@ func (a *Application) NewBatch() *Batch {
 // instead of loading the latest snapshot and replaying the events after
 // it. The first such load of the batch also brings up to date, in the
 // same query on a store that can (persistence.SelectEventsAfter), the
-// carried aggregates that recent batches used, for their own loads.
-// Whatever changed an aggregate in the store until then (another process,
-// a notification processed alone) is so seen as a fresh load would see
-// it; an aggregate whose recorded event is gone (deleted, truncated) is
-// loaded afresh. A batch whose Save failed, or did not run, carries
+// carried aggregates that recent batches used, for their own loads: those
+// are as the store had them at the batch's first load of a carried
+// aggregate, as if loaded then. Whatever changed an aggregate in the
+// store until then (another process, a notification processed alone) is
+// so seen as a fresh load would see it, and a change after it is as one
+// made after a fresh load (a batch that records events of the aggregate
+// then conflicts); an aggregate whose recorded event is gone (deleted,
+// truncated) is loaded afresh. A batch whose Save failed, or did not run, carries
 // nothing. Up to carryLimit aggregates are carried, the ones b used first.
 func (b *Batch) Next() *Batch {
 	next := b.app.NewBatch()
@@ -172,7 +175,10 @@ func (b *Batch) fastForward(ctx context.Context, id uuid.UUID, want *domain.Type
 // loads: a follower that keeps up loads much the same aggregates from one
 // batch to the next, and one query costs the store and the process less
 // than one per aggregate. Reading ahead an aggregate the batch then does
-// not load costs a row.
+// not load costs its events since it was recorded, usually one row. The
+// read runs on the context of the load that asked for it; if it fails,
+// that aggregate is loaded afresh and the others are brought up to date
+// with a query each.
 func (b *Batch) bringUpToDate(ctx context.Context, id uuid.UUID, v int64) ([]persistence.StoredEvent, error) {
 	after := []persistence.After{{OriginatorID: id, Version: v - 1}}
 	if !b.readAhead {

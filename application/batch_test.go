@@ -265,10 +265,20 @@ func TestTheNextBatchBringsWhatTheLastUsedUpToDateInOneQuery(t *testing.T) {
 	}
 	cs := []*Counter{newCounter(t, "a"), newCounter(t, "b"), newCounter(t, "c")}
 	roots := []domain.Root{cs[0], cs[1], cs[2]}
-	for range 5 {
+	// older is last used five batches before the one that loads, recent
+	// four: only recent is read ahead with the counters.
+	older, recent := newCounter(t, "older"), newCounter(t, "recent")
+	for i := range 5 {
 		b = b.Next()
 		n++
-		if err := b.Add(tracking(n), application.Commit{}, roots...); err != nil {
+		add := roots
+		switch i {
+		case 0:
+			add = append(slices.Clone(roots), older)
+		case 1:
+			add = append(slices.Clone(roots), recent)
+		}
+		if err := b.Add(tracking(n), application.Commit{}, add...); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Save(ctx); err != nil {
@@ -300,13 +310,19 @@ func TestTheNextBatchBringsWhatTheLastUsedUpToDateInOneQuery(t *testing.T) {
 	if cs[1].Count != 7 || cs[1].Version() != 2 {
 		t.Fatalf("the counter changed outside the batches has count %d at version %d, want 7 at 2", cs[1].Count, cs[1].Version())
 	}
-	if counts.selects != 0 || len(counts.afters) != 1 || len(counts.afters[0]) != len(cs) {
-		t.Fatalf("loads of the carried counters made %d selects and selects after versions of %v, want one of %d", counts.selects, counts.afters, len(cs))
+	if counts.selects != 0 || len(counts.afters) != 1 || len(counts.afters[0]) != len(cs)+1 {
+		t.Fatalf("loads of the carried counters made %d selects and selects after versions of %v, want one of %d", counts.selects, counts.afters, len(cs)+1)
 	}
+	read := map[uuid.UUID]bool{}
 	for _, a := range counts.afters[0] {
-		if a.OriginatorID == idle.ID() {
-			t.Fatalf("the counter no batch used for five batches was read ahead")
-		}
+		read[a.OriginatorID] = true
+	}
+	if !read[recent.ID()] || read[older.ID()] || read[idle.ID()] {
+		t.Fatalf("read ahead: the counter used four batches back %v (want it), five back %v, six back %v (want neither)",
+			read[recent.ID()], read[older.ID()], read[idle.ID()])
+	}
+	if got, err := repo.Get(next.Context(ctx), recent.ID()); err != nil || got != recent || len(counts.afters) != 1 {
+		t.Fatalf("the counter read ahead was not served from it: %v, %d selects after versions", err, len(counts.afters))
 	}
 	got, err = repo.Get(next.Context(ctx), idle.ID())
 	if err != nil || got.Name != "idle" {

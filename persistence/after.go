@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -26,8 +27,8 @@ type AfterSelector interface {
 }
 
 // SelectEventsAfter returns what [AfterSelector.SelectEventsAfter] returns,
-// in one query if r is an AfterSelector and with a SelectEvents per
-// aggregate otherwise. A process application's batch uses it to bring the
+// in as few queries as the store can if r is an AfterSelector (one, or one
+// per so many aggregates) and with a SelectEvents per aggregate otherwise. A process application's batch uses it to bring the
 // aggregates it carries from one batch to the next up to date at once,
 // rather than one round trip each.
 func SelectEventsAfter(ctx context.Context, r AggregateRecorder, after []After) ([][]StoredEvent, error) {
@@ -35,7 +36,12 @@ func SelectEventsAfter(ctx context.Context, r AggregateRecorder, after []After) 
 		return nil, nil
 	}
 	if s, ok := r.(AfterSelector); ok {
-		return s.SelectEventsAfter(ctx, after)
+		got, err := s.SelectEventsAfter(ctx, after)
+		if err == nil && len(got) != len(after) {
+			return nil, &Error{Op: "select events after versions", Kind: ErrInternal,
+				Err: fmt.Errorf("%T returned the events of %d aggregates for %d", r, len(got), len(after))}
+		}
+		return got, err
 	}
 	out := make([][]StoredEvent, len(after))
 	for i, a := range after {

@@ -650,16 +650,19 @@ func (r *Recorder) SelectEventsAfter(ctx context.Context, after []persistence.Af
 		versions = append(versions, ']')
 		text := r.db.Dialect.SelectAfter(r.table, r.events)
 		st, err := r.db.readerStatement(ctx, text)
-		if err != nil {
-			return nil, r.db.Errorf(op, err)
-		}
 		var rows *sql.Rows
-		if st != nil {
+		switch {
+		case err != nil:
+		case st != nil:
 			rows, err = st.QueryContext(ctx, string(versions), r.tenant, ids)
-		} else {
+		default:
 			rows, err = r.db.Reader.QueryContext(ctx, text, string(versions), r.tenant, ids)
 		}
 		if err != nil {
+			// Closed meanwhile: its prepared statement is closed too.
+			if cerr := r.db.begin(ctx, op); cerr != nil {
+				return nil, cerr
+			}
 			return nil, r.db.Errorf(op, err)
 		}
 		if err := r.scanAfter(op, rows, after, out); err != nil {

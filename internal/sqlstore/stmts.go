@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
 
@@ -13,8 +14,9 @@ const maxStatements = 64
 // pool, for dialects with Dialect.Prepare: parsing and planning an insert
 // costs an embedded engine about as much as running it for a few rows.
 type statements struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	closed bool // no more are kept
 }
 
 // query runs q in tx, with a statement prepared once if the dialect asks
@@ -75,7 +77,7 @@ func (db *DB) prepare(ctx context.Context, queries ...[]Query) {
 				continue
 			}
 			s.mu.Lock()
-			if _, ok := s.m[q.SQL]; ok || len(s.m) >= maxStatements {
+			if _, ok := s.m[q.SQL]; ok || s.closed || len(s.m) >= maxStatements {
 				st.Close()
 			} else {
 				if s.m == nil {
@@ -96,22 +98,44 @@ func (s *statements) close() {
 		st.Close()
 	}
 	s.m = nil
+	s.closed = true
 }
 
 // readerStatement returns the statement of text prepared on the reader
-// pool, preparing it the first time; database/sql prepares it again on
-// each connection that runs it. It returns nil, for text to be run
-// unprepared, once maxStatements are kept.
+// pool, preparing it the first time (outside the lock, so that callers
+// waiting for a reader connection wait on their own contexts); database/sql
+// prepares it again on each connection that runs it. It returns nil, for
+// text to be run unprepared, once maxStatements are kept, and
+// errRecorderClosed once the DB is closed.
 func (db *DB) readerStatement(ctx context.Context, text string) (*sql.Stmt, error) {
 	s := &db.readStmts
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.m[text]; ok || len(s.m) >= maxStatements {
+	st, ok := s.m[text]
+	full, closed := len(s.m) >= maxStatements, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return nil, errRecorderClosed
+	case ok || full:
 		return st, nil
 	}
 	st, err := db.Reader.PrepareContext(ctx, text)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		st.Close()
+		return nil, errRecorderClosed
+	}
+	if other, ok := s.m[text]; ok {
+		st.Close() // another caller prepared it meanwhile
+		return other, nil
+	}
+	if len(s.m) >= maxStatements {
+		st.Close()
+		return nil, nil
 	}
 	if s.m == nil {
 		s.m = map[string]*sql.Stmt{}
@@ -119,3 +143,7 @@ func (db *DB) readerStatement(ctx context.Context, text string) (*sql.Stmt, erro
 	s.m[text] = st
 	return st, nil
 }
+
+// errRecorderClosed is readerStatement's error once the DB is closed;
+// callers report the closed recorder (see [DB.begin]).
+var errRecorderClosed = errors.New("recorder is closed")

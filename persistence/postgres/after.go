@@ -14,8 +14,9 @@ var _ persistence.AfterSelector = (*recorder)(nil)
 // in the table's primary key, each row naming the element of after it
 // answers.
 func (r *recorder) SelectEventsAfter(ctx context.Context, after []persistence.After) ([][]persistence.StoredEvent, error) {
+	op := "select events after versions from " + r.table
 	if len(after) == 0 {
-		return nil, nil
+		return nil, r.begin(ctx, op)
 	}
 	ids := make([][16]byte, len(after))
 	versions := make([]int64, len(after))
@@ -34,7 +35,7 @@ func (r *recorder) SelectEventsAfter(ctx context.Context, after []persistence.Af
 CROSS JOIN LATERAL (SELECT ` + cols + ` FROM ` + r.table + `
 WHERE tenant = $1 AND originator_id = a.id AND originator_version > a.v ORDER BY originator_version OFFSET 0) e
 ORDER BY a.i, e.originator_version`
-	return retry(ctx, r, "select events after versions from "+r.table, func() ([][]persistence.StoredEvent, error) {
+	return retry(ctx, r, op, func() ([][]persistence.StoredEvent, error) {
 		rows, err := r.pool.Query(ctx, sql, r.tenant, ids, versions)
 		if err != nil {
 			return nil, err

@@ -52,7 +52,8 @@ type Features struct {
 	Batch bool
 	// After: every recorder of a factory implements
 	// persistence.AfterSelector, selecting the events of several
-	// aggregates, each after a version, in one query. It must return
+	// aggregates, each after a version, in one query (or one per so many
+	// aggregates). It must return
 	// exactly what SelectEvents returns for each. Without it,
 	// persistence.SelectEventsAfter (a follower's batch bringing the
 	// aggregates it carries up to date) makes a query per aggregate.
