@@ -160,16 +160,7 @@ func TestTheNextBatchBringsCarriedAggregatesUpToDate(t *testing.T) {
 	if _, err := b.Save(ctx); err != nil {
 		t.Fatal(err)
 	}
-	outside, err := repo.Get(ctx, c.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := outside.Increment(7); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.Save(ctx, outside); err != nil {
-		t.Fatal(err)
-	}
+	incrementOutside(t, app, repo, c.ID(), 7)
 	next := b.Next()
 	got, err := repo.Get(next.Context(ctx), c.ID())
 	if err != nil {
@@ -285,16 +276,7 @@ func TestTheNextBatchBringsWhatTheLastUsedUpToDateInOneQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	outside, err := repo.Get(ctx, cs[1].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := outside.Increment(7); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.Save(ctx, outside); err != nil {
-		t.Fatal(err)
-	}
+	incrementOutside(t, app, repo, cs[1].ID(), 7)
 
 	*counts = selectCounts{}
 	next := b.Next()
@@ -330,5 +312,22 @@ func TestTheNextBatchBringsWhatTheLastUsedUpToDateInOneQuery(t *testing.T) {
 	}
 	if len(counts.afters) != 2 || len(counts.afters[1]) != 1 || counts.afters[1][0].OriginatorID != idle.ID() {
 		t.Fatalf("the idle counter was brought up to date by %v, want a select of it alone", counts.afters)
+	}
+}
+
+// incrementOutside adds n to counter id outside any batch: loaded, changed
+// and saved by the application itself.
+func incrementOutside(t *testing.T, app *application.Application, repo *application.Repository[*Counter], id uuid.UUID, n int) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := repo.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Increment(n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Save(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 }
