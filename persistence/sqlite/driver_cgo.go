@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"net/url"
+	"strings"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -27,8 +29,35 @@ var cDriver = &sqlite3.SQLiteDriver{}
 
 type connector struct{ dsn string }
 
-func (c connector) Connect(context.Context) (driver.Conn, error) { return cDriver.Open(c.dsn) }
-func (c connector) Driver() driver.Driver                        { return cDriver }
+// Connect opens a connection and sets on it the pragmas of the DSN that
+// mattn does not set itself (connectPragmas).
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := cDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	_, query, _ := strings.Cut(c.dsn, "?")
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	for _, name := range connectPragmas {
+		if v := params.Get("_" + name); v != "" {
+			if _, err := conn.(*sqlite3.SQLiteConn).Exec("PRAGMA "+name+" = "+v, nil); err != nil {
+				conn.Close()
+				return nil, err
+			}
+		}
+	}
+	return conn, nil
+}
+
+// connectPragmas are the pragmas the adapter sets that mattn has no DSN
+// parameter for; SQLite ignores the parameters, and Connect sets them.
+var connectPragmas = []string{"temp_store"}
+
+func (c connector) Driver() driver.Driver { return cDriver }
 
 func openDB(dsn string) (*sql.DB, error) { return sql.OpenDB(connector{dsn}), nil }
 

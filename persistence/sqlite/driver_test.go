@@ -75,9 +75,10 @@ func TestConnectionsHaveTheAdaptersSettings(t *testing.T) {
 	t.Run("a file, by default", func(t *testing.T) {
 		f := openConfig(t, Config{DBName: filepath.Join(t.TempDir(), "s.db")})
 		w, r := f.DB()
-		// synchronous: 2 is FULL, 1 NORMAL.
-		checkPragmas(t, "writer", w, 1, map[string]string{"journal_mode": "wal", "synchronous": "2", "busy_timeout": "5000", "foreign_keys": "1", "query_only": "0"})
-		checkPragmas(t, "reader", r, 4, map[string]string{"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1", "query_only": "1", "cache_size": "-8192"})
+		// synchronous: 2 is FULL, 1 NORMAL; temp_store: 2 is MEMORY, 0
+		// the default (a file).
+		checkPragmas(t, "writer", w, 1, map[string]string{"journal_mode": "wal", "synchronous": "2", "busy_timeout": "5000", "foreign_keys": "1", "query_only": "0", "temp_store": "2"})
+		checkPragmas(t, "reader", r, 4, map[string]string{"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1", "query_only": "1", "cache_size": "-8192", "temp_store": "0"})
 	})
 	t.Run("a file, NORMAL and a lock timeout of 2 seconds", func(t *testing.T) {
 		f := openConfig(t, Config{DBName: filepath.Join(t.TempDir(), "s.db"), Synchronous: "NORMAL", LockTimeout: 2e9})

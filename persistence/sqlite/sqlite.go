@@ -588,7 +588,7 @@ func openHandle(ctx context.Context, key string, memory bool, c Config) (*handle
 		writerDSN, readerDSN = dsn(name, w), dsn(name, common)
 	} else {
 		w, r := common, common
-		w.wal, w.synchronous, w.immediate = true, c.Synchronous, true
+		w.wal, w.synchronous, w.immediate, w.tempInMemory = true, c.Synchronous, true, true
 		r.queryOnly, r.cacheKiB = true, readerCacheKiB
 		writerDSN, readerDSN = dsn(key, w), dsn(key, r)
 	}
