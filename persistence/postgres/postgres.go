@@ -783,7 +783,12 @@ func (r *Recorder) SelectNotifications(ctx context.Context, nq persistence.Notif
 	q := sqlstore.SelectNotifications(r.table, r.tenant, nq, topicsAny, visible)
 	q.SQL = sqlstore.Rebind(q.SQL)
 	return retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
-		return r.selectPage(ctx, q, make([]persistence.Notification, 0, min(nq.Limit, 1024)))
+		out := make([]persistence.Notification, 0, min(nq.Limit, 1024))
+		err := r.selectPage(ctx, q, func() *persistence.Notification {
+			out = append(out, persistence.Notification{})
+			return &out[len(out)-1]
+		})
+		return out, err
 	})
 }
 
@@ -807,91 +812,114 @@ const streamPageBytes = 16 << 20
 // what the caller does with them can use the pool, whatever its size.
 // Each query's snapshot bounds what it sees.
 func (r *Recorder) Notifications(ctx context.Context, nq persistence.NotificationQuery) iter.Seq2[persistence.Notification, error] {
+	return r.streamNotifications(ctx, nq, streamPage)
+}
+
+// streamRows is the page of a stream in hand, held in blocks of
+// streamBlock notifications that the next page fills again. A page read
+// into one slice grew it by copying from a small first guess (a reader
+// near the end of the log gets a few rows) to 50,000 rows: a quarter of the
+// client's CPU in a catch-up of 100,000 (docs/benchmarks.md). Blocks are
+// never copied, and a catch-up allocates those of its largest page.
+type streamRows struct {
+	blocks [][]persistence.Notification
+	n      int
+}
+
+// streamBlock is how many notifications a block of streamRows holds.
+const streamBlock = 1024
+
+// add returns the zeroed next notification of the page.
+func (p *streamRows) add() *persistence.Notification {
+	b, i := p.n/streamBlock, p.n%streamBlock
+	if b == len(p.blocks) {
+		p.blocks = append(p.blocks, make([]persistence.Notification, streamBlock))
+	}
+	p.n++
+	n := &p.blocks[b][i]
+	*n = persistence.Notification{}
+	return n
+}
+
+// at returns the i-th notification of the page.
+func (p *streamRows) at(i int) *persistence.Notification {
+	return &p.blocks[i/streamBlock][i%streamBlock]
+}
+
+// streamNotifications is Notifications in pages of at most pageRows.
+func (r *Recorder) streamNotifications(ctx context.Context, nq persistence.NotificationQuery, pageRows int) iter.Seq2[persistence.Notification, error] {
 	return func(yield func(persistence.Notification, error) bool) {
 		op := "stream notifications from " + r.table
 		nq := nq // each range over the sequence starts afresh
 		left := nq.Limit
-		size := streamPage
-		// The page's notifications are yielded as copies, so its slice
-		// is filled again by the next page: a catch-up allocates the
-		// slice of one page, not one per page (a page's growth to 10,000
-		// rows was most of what a catch-up allocated). The first page
-		// grows as it is read, since a reader near the end of the log
-		// gets a few rows; a page after a full one is likely full too,
-		// and gets its whole slice at once.
-		var buf []persistence.Notification
+		size := pageRows
+		// The page's notifications are yielded as copies, so its blocks
+		// are filled again by the next page.
+		var page streamRows
 		for {
-			page := nq
-			page.Limit = size
+			q := nq
+			q.Limit = size
 			if left > 0 && left < size {
-				page.Limit = left
+				q.Limit = left
 			}
-			if buf == nil {
-				buf = make([]persistence.Notification, 0, min(page.Limit, 1024))
-			} else if cap(buf) < page.Limit {
-				buf = make([]persistence.Notification, 0, page.Limit)
-			}
-			q := sqlstore.SelectNotifications(r.table, r.tenant, page, topicsAny, visible)
-			q.SQL = sqlstore.Rebind(q.SQL)
-			notes, err := retry(ctx, &r.recorder, op, func() ([]persistence.Notification, error) {
-				return r.selectPage(ctx, q, buf[:0])
+			sq := sqlstore.SelectNotifications(r.table, r.tenant, q, topicsAny, visible)
+			sq.SQL = sqlstore.Rebind(sq.SQL)
+			_, err := retry(ctx, &r.recorder, op, func() (struct{}, error) {
+				page.n = 0 // a failed attempt's rows are read again
+				return struct{}{}, r.selectPage(ctx, sq, page.add)
 			})
 			if err != nil {
 				yield(persistence.Notification{}, err)
 				return
 			}
-			bytes := 0
-			for _, note := range notes {
+			n, bytes := page.n, 0
+			for i := range n {
+				note := page.at(i)
 				bytes += len(note.State) + len(note.Topic) + 48
-				if !yield(note, nil) {
+				if !yield(*note, nil) {
 					return
 				}
 			}
-			n := len(notes)
-			buf = notes
 			if left > 0 {
 				if left -= n; left <= 0 {
 					return
 				}
 			}
-			if n < page.Limit {
+			if n < q.Limit {
 				return
 			}
-			nq.Start = notes[n-1].ID + 1
-			size = min(streamPage, max(100, streamPageBytes/max(bytes/n, 1)))
+			nq.Start = page.at(n-1).ID + 1
+			size = min(pageRows, max(100, streamPageBytes/max(bytes/n, 1)))
 		}
 	}
 }
 
-// selectPage runs a select of notifications and appends all its rows to
-// out.
-func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, out []persistence.Notification) ([]persistence.Notification, error) {
+// selectPage runs a select of notifications and decodes each of its rows
+// into the notification add returns.
+func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, add func() *persistence.Notification) error {
 	rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	raw := binaryColumns(rows.FieldDescriptions())
 	var page sqlstore.Page
 	var headers []byte
 	for rows.Next() {
-		// Decoded in place: a local the scan points into would be moved
-		// to the heap, an allocation per row.
-		out = append(out, persistence.Notification{})
-		n := &out[len(out)-1]
+		n := add()
 		if raw {
 			if err := decodeNotification(rows.RawValues(), n, &page); err != nil {
-				return nil, err
+				return err
 			}
 		} else {
 			if err := rows.Scan(&n.ID, &n.Tenant, (*[16]byte)(&n.OriginatorID), &n.OriginatorVersion, &n.Topic, &n.State, (*[16]byte)(&n.CommitID), &headers); err != nil {
-				return nil, err
+				return err
 			}
 			// Damaged headers are dropped rather than failing the page.
 			n.Headers, _ = persistence.DecodeHeaders(headers)
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // notificationTypes are the type OIDs of sqlstore.NotificationColumns in
