@@ -26,7 +26,11 @@ const DefaultMongoDBURI = "mongodb://127.0.0.1:17017"
 // into a collection of its own, with an ObjectID the driver makes and no
 // check at all: no ordering guarantee, no version conflicts detected.
 func MongoDB(ctx context.Context, uri string) ([]Case, func(), error) {
-	db := "strata_bench_" + uuid.NewString()[:8]
+	return mongoDBIn(ctx, uri, "strata_bench_"+uuid.NewString()[:8])
+}
+
+// mongoDBIn is MongoDB in the database named db.
+func mongoDBIn(ctx context.Context, uri, db string) ([]Case, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -54,7 +58,9 @@ func MongoDB(ctx context.Context, uri string) ([]Case, func(), error) {
 		closeAll()
 		return nil, nil, err
 	}
-	closers = append([]func(){func() { raw.coll.Database().Drop(context.Background()) }}, closers...)
+	// Dropped before the writes' factory disconnects the client it is
+	// dropped with (closers run last first).
+	closers = append(closers, func() { raw.coll.Database().Drop(context.Background()) })
 	reads, _, err := pair("reads")
 	if err != nil {
 		closeAll()

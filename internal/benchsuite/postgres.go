@@ -24,7 +24,11 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 // the baselines are raw inserts (notification IDs from an identity column,
 // no ordering guarantee) and the reference design's table lock.
 func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
-	schema := "bench_" + uuid.NewString()[:8]
+	return postgresIn(ctx, url, "bench_"+uuid.NewString()[:8])
+}
+
+// postgresIn is Postgres in the schema named schema.
+func postgresIn(ctx context.Context, url, schema string) ([]Case, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -59,7 +63,9 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 		closeAll()
 		return nil, nil, err
 	}
-	closers = append([]func(){func() { raw.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") }}, closers...)
+	// Dropped before the writes' factory closes the pool it is dropped
+	// with (closers run last first).
+	closers = append(closers, func() { raw.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	// The catch-up baseline reads a table of exactly the shape of
 	// Strata's events table, every column a follower receives.
 	reads, _, err := pair("reads", true)
