@@ -3,7 +3,9 @@ package benchsuite
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -29,9 +31,28 @@ func MongoDB(ctx context.Context, uri string) ([]Case, func(), error) {
 	return mongoDBIn(ctx, uri, "strata_bench_"+uuid.NewString()[:8])
 }
 
+// dropMongoDBDatabase drops the database db of the server at uri.
+func dropMongoDBDatabase(uri, db string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(ctx)
+	return client.Database(db).Drop(ctx)
+}
+
 // mongoDBIn is MongoDB in the database named db.
 func mongoDBIn(ctx context.Context, uri, db string) ([]Case, func(), error) {
-	var closers []func()
+	// The database is dropped last, after every factory has closed, by a
+	// client of its own: registered first, it also runs when a factory
+	// fails to open after the first made the database.
+	closers := []func(){func() {
+		if err := dropMongoDBDatabase(uri, db); err != nil {
+			fmt.Fprintf(os.Stderr, "benchmarks: drop database %s: %v\n", db, err)
+		}
+	}}
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
@@ -53,14 +74,11 @@ func mongoDBIn(ctx context.Context, uri, db string) ([]Case, func(), error) {
 		}
 		return Pair{rec, raw}, raw, nil
 	}
-	writes, raw, err := pair("writes")
+	writes, _, err := pair("writes")
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
-	// Dropped before the writes' factory disconnects the client it is
-	// dropped with (closers run last first).
-	closers = append(closers, func() { raw.coll.Database().Drop(context.Background()) })
 	reads, _, err := pair("reads")
 	if err != nil {
 		closeAll()

@@ -3,6 +3,8 @@ package benchsuite
 import (
 	"context"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -27,9 +29,29 @@ func Postgres(ctx context.Context, url string) ([]Case, func(), error) {
 	return postgresIn(ctx, url, "bench_"+uuid.NewString()[:8])
 }
 
+// dropPostgresSchema drops schema and all it holds.
+func dropPostgresSchema(url, schema string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return err
+}
+
 // postgresIn is Postgres in the schema named schema.
 func postgresIn(ctx context.Context, url, schema string) ([]Case, func(), error) {
-	var closers []func()
+	// The schema is dropped last, after every factory has closed, on a
+	// connection of its own: registered first, it also runs when a
+	// factory fails to open after the first made the schema.
+	closers := []func(){func() {
+		if err := dropPostgresSchema(url, schema); err != nil {
+			fmt.Fprintf(os.Stderr, "benchmarks: drop schema %s: %v\n", schema, err)
+		}
+	}}
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
@@ -63,9 +85,6 @@ func postgresIn(ctx context.Context, url, schema string) ([]Case, func(), error)
 		closeAll()
 		return nil, nil, err
 	}
-	// Dropped before the writes' factory closes the pool it is dropped
-	// with (closers run last first).
-	closers = append(closers, func() { raw.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	// The catch-up baseline reads a table of exactly the shape of
 	// Strata's events table, every column a follower receives.
 	reads, _, err := pair("reads", true)

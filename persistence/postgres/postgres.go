@@ -816,7 +816,10 @@ func (r *Recorder) Notifications(ctx context.Context, nq persistence.Notificatio
 }
 
 // streamRows is the page of a stream in hand, held in blocks of
-// streamBlock notifications that the next page fills again. A page read
+// streamBlock notifications that the next page fills again. The stream
+// yields copies of them, and what a copy points to (its state, topic,
+// headers) is made afresh for each page (sqlstore.Page), so filling the
+// blocks again changes nothing a caller holds. A page read
 // into one slice grew it by copying from a small first guess (a reader
 // near the end of the log gets a few rows) to 50,000 rows: a quarter of the
 // client's CPU in a catch-up of 100,000 (docs/benchmarks.md). Blocks are
@@ -895,7 +898,8 @@ func (r *Recorder) streamNotifications(ctx context.Context, nq persistence.Notif
 }
 
 // selectPage runs a select of notifications and decodes each of its rows
-// into the notification add returns.
+// into the notification add returns, which need stay valid only until the
+// next call of add.
 func (r *Recorder) selectPage(ctx context.Context, q sqlstore.Query, add func() *persistence.Notification) error {
 	rows, err := r.pool.Query(ctx, q.SQL, q.Args...)
 	if err != nil {

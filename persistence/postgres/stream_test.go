@@ -50,6 +50,17 @@ func idAndState(n persistence.Notification) string { return fmt.Sprint(n.ID, ":"
 func TestAStreamInPagesGivesWhatOneSelectGives(t *testing.T) {
 	ctx := context.Background()
 	_, r, ids := streamFixture(t)
+	// Against what was recorded, not only against another read.
+	var all []int64
+	for n, err := range postgres.StreamNotifications(ctx, r, persistence.NotificationQuery{Start: 1}, 5) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, n.ID)
+	}
+	if !slices.Equal(all, ids) {
+		t.Fatalf("streamed %v in pages of 5, recorded %v", all, ids)
+	}
 	for name, q := range map[string]persistence.NotificationQuery{
 		"all":                    {Start: 1},
 		"from the middle":        {Start: ids[6]},

@@ -16,7 +16,9 @@ import (
 //	Driver            the driver's Go package
 //	openDB(dsn)       a pool of the driver's connections
 //	pragma(name, v)   a DSN parameter setting the pragma name to v on every
-//	                  new connection, in the driver's syntax
+//	                  new connection, in the driver's syntax (a pragma the
+//	                  driver has no parameter for is set by the build's
+//	                  connector: connectPragmas in driver_cgo.go)
 //	resultCode(err)   the extended SQLite result code of a driver error
 //
 // so that pragmas, the memdb database and error classification are
@@ -73,12 +75,15 @@ type connOptions struct {
 	queryOnly   bool          // query_only=1
 	cacheKiB    int           // page cache in KiB (cache_size=-N); 0 leaves SQLite's default
 	// tempInMemory is temp_store=MEMORY: the journal of a statement or
-	// savepoint (each save of a group has one), the originals of the
-	// pages it changes, stays in memory. SQLite writes it to a temporary
-	// file once it passes 64 KiB, as a follower's batch does: in a
-	// profile of batches of 60 notifications, that file took 45% of the
-	// time spent writing (docs/benchmarks.md). Readers keep the default:
-	// a large sort of theirs may still spill to a file.
+	// savepoint (a save of several statements in a group has one), the
+	// originals of the pages it changes, stays in memory. SQLite writes
+	// it to a temporary file once it passes 64 KiB, as a follower's batch
+	// does: in a profile of batches of 60 notifications, that file took
+	// 45% of the time spent writing (docs/benchmarks.md). The memory it
+	// takes is bounded by the pages one write changes, and by any sort
+	// the writer does (an index built over a large table by a migration
+	// sorts in memory too). Readers keep the default: a large sort of
+	// theirs may still spill to a file.
 	tempInMemory bool
 }
 

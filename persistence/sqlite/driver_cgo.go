@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -31,22 +32,19 @@ type connector struct{ dsn string }
 
 // Connect opens a connection and sets on it the pragmas of the DSN that
 // mattn does not set itself (connectPragmas).
-func (c connector) Connect(context.Context) (driver.Conn, error) {
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := cDriver.Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
+	// mattn has parsed the same query in Open.
 	_, query, _ := strings.Cut(c.dsn, "?")
-	params, err := url.ParseQuery(query)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
+	params, _ := url.ParseQuery(query)
 	for _, name := range connectPragmas {
 		if v := params.Get("_" + name); v != "" {
-			if _, err := conn.(*sqlite3.SQLiteConn).Exec("PRAGMA "+name+" = "+v, nil); err != nil {
+			if _, err := conn.(*sqlite3.SQLiteConn).ExecContext(ctx, "PRAGMA "+name+" = "+v, nil); err != nil {
 				conn.Close()
-				return nil, err
+				return nil, fmt.Errorf("set pragma %s=%s: %w", name, v, err)
 			}
 		}
 	}
