@@ -58,28 +58,28 @@ func mongoDBIn(ctx context.Context, uri, db string) ([]Case, func(), error) {
 			closers[i]()
 		}
 	}
-	pair := func(app string) (Pair, *rawMongoDB, error) {
+	pair := func(app string) (Pair, error) {
 		f, err := mongodb.Open(ctx, mongodb.Config{URI: uri, Database: db, AppName: app, CreateTables: true})
 		if err != nil {
-			return Pair{}, nil, err
+			return Pair{}, err
 		}
 		closers = append(closers, func() { f.Close() })
 		rec, err := f.ApplicationRecorder(ctx)
 		if err != nil {
-			return Pair{}, nil, err
+			return Pair{}, err
 		}
 		raw := &rawMongoDB{coll: f.Client().Database(db).Collection("raw_" + app)}
 		if _, err := raw.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "ev.o", Value: 1}, {Key: "ev.v", Value: 1}}}); err != nil {
-			return Pair{}, nil, err
+			return Pair{}, err
 		}
-		return Pair{rec, raw}, raw, nil
+		return Pair{rec, raw}, nil
 	}
-	writes, _, err := pair("writes")
+	writes, err := pair("writes")
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
-	reads, _, err := pair("reads")
+	reads, err := pair("reads")
 	if err != nil {
 		closeAll()
 		return nil, nil, err
