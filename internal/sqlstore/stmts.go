@@ -62,30 +62,9 @@ func (db *DB) prepare(ctx context.Context, queries ...[]Query) {
 	if !db.Dialect.Prepare {
 		return
 	}
-	s := &db.stmts
 	for _, qs := range queries {
 		for _, q := range qs {
-			s.mu.Lock()
-			_, ok := s.m[q.SQL]
-			full := len(s.m) >= maxStatements
-			s.mu.Unlock()
-			if ok || full {
-				continue
-			}
-			st, err := db.Writer.PrepareContext(ctx, q.SQL)
-			if err != nil {
-				continue
-			}
-			s.mu.Lock()
-			if _, ok := s.m[q.SQL]; ok || s.closed || len(s.m) >= maxStatements {
-				st.Close()
-			} else {
-				if s.m == nil {
-					s.m = map[string]*sql.Stmt{}
-				}
-				s.m[q.SQL] = st
-			}
-			s.mu.Unlock()
+			db.stmts.get(ctx, db.Writer, q.SQL)
 		}
 	}
 }
@@ -102,13 +81,18 @@ func (s *statements) close() {
 }
 
 // readerStatement returns the statement of text prepared on the reader
-// pool, preparing it the first time (outside the lock, so that callers
-// waiting for a reader connection wait on their own contexts); database/sql
-// prepares it again on each connection that runs it. It returns nil, for
-// text to be run unprepared, once maxStatements are kept, and
-// errRecorderClosed once the DB is closed.
+// pool (see statements.get); database/sql prepares it again on each
+// connection that runs it. A nil statement is to be run unprepared.
 func (db *DB) readerStatement(ctx context.Context, text string) (*sql.Stmt, error) {
-	s := &db.readStmts
+	return db.readStmts.get(ctx, db.Reader, text)
+}
+
+// get returns the statement of text kept in s, preparing it on pool the
+// first time, outside the lock, so that callers waiting for a connection
+// wait on their own contexts. It returns nil once maxStatements are kept,
+// errRecorderClosed once s is closed, and the error of a statement that
+// does not prepare.
+func (s *statements) get(ctx context.Context, pool *sql.DB, text string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	st, ok := s.m[text]
 	full, closed := len(s.m) >= maxStatements, s.closed
@@ -119,7 +103,7 @@ func (db *DB) readerStatement(ctx context.Context, text string) (*sql.Stmt, erro
 	case ok || full:
 		return st, nil
 	}
-	st, err := db.Reader.PrepareContext(ctx, text)
+	st, err := pool.PrepareContext(ctx, text)
 	if err != nil {
 		return nil, err
 	}
