@@ -35,6 +35,20 @@ const (
 	catchUpPerSave = 1_000
 )
 
+// CatchUpTarget is the ratio of time a catch-up aims at on the stores
+// followers mostly read from (SQLite and PostgreSQL): at least the rate
+// of the raw scan of the same rows.
+const CatchUpTarget = 1.0
+
+// setCatchUpTarget gives the catch-up case of cases the target.
+func setCatchUpTarget(cases []Case, target float64) {
+	for i := range cases {
+		if strings.HasPrefix(cases[i].Name, "catch up") {
+			cases[i].Target = target
+		}
+	}
+}
+
 // Pair is a Strata recorder and the raw baseline on tables of the same
 // shape.
 type Pair struct {

@@ -93,6 +93,7 @@ func postgresIn(ctx context.Context, url, schema string) ([]Case, func(), error)
 		return nil, nil, err
 	}
 	cases := RecorderCases(writes, reads, 1/0.80, 1/0.80)
+	setCatchUpTarget(cases, CatchUpTarget)
 	bulk := rawPostgresBulk{pool: raw.pool, table: schema + ".raw_bulk", index: "raw_bulk"}
 	if err := bulk.create(ctx); err != nil {
 		closeAll()

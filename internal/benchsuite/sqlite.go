@@ -65,6 +65,7 @@ func SQLite(ctx context.Context, dir string) ([]Case, func(), error) {
 	}
 	// Targets: within 85% of raw, as throughput: time at most 1/0.85.
 	cases := RecorderCases(writes, reads, 1/0.85, 1/0.85)
+	setCatchUpTarget(cases, CatchUpTarget)
 	cases = append(cases, WriteCases(writes.Recorder, bulk, WriteTargets{Concurrent: 1.0 / 6, Bulk: 1 / 0.9})...)
 	return cases, closeAll, nil
 }
