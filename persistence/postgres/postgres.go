@@ -827,6 +827,9 @@ func (r *Recorder) Notifications(ctx context.Context, nq persistence.Notificatio
 type streamRows struct {
 	blocks [][]persistence.Notification
 	n      int
+	// filled is how many notifications of the blocks may hold a row of
+	// an earlier page (or of a failed attempt at this one).
+	filled int
 }
 
 // streamBlock is how many notifications a block of streamRows holds.
@@ -839,9 +842,20 @@ func (p *streamRows) add() *persistence.Notification {
 		p.blocks = append(p.blocks, make([]persistence.Notification, streamBlock))
 	}
 	p.n++
+	p.filled = max(p.filled, p.n)
 	n := &p.blocks[b][i]
 	*n = persistence.Notification{}
 	return n
+}
+
+// trim clears the notifications beyond the page in hand that an earlier,
+// larger page (or a failed attempt) filled: they would keep its states
+// alive while this page is yielded, up to streamPageBytes of them.
+func (p *streamRows) trim() {
+	for i := p.n; i < p.filled; i++ {
+		*p.at(i) = persistence.Notification{}
+	}
+	p.filled = p.n
 }
 
 // at returns the i-th notification of the page.
@@ -875,6 +889,7 @@ func (r *Recorder) streamNotifications(ctx context.Context, nq persistence.Notif
 				yield(persistence.Notification{}, err)
 				return
 			}
+			page.trim()
 			n, bytes := page.n, 0
 			for i := range n {
 				note := page.at(i)
