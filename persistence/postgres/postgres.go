@@ -889,7 +889,9 @@ func (r *Recorder) streamNotifications(ctx context.Context, nq persistence.Notif
 				yield(persistence.Notification{}, err)
 				return
 			}
-			page.trim()
+			if page.n > 0 { // an empty page ends the stream, blocks and all
+				page.trim()
+			}
 			n, bytes := page.n, 0
 			for i := range n {
 				note := page.at(i)
