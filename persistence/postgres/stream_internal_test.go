@@ -30,8 +30,8 @@ func TestStreamRowsSpanBlocksAndAreRefilledZeroed(t *testing.T) {
 		}
 		n.ID = int64(-i)
 	}
-	if len(p.blocks) != 4 || p.at(streamBlock).ID != -streamBlock {
-		t.Fatalf("the second page took %d blocks; row %d is %d", len(p.blocks), streamBlock, p.at(streamBlock).ID)
+	if len(p.blocks) != 4 || p.at(streamBlock).ID != -streamBlock || p.at(streamBlock+1).ID != streamBlock+1 {
+		t.Fatalf("the second page took %d blocks; row %d is %d, row %d (of the first page) %d", len(p.blocks), streamBlock, p.at(streamBlock).ID, streamBlock+1, p.at(streamBlock+1).ID)
 	}
 	// What the first page left beyond the second is cleared, so that it
 	// keeps none of the first page's states alive.
